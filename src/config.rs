@@ -1,0 +1,227 @@
+//! Typed configuration: the embedded `config.toml`, a `--config` file merged over it,
+//! `IPX_<SECTION>_<KEY>` environment variables, then CLI flags (applied by `cli`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The repository's `config.toml`, compiled in: the built-in defaults are this file, so the
+/// binary without a config file behaves exactly as the documented defaults say.
+pub const EMBEDDED: &str = include_str!("../config.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub dns: DnsConfig,
+    pub api: ApiConfig,
+    pub store: StoreConfig,
+    pub zones: ZoneDefaults,
+    pub demo: DemoConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// UDP and TCP listen address.
+    pub listen: SocketAddr,
+    /// Nameserver names of new zones' managed apex NS set; the first is the SOA MNAME.
+    pub nameservers: Vec<String>,
+    /// SOA RNAME of new zones.
+    pub hostmaster: String,
+    /// Largest UDP payload we send or advertise.
+    pub max_udp_payload: u16,
+    /// Idle timeout of TCP connections, seconds.
+    pub tcp_idle_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Request body cap in bytes (413 past it).
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Directory of `ipx.redb` and `ipx.sock`.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneDefaults {
+    /// TTL of records created without one.
+    pub default_ttl: u32,
+    pub refresh: u32,
+    pub retry: u32,
+    pub expire: u32,
+    /// SOA MINIMUM: the negative-caching TTL (RFC 2308).
+    pub minimum: u32,
+    pub soa_ttl: u32,
+    pub ns_ttl: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoConfig {
+    /// Import the example zones into a `demo` team on the first start of a new data dir.
+    pub enabled: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid configuration{}: {message}", origin.as_ref().map(|o| format!(" in {o}")).unwrap_or_default())]
+    Invalid { origin: Option<String>, message: String },
+}
+
+impl Config {
+    /// Loads defaults, merges `file` over them when given, then applies `IPX_*` variables from
+    /// `env` (passed in so tests do not depend on the process environment).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut root = parse_table(EMBEDDED, None)?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+            let over = parse_table(&text, Some(path.display().to_string()))?;
+            merge(&mut root, over);
+        }
+        apply_env(&mut root, env)?;
+        let config: Config = toml::Value::Table(root)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid { origin: None, message: e.to_string() })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The built-in defaults alone.
+    pub fn defaults() -> Config {
+        Config::load(None, std::iter::empty()).expect("embedded config.toml is valid")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.store.data_dir.join("ipx.redb")
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.store.data_dir.join("ipx.sock")
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |message: String| Err(ConfigError::Invalid { origin: None, message });
+        if self.dns.nameservers.is_empty() {
+            return bad("dns.nameservers must name at least one nameserver".into());
+        }
+        for ns in self.dns.nameservers.iter().chain([&self.dns.hostmaster]) {
+            if crate::domain::DomainName::parse(ns).is_err() {
+                return bad(format!("{ns:?} is not a valid domain name"));
+            }
+        }
+        if self.dns.max_udp_payload < 512 {
+            return bad("dns.max_udp_payload must be at least 512".into());
+        }
+        Ok(())
+    }
+}
+
+fn parse_table(text: &str, origin: Option<String>) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::Invalid { origin, message: e.to_string() })
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// `IPX_DNS_LISTEN=…` sets `dns.listen`. The value is read as TOML when it parses as one
+/// (numbers, booleans, arrays) and as a plain string otherwise.
+fn apply_env(
+    root: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix("IPX_") else { continue };
+        let rest = rest.to_ascii_lowercase();
+        let sections: Vec<String> = root.keys().cloned().collect();
+        let Some((section, key)) = sections.iter().find_map(|s| {
+            rest.strip_prefix(s.as_str()).and_then(|k| k.strip_prefix('_')).map(|k| (s.clone(), k.to_string()))
+        }) else {
+            continue; // IPX_LOG and friends are not config keys.
+        };
+        let value = format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or(toml::Value::String(raw));
+        let table = root.get_mut(&section).and_then(|v| v.as_table_mut()).expect("section listed");
+        if !table.contains_key(&key) {
+            return Err(ConfigError::Invalid {
+                origin: Some(name),
+                message: format!("unknown key {section}.{key}"),
+            });
+        }
+        table.insert(key, value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn embedded_defaults_are_the_documented_ones() {
+        let c = Config::defaults();
+        assert_eq!(c.dns.listen.to_string(), "127.0.0.1:5353");
+        assert_eq!(c.api.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.db_path(), PathBuf::from("./data/ipx.redb"));
+    }
+
+    #[test]
+    fn env_overrides_keys_with_underscores_and_typed_values() {
+        let c = Config::load(
+            None,
+            env(&[("IPX_STORE_DATA_DIR", "/tmp/x"), ("IPX_DNS_MAX_UDP_PAYLOAD", "4096"), ("IPX_DEMO_ENABLED", "false")]),
+        )
+        .unwrap();
+        assert_eq!(c.store.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.dns.max_udp_payload, 4096);
+        assert!(!c.demo.enabled);
+    }
+
+    #[test]
+    fn unknown_env_key_is_an_error() {
+        assert!(Config::load(None, env(&[("IPX_DNS_LISTN", "1")])).is_err());
+    }
+
+    #[test]
+    fn partial_file_keeps_other_defaults_and_unknown_keys_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[api]\nlisten = \"127.0.0.1:9999\"\n").unwrap();
+        let c = Config::load(Some(&p), []).unwrap();
+        assert_eq!(c.api.listen.port(), 9999);
+        assert_eq!(c.dns.listen.port(), 5353);
+        std::fs::write(&p, "[api]\nlisen = 1\n").unwrap();
+        assert!(Config::load(Some(&p), []).is_err());
+    }
+}

@@ -1,0 +1,7 @@
+//! ipx: an authoritative DNS server and a hosting REST API over one embedded store.
+//!
+//! Data flows one way: API → store → snapshot → DNS.
+
+pub mod config;
+pub mod domain;
+pub mod store;

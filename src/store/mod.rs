@@ -1,0 +1,168 @@
+//! The only owner of redb. Reads run on the blocking pool; every write goes to one writer
+//! thread that commits whatever writes are waiting together (group commit: one fsync for many
+//! acknowledged writes), publishes the batch's changes to the commit listener, then answers.
+
+mod model;
+mod read;
+mod teams;
+mod writer;
+mod zones;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use redb::{Database, ReadTransaction, ReadableDatabase, TableDefinition};
+use uuid::Uuid;
+
+pub use model::{Change, Record, Soa, Team, Token, Zone};
+pub use read::{Page, Reader};
+pub use writer::WriteCtx;
+pub use zones::{NewRecord, RecordPatch, ZoneSeed};
+
+pub(crate) const TEAMS: TableDefinition<u128, &[u8]> = TableDefinition::new("teams");
+pub(crate) const TEAM_NAMES: TableDefinition<&str, u128> = TableDefinition::new("team_names");
+pub(crate) const TOKENS: TableDefinition<u128, &[u8]> = TableDefinition::new("tokens");
+/// (team, token) → (): a team's tokens in creation order.
+pub(crate) const TEAM_TOKENS: TableDefinition<(u128, u128), ()> = TableDefinition::new("team_tokens");
+pub(crate) const ZONES: TableDefinition<u128, &[u8]> = TableDefinition::new("zones");
+/// Reversed zone name (`com.example`) → zone: finds a name's ancestors and descendants.
+pub(crate) const ZONE_NAMES: TableDefinition<&str, u128> = TableDefinition::new("zone_names");
+/// (team, zone) → (): a team's zones in creation order.
+pub(crate) const TEAM_ZONES: TableDefinition<(u128, u128), ()> = TableDefinition::new("team_zones");
+/// (zone, record) → row: a zone's records in creation order (ids are UUIDv7).
+pub(crate) const RECORDS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("records");
+/// (zone, owner name, record) → (): the records at one name, for the conflict rules.
+pub(crate) const RECORD_NAMES: TableDefinition<(u128, &str, u128), ()> = TableDefinition::new("record_names");
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("{message}")]
+    Invalid { code: &'static str, field: &'static str, message: String },
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    #[error("storage error: {0}")]
+    Storage(String),
+    #[error("the database is held by another process")]
+    Locked,
+}
+
+impl StoreError {
+    pub(crate) fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
+        StoreError::Invalid { code, field, message: message.into() }
+    }
+    pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        StoreError::Conflict { code, message: message.into() }
+    }
+}
+
+macro_rules! storage_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError::Storage(e.to_string()) }
+        }
+    )*};
+}
+storage_from!(redb::Error, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError, serde_json::Error);
+
+impl From<redb::DatabaseError> for StoreError {
+    fn from(e: redb::DatabaseError) -> Self {
+        match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked,
+            e => StoreError::Storage(e.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Called on the writer thread with each committed batch's changes, before any write of the
+/// batch is acknowledged.
+pub type CommitListener = Arc<dyn Fn(&[Change]) + Send + Sync>;
+
+/// Cheap to clone; all clones share one database and one writer thread.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    writer: writer::Handle,
+    listener: Arc<Mutex<Option<CommitListener>>>,
+}
+
+impl Store {
+    /// Opens (or creates) the database. Fails with `Locked` when another process has it open.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Storage(format!("{}: {e}", dir.display())))?;
+        }
+        let db = Arc::new(Database::create(path)?);
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(TEAMS)?;
+            txn.open_table(TEAM_NAMES)?;
+            txn.open_table(TOKENS)?;
+            txn.open_table(TEAM_TOKENS)?;
+            txn.open_table(ZONES)?;
+            txn.open_table(ZONE_NAMES)?;
+            txn.open_table(TEAM_ZONES)?;
+            txn.open_table(RECORDS)?;
+            txn.open_table(RECORD_NAMES)?;
+        }
+        txn.commit()?;
+        let listener: Arc<Mutex<Option<CommitListener>>> = Arc::default();
+        let writer = writer::spawn(db.clone(), listener.clone());
+        Ok(Store { db, writer, listener })
+    }
+
+    /// Installs the function that publishes committed changes (the DNS snapshots).
+    pub fn set_listener(&self, listener: CommitListener) {
+        *self.listener.lock().expect("listener lock") = Some(listener);
+    }
+
+    /// Runs `f` in a write transaction on the writer thread; returns once it is committed and
+    /// its changes published. `f` must check everything before it writes: an `Err` from it
+    /// leaves its batch-mates' writes in place, so it must not have written anything.
+    pub async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut WriteCtx) -> Result<R> + Send + 'static,
+    {
+        self.writer.submit(f).await
+    }
+
+    /// `write` for synchronous callers (the CLI, start-up).
+    pub fn write_blocking<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut WriteCtx) -> Result<R> + Send + 'static,
+    {
+        self.writer.submit_blocking(f)
+    }
+
+    /// Runs `f` against a consistent snapshot on the blocking pool (redb is synchronous).
+    pub async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Reader) -> Result<R> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || Self::read_with(&db, f))
+            .await
+            .map_err(|e| StoreError::Storage(format!("read task failed: {e}")))?
+    }
+
+    pub fn read_blocking<R>(&self, f: impl FnOnce(&Reader) -> Result<R>) -> Result<R> {
+        Self::read_with(&self.db, f)
+    }
+
+    fn read_with<R>(db: &Database, f: impl FnOnce(&Reader) -> Result<R>) -> Result<R> {
+        let txn: ReadTransaction = db.begin_read()?;
+        f(&Reader::new(txn))
+    }
+}
+
+pub(crate) fn new_id() -> Uuid {
+    Uuid::now_v7()
+}

@@ -1,0 +1,104 @@
+//! Rows as stored in redb (JSON values), and the change events a commit publishes.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::DomainName;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Team {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Token {
+    pub id: Uuid,
+    pub team_id: Uuid,
+    pub name: String,
+    /// Scope strings (`dns:write`); never empty: "all" is spelled out at creation.
+    pub scopes: Vec<String>,
+    /// argon2id PHC string of the secret; the secret itself is never stored.
+    pub hash: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Soa {
+    pub mname: String,
+    pub rname: String,
+    pub refresh: u32,
+    pub retry: u32,
+    pub expire: u32,
+    pub minimum: u32,
+    pub ttl: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Zone {
+    pub id: Uuid,
+    pub team_id: Uuid,
+    pub name: DomainName,
+    /// Bumped (RFC 1982) by every change to the zone's records.
+    pub serial: u32,
+    pub soa: Soa,
+    /// Records stored for the zone (the SOA, synthesised from this row, not counted).
+    pub record_count: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub id: Uuid,
+    pub zone_id: Uuid,
+    pub name: DomainName,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    pub content: String,
+    pub ttl: u32,
+    pub managed: bool,
+    /// RDATA in wire form, what the DNS snapshot is built from.
+    #[serde(with = "hex")]
+    pub rdata: Vec<u8>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What a committed transaction changed, in commit order; the DNS snapshots are updated from
+/// these before the writer acknowledges the transaction.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A zone was created or its row changed (serial, SOA).
+    ZonePut(Zone),
+    ZoneRemoved(Zone),
+    RecordPut { old: Option<Record>, new: Record },
+    RecordRemoved(Record),
+}
+
+mod hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+        s.serialize_str(&out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <&str>::deserialize(d)?;
+        if s.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("odd hex length"));
+        }
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}

@@ -1,0 +1,52 @@
+//! Writes for teams and tokens.
+
+use redb::ReadableTable;
+use uuid::Uuid;
+
+use super::read::decode;
+use super::{Result, StoreError, Team, Token, WriteCtx, new_id, TEAM_NAMES, TEAM_TOKENS, TEAMS, TOKENS};
+use crate::domain::now_rfc3339;
+
+impl WriteCtx {
+    pub fn create_team(&mut self, name: &str) -> Result<Team> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control()) {
+            return Err(StoreError::invalid("invalid_team", "name", "a team name is 1 to 64 printable characters"));
+        }
+        if Uuid::parse_str(name).is_ok() {
+            return Err(StoreError::invalid("invalid_team", "name", "a team name cannot be a UUID"));
+        }
+        let mut names = self.txn.open_table(TEAM_NAMES)?;
+        if names.get(name)?.is_some() {
+            return Err(StoreError::conflict("team_exists", format!("a team named {name:?} exists")));
+        }
+        let team = Team { id: new_id(), name: name.to_string(), created_at: now_rfc3339() };
+        names.insert(name, team.id.as_u128())?;
+        self.txn.open_table(TEAMS)?.insert(team.id.as_u128(), serde_json::to_vec(&team)?.as_slice())?;
+        Ok(team)
+    }
+
+    /// Stores a token whose secret was already hashed (argon2 never runs on the writer).
+    pub fn create_token(&mut self, token: &Token) -> Result<()> {
+        if self.txn.open_table(TEAMS)?.get(token.team_id.as_u128())?.is_none() {
+            return Err(StoreError::NotFound("team"));
+        }
+        self.txn.open_table(TOKENS)?.insert(token.id.as_u128(), serde_json::to_vec(token)?.as_slice())?;
+        self.txn.open_table(TEAM_TOKENS)?.insert((token.team_id.as_u128(), token.id.as_u128()), ())?;
+        Ok(())
+    }
+
+    /// Marks a token revoked (the row stays, for audit). Revoking twice is not an error.
+    pub fn revoke_token(&mut self, id: Uuid) -> Result<Token> {
+        let mut tokens = self.txn.open_table(TOKENS)?;
+        let mut token: Token = match tokens.get(id.as_u128())? {
+            Some(v) => decode(v.value())?,
+            None => return Err(StoreError::NotFound("token")),
+        };
+        if token.revoked_at.is_none() {
+            token.revoked_at = Some(now_rfc3339());
+            tokens.insert(id.as_u128(), serde_json::to_vec(&token)?.as_slice())?;
+        }
+        Ok(token)
+    }
+}

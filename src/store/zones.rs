@@ -1,0 +1,354 @@
+//! Writes for zones and records, with the RFC rules that need the zone's other records.
+
+use std::collections::HashMap;
+
+use hickory_proto::rr::RecordType;
+use redb::{ReadableTable, Table};
+use uuid::Uuid;
+
+use super::read::decode;
+use super::{
+    Change, Record, Result, Soa, StoreError, WriteCtx, Zone, new_id, RECORDS, RECORD_NAMES, TEAM_ZONES, ZONE_NAMES, ZONES,
+};
+use crate::domain::{DomainName, RecordData, now_rfc3339};
+
+/// Most records one zone may hold; bounds what one team can make the server keep in memory.
+pub const MAX_RECORDS_PER_ZONE: u64 = 1_000_000;
+
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub name: DomainName,
+    pub data: RecordData,
+    pub ttl: u32,
+    pub managed: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RecordPatch {
+    pub name: Option<DomainName>,
+    pub data: Option<RecordData>,
+    pub ttl: Option<u32>,
+}
+
+/// A zone to create: its apex, SOA and initial records (managed apex NS among them).
+#[derive(Debug, Clone)]
+pub struct ZoneSeed {
+    pub name: DomainName,
+    pub serial: u32,
+    pub soa: Soa,
+    pub records: Vec<NewRecord>,
+}
+
+/// `www.example.com` → `com.example.www`: zone names sorted so that a zone's descendants
+/// follow it in one range.
+pub(crate) fn reversed(name: &str) -> String {
+    name.rsplit('.').collect::<Vec<_>>().join(".")
+}
+
+/// RFC 1034/2181 rules for adding `new` beside `others` (the records already at its name).
+fn check_rules(zone: &DomainName, new: &NewRecord, others: &[Record]) -> Result<()> {
+    let rtype = new.data.rtype;
+    if rtype == RecordType::SOA {
+        return Err(StoreError::invalid("managed_record", "type", "the SOA record is managed by the platform"));
+    }
+    if !new.managed && rtype == RecordType::NS && &new.name == zone {
+        return Err(StoreError::invalid(
+            "managed_record",
+            "type",
+            "the apex NS set is managed by the platform; NS records are for delegations below the apex",
+        ));
+    }
+    if rtype == RecordType::CNAME && &new.name == zone {
+        return Err(StoreError::invalid("invalid_record", "type", "a CNAME cannot be at the zone apex (RFC 1034 §3.6.2)"));
+    }
+    let clash = others.iter().find(|o| (rtype == RecordType::CNAME) != (o.rtype == "CNAME") || (rtype == RecordType::CNAME));
+    if let Some(o) = clash {
+        let whose = if o.managed { "managed " } else { "" };
+        return Err(StoreError::invalid(
+            "invalid_record",
+            "type",
+            format!(
+                "{} already has a {whose}{} record; a CNAME cannot share its name with other data (RFC 1034 §3.6.2)",
+                new.name, o.rtype
+            ),
+        ));
+    }
+    if others.iter().any(|o| o.rtype == rtype.to_string() && o.content == new.data.content) {
+        return Err(StoreError::conflict("duplicate_record", format!("{} {} {} exists", new.name, rtype, new.data.content)));
+    }
+    Ok(())
+}
+
+impl WriteCtx {
+    fn zone_row(&self, team: Uuid, id: Uuid) -> Result<Zone> {
+        let zones = self.txn.open_table(ZONES)?;
+        match zones.get(id.as_u128())? {
+            Some(v) => {
+                let z: Zone = decode(v.value())?;
+                if z.team_id == team { Ok(z) } else { Err(StoreError::NotFound("zone")) }
+            }
+            None => Err(StoreError::NotFound("zone")),
+        }
+    }
+
+    fn records_at(&self, zone: Uuid, name: &str) -> Result<Vec<Record>> {
+        let idx = self.txn.open_table(RECORD_NAMES)?;
+        let rows = self.txn.open_table(RECORDS)?;
+        let z = zone.as_u128();
+        let mut out = Vec::new();
+        for entry in idx.range((z, name, 0u128)..=(z, name, u128::MAX))? {
+            let id = entry?.0.value().2;
+            if let Some(v) = rows.get((z, id))? {
+                out.push(decode(v.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Refuses a zone name that exists, or that sits above or below another team's zone
+    /// (either would let one team answer for the other's names).
+    fn check_zone_name(&self, team: Uuid, name: &DomainName) -> Result<()> {
+        let names = self.txn.open_table(ZONE_NAMES)?;
+        let zones = self.txn.open_table(ZONES)?;
+        let rev = reversed(name.as_str());
+        if names.get(rev.as_str())?.is_some() {
+            return Err(StoreError::conflict("zone_exists", format!("the zone {name} is already served")));
+        }
+        let owner = |id: u128| -> Result<Uuid> {
+            let v = zones.get(id)?.ok_or_else(|| StoreError::Storage("dangling zone name".into()))?;
+            Ok(decode::<Zone>(v.value())?.team_id)
+        };
+        let mut ancestor = rev.as_str();
+        while let Some((parent, _)) = ancestor.rsplit_once('.') {
+            ancestor = parent;
+            if let Some(id) = names.get(ancestor)? {
+                if owner(id.value())? != team {
+                    return Err(StoreError::conflict("zone_exists", format!("{name} is inside a zone served for another account")));
+                }
+            }
+        }
+        let lo = format!("{rev}.");
+        let hi = format!("{rev}/"); // '/' sorts right after '.'
+        for entry in names.range(lo.as_str()..hi.as_str())? {
+            if owner(entry?.1.value())? != team {
+                return Err(StoreError::conflict("zone_exists", format!("a zone below {name} is served for another account")));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn create_zone(&mut self, team: Uuid, seed: ZoneSeed) -> Result<Zone> {
+        self.check_zone_name(team, &seed.name)?;
+        if seed.records.len() as u64 > MAX_RECORDS_PER_ZONE {
+            return Err(StoreError::invalid("too_many_records", "records", format!("a zone holds at most {MAX_RECORDS_PER_ZONE} records")));
+        }
+        // Check the whole seed in memory first: nothing may be written if any record is bad.
+        let mut by_name: HashMap<&DomainName, Vec<Record>> = HashMap::new();
+        let now = now_rfc3339();
+        let zone_id = new_id();
+        let mut rows = Vec::with_capacity(seed.records.len());
+        for new in &seed.records {
+            if !new.name.is_in(&seed.name) {
+                return Err(StoreError::invalid("invalid_record", "name", format!("{} is outside the zone {}", new.name, seed.name)));
+            }
+            let others = by_name.entry(&new.name).or_default();
+            check_rules(&seed.name, new, others)?;
+            let row = record_row(zone_id, new, &now);
+            others.push(row.clone());
+            rows.push(row);
+        }
+        let zone = Zone {
+            id: zone_id,
+            team_id: team,
+            name: seed.name,
+            serial: seed.serial,
+            soa: seed.soa,
+            record_count: rows.len() as u64,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        self.txn.open_table(ZONE_NAMES)?.insert(reversed(zone.name.as_str()).as_str(), zone.id.as_u128())?;
+        self.txn.open_table(TEAM_ZONES)?.insert((team.as_u128(), zone.id.as_u128()), ())?;
+        self.put_zone(&zone)?;
+        self.emit(Change::ZonePut(zone.clone()));
+        {
+            let mut records = self.txn.open_table(RECORDS)?;
+            let mut idx = self.txn.open_table(RECORD_NAMES)?;
+            for row in rows {
+                put_record(&mut records, &mut idx, &row)?;
+                self.changes.push(Change::RecordPut { old: None, new: row });
+            }
+        }
+        Ok(zone)
+    }
+
+    fn put_zone(&mut self, zone: &Zone) -> Result<()> {
+        self.txn.open_table(ZONES)?.insert(zone.id.as_u128(), serde_json::to_vec(zone)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Records the zone changed: serial bumped (RFC 1982 wraps), counts and times updated.
+    fn touch_zone(&mut self, mut zone: Zone, count_delta: i64) -> Result<Zone> {
+        zone.serial = match zone.serial.wrapping_add(1) {
+            0 => 1,
+            s => s,
+        };
+        zone.record_count = zone.record_count.saturating_add_signed(count_delta);
+        zone.updated_at = now_rfc3339();
+        self.put_zone(&zone)?;
+        self.emit(Change::ZonePut(zone.clone()));
+        Ok(zone)
+    }
+
+    pub fn create_record(&mut self, team: Uuid, zone_id: Uuid, new: NewRecord) -> Result<Record> {
+        let zone = self.zone_row(team, zone_id)?;
+        if !new.name.is_in(&zone.name) {
+            return Err(StoreError::invalid("invalid_record", "name", format!("{} is outside the zone {}", new.name, zone.name)));
+        }
+        if zone.record_count >= MAX_RECORDS_PER_ZONE {
+            return Err(StoreError::invalid("too_many_records", "zone", format!("a zone holds at most {MAX_RECORDS_PER_ZONE} records")));
+        }
+        check_rules(&zone.name, &new, &self.records_at(zone_id, new.name.as_str())?)?;
+        let row = record_row(zone_id, &new, &now_rfc3339());
+        {
+            let mut records = self.txn.open_table(RECORDS)?;
+            let mut idx = self.txn.open_table(RECORD_NAMES)?;
+            put_record(&mut records, &mut idx, &row)?;
+        }
+        self.touch_zone(zone, 1)?;
+        self.emit(Change::RecordPut { old: None, new: row.clone() });
+        Ok(row)
+    }
+
+    fn record_row_of(&self, team: Uuid, zone_id: Uuid, id: Uuid) -> Result<(Zone, Record)> {
+        let zone = self.zone_row(team, zone_id)?;
+        let rows = self.txn.open_table(RECORDS)?;
+        let row = match rows.get((zone_id.as_u128(), id.as_u128()))? {
+            Some(v) => decode::<Record>(v.value())?,
+            None => return Err(StoreError::NotFound("record")),
+        };
+        if row.managed {
+            return Err(managed_error(&row));
+        }
+        Ok((zone, row))
+    }
+
+    pub fn update_record(&mut self, team: Uuid, zone_id: Uuid, id: Uuid, patch: RecordPatch) -> Result<Record> {
+        let (zone, old) = self.record_row_of(team, zone_id, id)?;
+        let data = match patch.data {
+            Some(d) => d,
+            None => crate::domain::parse_rdata(&old.rtype, &old.content, &zone.name)
+                .map_err(|e| StoreError::Storage(format!("stored record does not parse: {e}")))?,
+        };
+        let new = NewRecord { name: patch.name.unwrap_or_else(|| old.name.clone()), data, ttl: patch.ttl.unwrap_or(old.ttl), managed: false };
+        if !new.name.is_in(&zone.name) {
+            return Err(StoreError::invalid("invalid_record", "name", format!("{} is outside the zone {}", new.name, zone.name)));
+        }
+        let others: Vec<Record> = self.records_at(zone_id, new.name.as_str())?.into_iter().filter(|r| r.id != id).collect();
+        check_rules(&zone.name, &new, &others)?;
+        let mut row = record_row(zone_id, &new, &now_rfc3339());
+        row.id = old.id;
+        row.created_at = old.created_at.clone();
+        {
+            let mut records = self.txn.open_table(RECORDS)?;
+            let mut idx = self.txn.open_table(RECORD_NAMES)?;
+            idx.remove((zone_id.as_u128(), old.name.as_str(), id.as_u128()))?;
+            put_record(&mut records, &mut idx, &row)?;
+        }
+        self.touch_zone(zone, 0)?;
+        self.emit(Change::RecordPut { old: Some(old), new: row.clone() });
+        Ok(row)
+    }
+
+    pub fn delete_record(&mut self, team: Uuid, zone_id: Uuid, id: Uuid) -> Result<Record> {
+        let (zone, old) = self.record_row_of(team, zone_id, id)?;
+        self.txn.open_table(RECORDS)?.remove((zone_id.as_u128(), id.as_u128()))?;
+        self.txn.open_table(RECORD_NAMES)?.remove((zone_id.as_u128(), old.name.as_str(), id.as_u128()))?;
+        self.touch_zone(zone, -1)?;
+        self.emit(Change::RecordRemoved(old.clone()));
+        Ok(old)
+    }
+}
+
+pub(crate) fn managed_error(row: &Record) -> StoreError {
+    let what = if row.rtype == "SOA" { "the SOA record" } else { "this record" };
+    StoreError::Forbidden {
+        code: "managed_record",
+        message: format!(
+            "{what} ({} {}) is managed by the platform: it changes with the zone or site that owns it and cannot be edited or deleted",
+            row.name, row.rtype
+        ),
+    }
+}
+
+fn record_row(zone_id: Uuid, new: &NewRecord, now: &str) -> Record {
+    Record {
+        id: new_id(),
+        zone_id,
+        name: new.name.clone(),
+        rtype: new.data.rtype.to_string(),
+        content: new.data.content.clone(),
+        ttl: new.ttl,
+        managed: new.managed,
+        rdata: new.data.wire.clone(),
+        created_at: now.to_string(),
+        updated_at: now.to_string(),
+    }
+}
+
+fn put_record(
+    records: &mut Table<(u128, u128), &[u8]>,
+    idx: &mut Table<(u128, &str, u128), ()>,
+    row: &Record,
+) -> Result<()> {
+    let z = row.zone_id.as_u128();
+    records.insert((z, row.id.as_u128()), serde_json::to_vec(row)?.as_slice())?;
+    idx.insert((z, row.name.as_str(), row.id.as_u128()), ())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::parse_rdata;
+
+    fn zone() -> DomainName {
+        DomainName::parse_zone("example.com").unwrap()
+    }
+
+    fn rec(name: &str, t: &str, c: &str) -> NewRecord {
+        let z = zone();
+        NewRecord { name: DomainName::resolve_in(name, &z).unwrap(), data: parse_rdata(t, c, &z).unwrap(), ttl: 300, managed: false }
+    }
+
+    fn row(name: &str, t: &str, c: &str, managed: bool) -> Record {
+        let mut n = rec(name, t, c);
+        n.managed = managed;
+        record_row(Uuid::nil(), &n, "now")
+    }
+
+    #[test]
+    fn cname_rules() {
+        let z = zone();
+        assert!(check_rules(&z, &rec("@", "CNAME", "x.org."), &[]).is_err());
+        assert!(check_rules(&z, &rec("www", "CNAME", "x.org."), &[]).is_ok());
+        assert!(check_rules(&z, &rec("www", "CNAME", "x.org."), &[row("www", "A", "192.0.2.1", false)]).is_err());
+        assert!(check_rules(&z, &rec("www", "A", "192.0.2.1"), &[row("www", "CNAME", "x.org.", false)]).is_err());
+        assert!(check_rules(&z, &rec("www", "CNAME", "y.org."), &[row("www", "CNAME", "x.org.", false)]).is_err());
+        let e = check_rules(&z, &rec("@", "A", "192.0.2.1"), &[row("@", "A", "192.0.2.1", false)]).unwrap_err();
+        assert!(matches!(e, StoreError::Conflict { code: "duplicate_record", .. }));
+        assert!(check_rules(&z, &rec("@", "A", "192.0.2.2"), &[row("@", "A", "192.0.2.1", true)]).is_ok());
+    }
+
+    #[test]
+    fn apex_ns_is_managed_but_delegations_are_allowed() {
+        let z = zone();
+        assert!(check_rules(&z, &rec("@", "NS", "ns.other.org."), &[]).is_err());
+        assert!(check_rules(&z, &rec("sub", "NS", "ns.other.org."), &[]).is_ok());
+    }
+
+    #[test]
+    fn reversed_names_sort_descendants_together() {
+        assert_eq!(reversed("www.example.com"), "com.example.www");
+    }
+}
