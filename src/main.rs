@@ -1,1 +1,49 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use ipx::cli::{self, Cli, Cmd};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.config() {
+        Ok(c) => c,
+        Err(e) => return cli::exit_with(Err(e)),
+    };
+    match cli::operator_command(&cli.command) {
+        Ok(Some(command)) => return cli::exit_with(cli::run_operator(&config, command)),
+        Ok(None) => (),
+        Err(e) => return cli::exit_with(Err(e)),
+    };
+    if let Cmd::Serve { check: true, .. } = cli.command {
+        return cli::exit_with(Ok(format!("{config:#?}\n")));
+    }
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    runtime.block_on(async {
+        let running = match ipx::app::start(config.clone()).await {
+            Ok(r) => r,
+            Err(e) => return cli::exit_with(Err(e.to_string())),
+        };
+        if let Some(token) = &running.demo_token {
+            println!("First start of {}: imported the demo zones into team \"demo\".", config.store.data_dir.display());
+            println!("Demo API token (full access, shown once):\n{token}");
+            println!("Try:  dig @{} -p {} www.example.test A", running.dns_addr.ip(), running.dns_addr.port());
+            println!("      curl -H 'Authorization: Bearer {token}' http://{}/v1/zones", running.api_addr);
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        running.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Logs to stderr; `IPX_LOG` takes a tracing filter. hickory logs every query at info, so it
+/// is held to warnings unless asked for.
+fn init_logging() {
+    let filter = std::env::var("IPX_LOG").unwrap_or_else(|_| "info,hickory_server=warn,hickory_net=warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}

@@ -17,7 +17,7 @@ use uuid::Uuid;
 pub use model::{Change, Record, Soa, Team, Token, Zone};
 pub use read::{Page, Reader};
 pub use writer::WriteCtx;
-pub use zones::{NewRecord, RecordPatch, ZoneSeed};
+pub use zones::{MAX_RECORDS_PER_ZONE, NewRecord, RecordPatch, ZoneSeed, managed_error};
 
 pub(crate) const TEAMS: TableDefinition<u128, &[u8]> = TableDefinition::new("teams");
 pub(crate) const TEAM_NAMES: TableDefinition<&str, u128> = TableDefinition::new("team_names");
@@ -89,6 +89,7 @@ pub struct Store {
     db: Arc<Database>,
     writer: writer::Handle,
     listener: Arc<Mutex<Option<CommitListener>>>,
+    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl Store {
@@ -112,8 +113,18 @@ impl Store {
         }
         txn.commit()?;
         let listener: Arc<Mutex<Option<CommitListener>>> = Arc::default();
-        let writer = writer::spawn(db.clone(), listener.clone());
-        Ok(Store { db, writer, listener })
+        let (writer, thread) = writer::spawn(db.clone(), listener.clone());
+        Ok(Store { db, writer, listener, thread: Arc::new(Mutex::new(Some(thread))) })
+    }
+
+    /// Drops this handle and, once it was the last one, waits for the writer to finish its
+    /// queue and for redb to close the file (so the same process can open it again).
+    pub fn close(self) {
+        let thread = self.thread.lock().expect("thread lock").take();
+        drop(self);
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
     }
 
     /// Installs the function that publishes committed changes (the DNS snapshots).
@@ -165,4 +176,10 @@ impl Store {
 
 pub(crate) fn new_id() -> Uuid {
     Uuid::now_v7()
+}
+
+/// Token ids are random (v4): they appear inside secrets, which should not reveal when a
+/// token was made.
+pub fn new_token_id() -> Uuid {
+    Uuid::new_v4()
 }

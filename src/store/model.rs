@@ -44,6 +44,9 @@ pub struct Zone {
     /// Bumped (RFC 1982) by every change to the zone's records.
     pub serial: u32,
     pub soa: Soa,
+    /// The apex NS names given when the zone was made: what to set at the registrar.
+    #[serde(default)]
+    pub nameservers: Vec<String>,
     /// Records stored for the zone (the SOA, synthesised from this row, not counted).
     pub record_count: u64,
     pub created_at: String,

@@ -109,9 +109,12 @@ impl Handle {
 }
 
 /// Starts the writer thread; it ends when every `Handle` is dropped.
-pub(crate) fn spawn(db: Arc<Database>, listener: Arc<Mutex<Option<CommitListener>>>) -> Handle {
+pub(crate) fn spawn(
+    db: Arc<Database>,
+    listener: Arc<Mutex<Option<CommitListener>>>,
+) -> (Handle, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("ipx-writer".into())
         .spawn(move || {
             while let Ok(first) = rx.recv() {
@@ -126,7 +129,7 @@ pub(crate) fn spawn(db: Arc<Database>, listener: Arc<Mutex<Option<CommitListener
             }
         })
         .expect("spawn writer thread");
-    Handle { tx }
+    (Handle { tx }, thread)
 }
 
 fn run_batch(db: &Database, listener: &Mutex<Option<CommitListener>>, batch: Vec<Box<dyn Job>>) {

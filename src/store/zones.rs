@@ -10,6 +10,7 @@ use super::read::decode;
 use super::{
     Change, Record, Result, Soa, StoreError, WriteCtx, Zone, new_id, RECORDS, RECORD_NAMES, TEAM_ZONES, ZONE_NAMES, ZONES,
 };
+use crate::config::{DnsConfig, ZoneDefaults};
 use crate::domain::{DomainName, RecordData, now_rfc3339};
 
 /// Most records one zone may hold; bounds what one team can make the server keep in memory.
@@ -37,6 +38,37 @@ pub struct ZoneSeed {
     pub serial: u32,
     pub soa: Soa,
     pub records: Vec<NewRecord>,
+}
+
+impl ZoneSeed {
+    /// A new zone as the platform makes it: SOA and apex NS from the configuration, both
+    /// managed, serial starting at the current Unix time.
+    pub fn fresh(name: DomainName, dns: &DnsConfig, defaults: &ZoneDefaults) -> ZoneSeed {
+        let soa = Soa {
+            mname: dot(&dns.nameservers[0]),
+            rname: dot(&dns.hostmaster),
+            refresh: defaults.refresh,
+            retry: defaults.retry,
+            expire: defaults.expire,
+            minimum: defaults.minimum,
+            ttl: defaults.soa_ttl,
+        };
+        let records = dns
+            .nameservers
+            .iter()
+            .map(|ns| NewRecord {
+                name: name.clone(),
+                data: crate::domain::parse_rdata("NS", &dot(ns), &name).expect("config validated nameserver names"),
+                ttl: defaults.ns_ttl,
+                managed: true,
+            })
+            .collect();
+        ZoneSeed { name, serial: crate::domain::unix_now() as u32, soa, records }
+    }
+}
+
+fn dot(name: &str) -> String {
+    if name.ends_with('.') { name.to_string() } else { format!("{name}.") }
 }
 
 /// `www.example.com` → `com.example.www`: zone names sorted so that a zone's descendants
@@ -157,12 +189,19 @@ impl WriteCtx {
             others.push(row.clone());
             rows.push(row);
         }
+        let nameservers = seed
+            .records
+            .iter()
+            .filter(|r| r.managed && r.data.rtype == RecordType::NS && r.name == seed.name)
+            .map(|r| r.data.content.clone())
+            .collect();
         let zone = Zone {
             id: zone_id,
             team_id: team,
             name: seed.name,
             serial: seed.serial,
             soa: seed.soa,
+            nameservers,
             record_count: rows.len() as u64,
             created_at: now.clone(),
             updated_at: now,
@@ -270,7 +309,7 @@ impl WriteCtx {
     }
 }
 
-pub(crate) fn managed_error(row: &Record) -> StoreError {
+pub fn managed_error(row: &Record) -> StoreError {
     let what = if row.rtype == "SOA" { "the SOA record" } else { "this record" };
     StoreError::Forbidden {
         code: "managed_record",

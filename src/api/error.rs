@@ -1,0 +1,120 @@
+//! The one error type of the API and its JSON envelope: every failure a client sees, from
+//! routing to storage, goes through `ApiError::into_response`.
+
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use crate::auth::AuthError;
+use crate::domain::Scope;
+use crate::store::StoreError;
+
+tokio::task_local! {
+    /// The id of the request being handled, for error bodies (set by the request-id layer).
+    pub static REQUEST_ID: String;
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub fields: Map<String, Value>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), fields: Map::new(), headers: Vec::new() }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 422 with one message per offending field.
+    pub fn invalid(code: &'static str, fields: Vec<(&'static str, String)>) -> Self {
+        let message = match fields.as_slice() {
+            [(field, msg)] => format!("{field}: {msg}"),
+            _ => format!("{} fields are invalid", fields.len()),
+        };
+        let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+        e.fields = fields.into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect();
+        e
+    }
+
+    pub fn insufficient_scope(needed: Scope) -> Self {
+        let mut e = Self::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!("this token lacks the {needed} scope"),
+        );
+        e.fields.insert("scope".into(), Value::String(needed.to_string()));
+        e.with_header(
+            header::WWW_AUTHENTICATE,
+            &format!("Bearer realm=\"ipx\", error=\"insufficient_scope\", scope=\"{needed}\""),
+        )
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.push((name, v));
+        }
+        self
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; the request id identifies it in our logs")
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::not_found(what),
+            StoreError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            StoreError::Invalid { code, field, message } => ApiError::invalid(code, vec![(field, message)]),
+            StoreError::Forbidden { code, message } => ApiError::new(StatusCode::FORBIDDEN, code, message),
+            StoreError::Locked | StoreError::Storage(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Missing => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send Authorization: Bearer ipxapi_…")
+                .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"ipx\""),
+            AuthError::Invalid => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "the token is invalid, expired or revoked")
+                .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"ipx\", error=\"invalid_token\""),
+            AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let request_id = REQUEST_ID.try_with(|id| id.clone()).unwrap_or_default();
+        let mut body = json!({
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "message": self.message,
+            "request_id": request_id,
+        });
+        if !self.fields.is_empty() {
+            body["fields"] = Value::Object(self.fields);
+        }
+        let mut response = (self.status, axum::Json(json!({ "error": body }))).into_response();
+        for (name, value) in self.headers {
+            response.headers_mut().append(name, value);
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

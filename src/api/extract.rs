@@ -1,0 +1,129 @@
+//! Extractors whose rejections use the API's error envelope.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::{ApiError, AppState};
+use crate::auth::{AuthError, Principal};
+use crate::domain::Scope;
+
+/// A JSON request body: `415` unless the content type is JSON, `413` past the body limit,
+/// `400` for malformed JSON, `422` for JSON of the wrong shape.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than the server accepts")
+            } else {
+                ApiError::bad_request("unreadable_body", rejection.body_text())
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(Json).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", format!("the body does not fit this endpoint: {e}"))
+            }
+            _ => ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")),
+        })
+    }
+}
+
+/// The authenticated caller. Rejects with `401` and `WWW-Authenticate: Bearer`.
+pub struct Caller(pub Arc<Principal>);
+
+impl Caller {
+    /// `403 insufficient_scope` unless the token holds `needed`.
+    pub fn require(&self, needed: Scope) -> Result<&Principal, ApiError> {
+        if self.0.allows(needed) { Ok(&self.0) } else { Err(ApiError::insufficient_scope(needed)) }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let value = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(AuthError::Missing)?;
+        let (scheme, token) = value.trim().split_once(' ').ok_or(AuthError::Invalid)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::Missing.into());
+        }
+        Ok(Caller(state.auth.verify(token.trim()).await?))
+    }
+}
+
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+
+/// `?limit=&cursor=` of list endpoints. A cursor is the position after the last item seen,
+/// opaque to clients; a bad one is `400 invalid_cursor`.
+#[derive(Debug, Clone)]
+pub struct PageQuery {
+    pub limit: usize,
+    pub after: Option<Uuid>,
+    pub cursor_text: Option<String>,
+}
+
+pub fn encode_cursor(id: Uuid) -> String {
+    format!("c1{}", id.simple())
+}
+
+fn decode_cursor(s: &str) -> Option<Uuid> {
+    s.strip_prefix("c1").filter(|h| h.len() == 32).and_then(|h| Uuid::try_parse(h).ok())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let mut q = PageQuery { limit: DEFAULT_LIMIT, after: None, cursor_text: None };
+        for pair in parts.uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "limit" => {
+                    q.limit = v.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
+                        ApiError::bad_request("invalid_limit", format!("limit must be a whole number from 1 to {MAX_LIMIT}"))
+                    })?
+                }
+                "cursor" => {
+                    q.after = Some(decode_cursor(v).ok_or_else(|| {
+                        ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave out; start again without it")
+                    })?);
+                    q.cursor_text = Some(v.to_string());
+                }
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// A resource id from the path; anything that is not a UUID names nothing (404).
+pub fn parse_id(text: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(text).map_err(|_| ApiError::not_found(what))
+}

@@ -1,0 +1,198 @@
+//! `/v1/zones/{zone_id}/records`: resource records, the platform's managed ones included.
+//!
+//! The SOA is not stored as a row: it is synthesised from the zone and listed first, with the
+//! zone's id as its record id (zone ids are older than any of their records' UUIDv7 ids, so
+//! the SOA sorts first and cursors need no special case).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::parse_id;
+use super::{ApiError, ApiResult, AppState, Caller, Json, PageQuery, created, data, page};
+use crate::domain::{DomainName, RecordData, Resource, Scope, USER_TYPES, check_ttl, parse_rdata};
+use crate::store::{NewRecord, Record, RecordPatch, StoreError, Zone};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/zones/{zone_id}/records", get(list).post(create))
+        .route("/zones/{zone_id}/records/{record_id}", get(show).patch(update).delete(remove))
+}
+
+pub fn view(r: &Record) -> Value {
+    json!({
+        "id": r.id, "zone_id": r.zone_id, "name": r.name, "type": r.rtype, "content": r.content,
+        "ttl": r.ttl, "managed": r.managed, "created_at": r.created_at, "updated_at": r.updated_at,
+    })
+}
+
+fn soa_view(z: &Zone) -> Value {
+    let s = &z.soa;
+    json!({
+        "id": z.id, "zone_id": z.id, "name": z.name, "type": "SOA",
+        "content": format!("{} {} {} {} {} {} {}", s.mname, s.rname, z.serial, s.refresh, s.retry, s.expire, s.minimum),
+        "ttl": s.ttl, "managed": true, "created_at": z.created_at, "updated_at": z.updated_at,
+    })
+}
+
+fn managed_soa() -> ApiError {
+    StoreError::Forbidden {
+        code: "managed_record",
+        message: "the SOA record is managed by the platform: its serial follows every change to the zone".into(),
+    }
+    .into()
+}
+
+async fn list(State(st): State<AppState>, caller: Caller, Path(zone_id): Path<String>, q: PageQuery) -> ApiResult<Response> {
+    let team = caller.require(Scope::read(Resource::Dns))?.team.id;
+    let zone_id = parse_id(&zone_id, "zone")?;
+    let (limit, after) = (q.limit, q.after);
+    let (zone, p) = st
+        .store
+        .read(move |r| {
+            let zone = r.team_zone(team, zone_id)?;
+            let with_soa = after.is_none();
+            let p = r.records(zone_id, after.or(Some(zone_id)), limit - usize::from(with_soa))?;
+            Ok((zone, p))
+        })
+        .await?;
+    let mut items = Vec::with_capacity(p.items.len() + 1);
+    let mut next = p.next;
+    if q.after.is_none() {
+        items.push(soa_view(&zone));
+        if q.limit == 1 && p.total > 0 {
+            next = Some(zone.id);
+        }
+    }
+    items.extend(p.items.iter().map(view));
+    Ok(page(items, &q, next, p.total + 1))
+}
+
+async fn show(State(st): State<AppState>, caller: Caller, Path((zone_id, id)): Path<(String, String)>) -> ApiResult<Response> {
+    let team = caller.require(Scope::read(Resource::Dns))?.team.id;
+    let zone_id = parse_id(&zone_id, "zone")?;
+    let id = parse_id(&id, "record")?;
+    let (zone, record) = st
+        .store
+        .read(move |r| Ok((r.team_zone(team, zone_id)?, r.record(zone_id, id)?)))
+        .await?;
+    match record {
+        Some(rec) => Ok(data(StatusCode::OK, view(&rec))),
+        None if id == zone.id => Ok(data(StatusCode::OK, soa_view(&zone))),
+        None => Err(ApiError::not_found("record")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRecord {
+    name: String,
+    #[serde(rename = "type")]
+    rtype: String,
+    content: String,
+    ttl: Option<i64>,
+}
+
+/// Checks every field and reports all that are wrong at once.
+fn validate(
+    zone: &DomainName,
+    name: Option<&str>,
+    rtype: &str,
+    content: &str,
+    ttl: Option<i64>,
+) -> Result<(Option<DomainName>, RecordData, Option<u32>), ApiError> {
+    let mut errors = Vec::new();
+    let name = name.and_then(|n| DomainName::resolve_in(n, zone).map_err(|e| errors.push(("name", e.0))).ok());
+    let upper = rtype.to_ascii_uppercase();
+    let data = if !USER_TYPES.contains(&upper.as_str()) {
+        errors.push(("type", format!("{rtype:?} cannot be created here; use one of {}", USER_TYPES.join(", "))));
+        None
+    } else {
+        parse_rdata(&upper, content, zone).map_err(|e| errors.push(("content", e))).ok()
+    };
+    let ttl = ttl.and_then(|t| check_ttl(t).map_err(|e| errors.push(("ttl", e))).ok());
+    match data {
+        Some(data) if errors.is_empty() => Ok((name, data, ttl)),
+        _ => Err(ApiError::invalid("invalid_record", errors)),
+    }
+}
+
+async fn create(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(zone_id): Path<String>,
+    Json(body): Json<CreateRecord>,
+) -> ApiResult<Response> {
+    let team = caller.require(Scope::write(Resource::Dns))?.team.id;
+    let zone_id = parse_id(&zone_id, "zone")?;
+    let zone = st.store.read(move |r| r.team_zone(team, zone_id)).await?;
+    let (name, data, ttl) = validate(&zone.name, Some(&body.name), &body.rtype, &body.content, body.ttl)?;
+    let new = NewRecord {
+        name: name.expect("validated"),
+        data,
+        ttl: ttl.unwrap_or(st.config.zones.default_ttl),
+        managed: false,
+    };
+    let record = st.store.write(move |tx| tx.create_record(team, zone_id, new)).await?;
+    Ok(created(format!("/v1/zones/{zone_id}/records/{}", record.id), view(&record)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateRecord {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    rtype: Option<String>,
+    content: Option<String>,
+    ttl: Option<i64>,
+}
+
+async fn update(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((zone_id, id)): Path<(String, String)>,
+    Json(body): Json<UpdateRecord>,
+) -> ApiResult<Response> {
+    let team = caller.require(Scope::write(Resource::Dns))?.team.id;
+    let zone_id = parse_id(&zone_id, "zone")?;
+    let id = parse_id(&id, "record")?;
+    let (zone, old) = st.store.read(move |r| Ok((r.team_zone(team, zone_id)?, r.record(zone_id, id)?))).await?;
+    let old = match old {
+        Some(old) => old,
+        None if id == zone.id => return Err(managed_soa()),
+        None => return Err(ApiError::not_found("record")),
+    };
+    if old.managed {
+        return Err(crate::store::managed_error(&old).into());
+    }
+    let type_changes = body.rtype.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case(&old.rtype));
+    if type_changes && body.content.is_none() {
+        return Err(ApiError::invalid("invalid_record", vec![("content", "a new type needs new content".into())]));
+    }
+    let rtype = body.rtype.as_deref().unwrap_or(&old.rtype);
+    let content = body.content.as_deref().unwrap_or(&old.content);
+    let (name, data, ttl) = validate(&zone.name, body.name.as_deref(), rtype, content, body.ttl)?;
+    let patch = RecordPatch { name, data: Some(data), ttl };
+    let record = st.store.write(move |tx| tx.update_record(team, zone_id, id, patch)).await?;
+    Ok(data_ok(view(&record)))
+}
+
+fn data_ok(v: Value) -> Response {
+    data(StatusCode::OK, v)
+}
+
+async fn remove(State(st): State<AppState>, caller: Caller, Path((zone_id, id)): Path<(String, String)>) -> ApiResult<Response> {
+    let team = caller.require(Scope::write(Resource::Dns))?.team.id;
+    let zone_id = parse_id(&zone_id, "zone")?;
+    let id = parse_id(&id, "record")?;
+    let result = st.store.write(move |tx| tx.delete_record(team, zone_id, id)).await;
+    match result {
+        Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(StoreError::NotFound("record")) if id == zone_id => Err(managed_soa()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,140 @@
+//! Wires the process together: store, snapshots, DNS and API listeners, operator socket.
+//! Listeners may be given port 0; the bound addresses are logged and returned.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::auth::{Authenticator, mint};
+use crate::config::Config;
+use crate::dns::{self, Catalog, Handler};
+use crate::store::Store;
+use crate::zonefile;
+
+/// The example zones imported into the `demo` team on the first start of a new data dir.
+pub const DEMO_ZONES: &[(&str, &str)] = &[
+    ("example.test.zone", include_str!("../zones/example.test.zone")),
+    ("demo.test.zone", include_str!("../zones/demo.test.zone")),
+];
+
+/// A running server.
+pub struct Running {
+    pub dns_addr: SocketAddr,
+    pub api_addr: SocketAddr,
+    /// The demo token, when this start created the demo team.
+    pub demo_token: Option<String>,
+    pub store: Store,
+    pub catalog: Arc<Catalog>,
+    dns: hickory_server::Server<Handler>,
+    api: JoinHandle<()>,
+    admin: JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("{what} {addr}: {source}")]
+    Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error("demo import: {0}")]
+    Demo(String),
+}
+
+/// Binds UDP and TCP on one port; with port 0, finds a port free for both.
+async fn bind_dns(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), StartError> {
+    let bind_err = |what, source| StartError::Bind { what, addr, source };
+    for _ in 0..20 {
+        let udp = UdpSocket::bind(addr).await.map_err(|e| bind_err("dns udp", e))?;
+        let port = udp.local_addr().map_err(|e| bind_err("dns udp", e))?.port();
+        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if addr.port() != 0 => return Err(bind_err("dns tcp", e)),
+            Err(_) => continue,
+        }
+    }
+    Err(bind_err("dns", std::io::Error::new(std::io::ErrorKind::AddrInUse, "no port free for both UDP and TCP")))
+}
+
+/// Imports the demo zones into a new `demo` team and returns a full-access token.
+fn import_demo(store: &Store) -> Result<String, String> {
+    let team = store.write_blocking(|tx| tx.create_team("demo")).map_err(|e| e.to_string())?;
+    for (file, text) in DEMO_ZONES {
+        let seed = zonefile::parse(text, None).map_err(|e| format!("{file}: {e}"))?;
+        let id = team.id;
+        store.write_blocking(move |tx| tx.create_zone(id, seed)).map_err(|e| format!("{file}: {e}"))?;
+    }
+    let (token, secret) = mint(team.id, "demo", &[]);
+    store.write_blocking(move |tx| tx.create_token(&token)).map_err(|e| e.to_string())?;
+    Ok(secret)
+}
+
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let config = Arc::new(config);
+    let db_path = config.db_path();
+    let fresh = !config.store.data_dir.join("ipx.redb").exists();
+    let store = {
+        let path = db_path.clone();
+        tokio::task::spawn_blocking(move || Store::open(&path)).await.expect("open task")?
+    };
+    let catalog = Arc::new(Catalog::default());
+    {
+        let (store, catalog) = (store.clone(), catalog.clone());
+        tokio::task::spawn_blocking(move || dns::attach(&store, catalog)).await.expect("attach task")?;
+    }
+    let demo_token = if fresh && config.demo.enabled {
+        let s = store.clone();
+        Some(tokio::task::spawn_blocking(move || import_demo(&s)).await.expect("demo task").map_err(StartError::Demo)?)
+    } else {
+        None
+    };
+
+    let (udp, tcp) = bind_dns(config.dns.listen).await?;
+    let dns_addr = udp.local_addr().expect("bound");
+    let handler = Handler::new(catalog.clone(), config.dns.max_udp_payload);
+    let dns = dns::serve(udp, tcp, handler, Duration::from_secs(config.dns.tcp_idle_timeout_secs));
+    tracing::info!("dns listening on {dns_addr} (udp and tcp)");
+
+    let auth = Arc::new(Authenticator::new(store.clone()));
+    let admin = crate::admin::listen(&config.socket_path(), store.clone(), auth.clone())
+        .map_err(|source| StartError::Bind { what: "operator socket", addr: config.api.listen, source })?;
+
+    let listener = TcpListener::bind(config.api.listen)
+        .await
+        .map_err(|source| StartError::Bind { what: "api", addr: config.api.listen, source })?;
+    let api_addr = listener.local_addr().expect("bound");
+    let state = AppState { store: store.clone(), auth, config: config.clone() };
+    let (stop, mut stopped) = watch::channel(false);
+    let app = api::router(state);
+    let api = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            tracing::error!(error = %e, "api server failed");
+        }
+    });
+    tracing::info!("api listening on http://{api_addr}");
+    let (zones, records) = store.read(|r| r.counts()).await?;
+    tracing::info!(zones, records, "serving");
+    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, dns, api, admin, stop })
+}
+
+impl Running {
+    /// Stops accepting work, lets requests in flight finish, and closes the store.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let _ = self.dns.shutdown_gracefully().await;
+        self.admin.abort();
+        let _ = self.admin.await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.api).await;
+        let store = self.store;
+        drop(self.catalog);
+        let _ = tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(move || store.close())).await;
+    }
+}
