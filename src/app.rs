@@ -120,8 +120,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     });
     tracing::info!("api listening on http://{api_addr}");
-    let (zones, records) = store.read(|r| r.counts()).await?;
-    tracing::info!(zones, records, "serving");
     Ok(Running { dns_addr, api_addr, demo_token, store, catalog, dns, api, admin, stop })
 }
 

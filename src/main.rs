@@ -30,6 +30,9 @@ fn main() -> ExitCode {
             println!("Try:  dig @{} -p {} www.example.test A", running.dns_addr.ip(), running.dns_addr.port());
             println!("      curl -H 'Authorization: Bearer {token}' http://{}/v1/zones", running.api_addr);
         }
+        if let Ok((zones, records)) = running.store.read(|r| r.counts()).await {
+            tracing::info!(zones, records, "serving");
+        }
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
         running.shutdown().await;

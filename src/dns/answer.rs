@@ -94,6 +94,10 @@ pub fn resolve<'a>(zone: &'a ZoneSnap, qname: &'a Name, qtype: RecordType, tcp: 
                 return plan; // a CNAME into a delegation: the resolver follows it
             }
         }
+        if qtype == RecordType::SOA && key.as_bytes().len() == zone.key.len() {
+            plan.answer.push(Part::Snap(&zone.soa));
+            return plan;
+        }
         let (node, wildcard) = match zone.node(key.as_bytes()) {
             Some(n) => (n, false),
             None => match wildcard_for(zone, &key) {
@@ -118,8 +122,12 @@ pub fn resolve<'a>(zone: &'a ZoneSnap, qname: &'a Name, qtype: RecordType, tcp: 
                 Part::Snap(records)
             }
         };
+        let apex = !wildcard && key.as_bytes().len() == zone.key.len();
         if qtype == RecordType::ANY && !node.rrsets.is_empty() {
             if tcp {
+                if apex {
+                    plan.answer.push(Part::Snap(&zone.soa));
+                }
                 for set in &node.rrsets {
                     let part = emit(&set.records, synth);
                     plan.answer.push(part);

@@ -83,7 +83,8 @@ impl RequestHandler for Handler {
         }
 
         let q = &request.queries.queries()[0];
-        let qname: &hickory_proto::rr::Name = q.name();
+        // The name as asked (case kept): wildcard answers are synthesised with it.
+        let qname: &hickory_proto::rr::Name = q.original().name();
         let zones = self.catalog.load();
         let key = snapshot::Key::from_name(qname);
         let Some(zone) = zones.find(&key) else {

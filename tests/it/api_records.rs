@@ -1,0 +1,216 @@
+//! `/v1/zones/{id}/records`, checked against what DNS answers.
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{RData, RecordType};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, answers, spawn_app};
+
+fn serial(m: &hickory_proto::op::Message) -> u32 {
+    match &m.answers[0].data {
+        RData::SOA(s) => s.serial,
+        other => panic!("not an SOA: {other:?}"),
+    }
+}
+
+async fn record_ids(app: &TestApp, token: &str, zone: &str) -> Vec<Value> {
+    app.get(token, &format!("/v1/zones/{zone}/records?limit=1000")).await.data().as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_record_is_answered_by_dns_as_soon_as_each_call_returns() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "live.test").await;
+    let s0 = serial(&app.udp("live.test.", RecordType::SOA).await);
+
+    let r = app.record(&token, &zone, "www", "A", "192.0.2.1").await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.data()["name"], "www.live.test");
+    assert_eq!(r.data()["managed"], false);
+    let id = r.id();
+    assert_eq!(r.headers["location"], format!("/v1/zones/{zone}/records/{id}").as_str());
+    assert_eq!(answers(&app.udp("www.live.test.", RecordType::A).await), ["www.live.test. A 192.0.2.1"]);
+    assert_eq!(answers(&app.tcp("www.live.test.", RecordType::A).await), ["www.live.test. A 192.0.2.1"]);
+    let s1 = serial(&app.udp("live.test.", RecordType::SOA).await);
+    assert!(s1 > s0, "a create bumps the serial");
+
+    let r = app.patch(&token, &format!("/v1/zones/{zone}/records/{id}"), json!({ "content": "192.0.2.2", "ttl": 120 })).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.data()["content"], "192.0.2.2");
+    let m = app.udp("www.live.test.", RecordType::A).await;
+    assert_eq!(answers(&m), ["www.live.test. A 192.0.2.2"]);
+    assert_eq!(m.answers[0].ttl, 120);
+    assert!(serial(&app.udp("live.test.", RecordType::SOA).await) > s1);
+
+    let r = app.patch(&token, &format!("/v1/zones/{zone}/records/{id}"), json!({ "name": "web" })).await;
+    assert_eq!(r.data()["name"], "web.live.test");
+    assert_eq!(app.udp("www.live.test.", RecordType::A).await.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(answers(&app.udp("web.live.test.", RecordType::A).await), ["web.live.test. A 192.0.2.2"]);
+
+    let r = app.delete(&token, &format!("/v1/zones/{zone}/records/{id}")).await;
+    assert_eq!(r.status, 204);
+    let m = app.udp("web.live.test.", RecordType::A).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(app.get(&token, &format!("/v1/zones/{zone}/records/{id}")).await.status, 404);
+    assert_eq!(app.delete(&token, &format!("/v1/zones/{zone}/records/{id}")).await.status, 404);
+}
+
+#[tokio::test]
+async fn every_record_type_is_accepted_and_answered() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "types.test").await;
+    let cases = [
+        ("@", "AAAA", "2001:db8::1", "types.test.", RecordType::AAAA),
+        ("@", "MX", "10 mail", "types.test.", RecordType::MX),
+        ("@", "TXT", "v=spf1 -all", "types.test.", RecordType::TXT),
+        ("_sip._tcp", "SRV", "10 60 5060 sip.types.test.", "_sip._tcp.types.test.", RecordType::SRV),
+        ("@", "CAA", "0 issue \"letsencrypt.org\"", "types.test.", RecordType::CAA),
+        ("alias", "CNAME", "elsewhere.example.", "alias.types.test.", RecordType::CNAME),
+        ("sub", "NS", "ns1.elsewhere.example.", "sub.types.test.", RecordType::NS),
+    ];
+    for (name, t, content, qname, qtype) in cases {
+        let r = app.record(&token, &zone, name, t, content).await;
+        assert_eq!(r.status, 201, "{t}: {:?}", r.body);
+        let m = app.udp(qname, qtype).await;
+        let got = m.answers.len() + m.authorities.iter().filter(|r| r.record_type() == qtype).count();
+        assert_eq!(got, 1, "{t} answered");
+    }
+    let mx = app.get(&token, &format!("/v1/zones/{zone}/records")).await;
+    assert!(mx.data().as_array().unwrap().iter().any(|r| r["content"] == "10 mail.types.test."));
+}
+
+#[tokio::test]
+async fn managed_records_are_listed_and_cannot_be_changed() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "managed.test").await;
+    let list = record_ids(&app, &token, &zone).await;
+    assert_eq!(list[0]["type"], "SOA");
+    assert_eq!(list[0]["id"], zone.as_str());
+    let managed: Vec<_> = list.iter().filter(|r| r["managed"] == true).collect();
+    assert_eq!(managed.len(), 3, "SOA and two NS");
+    for r in &managed {
+        let path = format!("/v1/zones/{zone}/records/{}", r["id"].as_str().unwrap());
+        let p = app.patch(&token, &path, json!({ "ttl": 60 })).await;
+        assert_eq!((p.status.as_u16(), p.code()), (403, "managed_record"));
+        assert!(p.body["error"]["message"].as_str().unwrap().contains("managed by the platform"));
+        let d = app.delete(&token, &path).await;
+        assert_eq!((d.status.as_u16(), d.code()), (403, "managed_record"));
+    }
+    let r = app.record(&token, &zone, "@", "NS", "ns.evil.example.").await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.code(), "managed_record");
+    assert_eq!(record_ids(&app, &token, &zone).await, list, "nothing changed");
+    assert_eq!(app.udp("managed.test.", RecordType::NS).await.answers.len(), 2);
+}
+
+#[tokio::test]
+async fn invalid_records_are_422_with_field_errors_and_change_nothing() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "valid.test").await;
+    assert_eq!(app.record(&token, &zone, "www", "A", "192.0.2.1").await.status, 201);
+    assert_eq!(app.record(&token, &zone, "alias", "CNAME", "www").await.status, 201);
+    let before = record_ids(&app, &token, &zone).await;
+    let soa_before = app.udp("valid.test.", RecordType::SOA).await.answers[0].clone();
+    let long_name = vec!["abcdefghij"; 24].join(".");
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"name": "x", "type": "A", "content": "300.1.2.3"}), "content"),
+        (json!({"name": "x", "type": "A", "content": "2001:db8::1"}), "content"),
+        (json!({"name": "x", "type": "MX", "content": "mail"}), "content"),
+        (json!({"name": "x", "type": "A", "content": ""}), "content"),
+        (json!({"name": "x.other.example.", "type": "A", "content": "192.0.2.1"}), "name"),
+        (json!({"name": long_name, "type": "A", "content": "192.0.2.1"}), "name"),
+        (json!({"name": "a".repeat(64), "type": "A", "content": "192.0.2.1"}), "name"),
+        (json!({"name": "x", "type": "A", "content": "192.0.2.1", "ttl": 0}), "ttl"),
+        (json!({"name": "x", "type": "A", "content": "192.0.2.1", "ttl": 604801}), "ttl"),
+        (json!({"name": "@", "type": "CNAME", "content": "other.example."}), "type"),
+        (json!({"name": "www", "type": "CNAME", "content": "other.example."}), "type"),
+        (json!({"name": "alias", "type": "A", "content": "192.0.2.1"}), "type"),
+        (json!({"name": "alias", "type": "CNAME", "content": "another.example."}), "type"),
+        (json!({"name": "x", "type": "SOA", "content": "a. b. 1 2 3 4 5"}), "type"),
+        (json!({"name": "x", "type": "BOGUS", "content": "1"}), "type"),
+    ];
+    for (body, field) in cases {
+        let r = app.post(&token, &format!("/v1/zones/{zone}/records"), body.clone()).await;
+        assert_eq!(r.status, 422, "{body}: {:?}", r.body);
+        assert!(r.body["error"]["fields"][field].is_string(), "{body} names {field}: {:?}", r.body);
+        assert!(!r.body["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let dup = app.record(&token, &zone, "www", "A", "192.0.2.1").await;
+    assert_eq!((dup.status.as_u16(), dup.code()), (409, "duplicate_record"));
+    let www = before.iter().find(|r| r["name"] == "www.valid.test").unwrap()["id"].as_str().unwrap().to_string();
+    let r = app.patch(&token, &format!("/v1/zones/{zone}/records/{www}"), json!({ "name": "alias" })).await;
+    assert_eq!(r.status, 422, "moving an A beside a CNAME is refused");
+    let r = app.patch(&token, &format!("/v1/zones/{zone}/records/{www}"), json!({ "type": "AAAA" })).await;
+    assert_eq!(r.status, 422, "a type change needs content");
+    assert_eq!(record_ids(&app, &token, &zone).await, before, "the store is unchanged");
+    assert_eq!(app.udp("valid.test.", RecordType::SOA).await.answers[0], soa_before, "the serial is unchanged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_creates_are_all_committed_and_served() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "busy.test").await;
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let (app, token, zone) = (app.clone(), token.clone(), zone.clone());
+        tasks.push(tokio::spawn(async move { app.record(&token, &zone, &format!("h{i}"), "A", &format!("192.0.2.{}", i + 1)).await.status }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 201);
+    }
+    let z = app.get(&token, &format!("/v1/zones/{zone}")).await;
+    assert_eq!(z.data()["record_count"], 103);
+    for i in 0..100 {
+        let m = app.udp(&format!("h{i}.busy.test."), RecordType::A).await;
+        assert_eq!(answers(&m), [format!("h{i}.busy.test. A 192.0.2.{}", i + 1)]);
+    }
+}
+
+#[tokio::test]
+async fn records_and_serials_survive_a_restart() {
+    let mut app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "durable.test").await;
+    app.record(&token, &zone, "www", "A", "192.0.2.7").await;
+    let before = record_ids(&app, &token, &zone).await;
+    let soa = app.udp("durable.test.", RecordType::SOA).await.answers[0].clone();
+    app.restart().await;
+    assert_eq!(record_ids(&app, &token, &zone).await, before);
+    assert_eq!(answers(&app.udp("www.durable.test.", RecordType::A).await), ["www.durable.test. A 192.0.2.7"]);
+    assert_eq!(app.udp("durable.test.", RecordType::SOA).await.answers[0], soa);
+}
+
+#[tokio::test]
+async fn record_lists_page_without_skipping_or_repeating() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "pages.test").await;
+    for i in 0..25 {
+        assert_eq!(app.record(&token, &zone, &format!("n{i}"), "A", "192.0.2.1").await.status, 201);
+    }
+    let mut ids = Vec::new();
+    let mut path = format!("/v1/zones/{zone}/records?limit=1");
+    let mut pages = 0;
+    loop {
+        let r = app.get(&token, &path).await;
+        pages += 1;
+        assert_eq!(r.body["meta"]["pagination"]["total"], 28);
+        ids.extend(r.data().as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_string()));
+        match r.body["meta"]["pagination"]["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/zones/{zone}/records?limit=4&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(ids.len(), 28);
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 28);
+    assert_eq!(ids[0], zone, "the SOA comes first");
+    assert_eq!(pages, 1 + 7);
+}

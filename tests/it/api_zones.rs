@@ -1,0 +1,80 @@
+//! `/v1/zones`.
+
+use hickory_proto::rr::RecordType;
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn creating_a_zone_gives_201_location_and_a_served_soa_and_ns() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let r = app.post(&token, "/v1/zones", json!({ "name": "Shop.Test." })).await;
+    assert_eq!(r.status, 201);
+    let id = r.id();
+    assert_eq!(r.headers["location"], format!("/v1/zones/{id}").as_str());
+    assert_eq!(r.data()["name"], "shop.test");
+    assert_eq!(r.data()["nameservers"], json!(["ns1.ipx.test.", "ns2.ipx.test."]));
+    assert_eq!(app.get(&token, &format!("/v1/zones/{id}")).await.data()["name"], "shop.test");
+    let soa = app.udp("shop.test.", RecordType::SOA).await;
+    assert!(soa.metadata.authoritative);
+    assert_eq!(soa.answers.len(), 1);
+    assert_eq!(app.udp("shop.test.", RecordType::NS).await.answers.len(), 2);
+}
+
+#[tokio::test]
+async fn a_served_zone_name_is_409_for_another_team_and_for_zones_inside_it() {
+    let app = spawn_app().await;
+    let a = app.team("alpha", &[]).await;
+    let b = app.team("beta", &[]).await;
+    app.zone(&a, "taken.test").await;
+    for name in ["taken.test", "sub.taken.test"] {
+        let r = app.post(&b, "/v1/zones", json!({ "name": name })).await;
+        assert_eq!(r.status, 409, "{name}");
+        assert_eq!(r.code(), "zone_exists");
+    }
+    app.zone(&b, "deep.other.test").await;
+    let r = app.post(&a, "/v1/zones", json!({ "name": "other.test" })).await;
+    assert_eq!(r.status, 409, "a zone above another team's zone is refused too");
+    assert_eq!(app.post(&a, "/v1/zones", json!({ "name": "taken.test" })).await.status, 409);
+    assert_eq!(app.get(&b, "/v1/zones").await.body["meta"]["pagination"]["total"], 1);
+}
+
+#[tokio::test]
+async fn invalid_zone_names_are_422_with_a_field_error() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    for name in ["com", "", "a..test", "*.x.test", &format!("{}.test", "a".repeat(64)), "bad_label.test", "sp ace.test"] {
+        let r = app.post(&token, "/v1/zones", json!({ "name": name })).await;
+        assert_eq!(r.status, 422, "{name:?}");
+        assert_eq!(r.code(), "invalid_zone");
+        assert!(r.body["error"]["fields"]["name"].is_string());
+    }
+    assert_eq!(app.get(&token, "/v1/zones").await.body["meta"]["pagination"]["total"], 0);
+}
+
+#[tokio::test]
+async fn zone_lists_page_in_creation_order_with_cursors() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let mut made = Vec::new();
+    for i in 0..7 {
+        made.push(app.zone(&token, &format!("z{i}.test")).await);
+    }
+    let mut seen = Vec::new();
+    let mut path = "/v1/zones?limit=3".to_string();
+    loop {
+        let r = app.get(&token, &path).await;
+        assert_eq!(r.body["meta"]["pagination"]["total"], 7);
+        seen.extend(r.data().as_array().unwrap().iter().map(|z| z["id"].as_str().unwrap().to_string()));
+        match r.body["meta"]["pagination"]["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/zones?limit=3&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, made);
+    for bad in ["/v1/zones?cursor=zzz", "/v1/zones?limit=0", "/v1/zones?limit=1001", "/v1/zones?limit=x"] {
+        let r = app.get(&token, bad).await;
+        assert_eq!(r.status, 400, "{bad}");
+    }
+}

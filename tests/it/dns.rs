@@ -1,0 +1,208 @@
+//! Authoritative answers over real UDP and TCP.
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::{DNSClass, RecordType};
+
+use crate::helpers::{TestApp, answers, query, spawn_app, tcp_query, udp_query, udp_raw};
+
+const ZONE: &str = r#"
+$ORIGIN proto.test.
+$TTL 3600
+@        IN SOA ns1.ipx.test. hostmaster.ipx.test. 7 7200 3600 1209600 300
+@        IN NS  ns1.ipx.test.
+@        IN NS  ns2.ipx.test.
+@        IN A   192.0.2.1
+@        IN MX  10 mail
+mail     IN A   192.0.2.25
+www      IN CNAME web
+web      IN CNAME proto.test.
+loop1    IN CNAME loop2
+loop2    IN CNAME loop1
+out      IN CNAME www.elsewhere.example.
+dangling IN CNAME missing
+a.b.c    IN A   192.0.2.3
+*.wild   IN A   192.0.2.4
+*.wild   IN TXT "wild"
+sub      IN NS  ns.sub
+ns.sub   IN A   192.0.2.53
+"#;
+
+async fn proto_app() -> TestApp {
+    let app = spawn_app().await;
+    app.team("acme", &[]).await;
+    let out = app.operator(ipx::admin::Command::ZoneImport { team: "acme".into(), text: ZONE.into() }).await.unwrap();
+    assert!(out.contains("proto.test"));
+    app
+}
+
+#[tokio::test]
+async fn positive_answers_are_authoritative_with_additional_addresses() {
+    let app = proto_app().await;
+    let m = app.udp("proto.test.", RecordType::MX).await;
+    assert!(m.metadata.authoritative);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(answers(&m), ["proto.test. MX 10 mail.proto.test."]);
+    assert!(m.additionals.iter().any(|r| r.record_type() == RecordType::A && r.name.to_ascii() == "mail.proto.test."));
+}
+
+#[tokio::test]
+async fn nxdomain_and_nodata_carry_the_soa_with_the_negative_ttl() {
+    let app = proto_app().await;
+    for (name, rtype, rcode) in [
+        ("nope.proto.test.", RecordType::A, ResponseCode::NXDomain),
+        ("mail.proto.test.", RecordType::AAAA, ResponseCode::NoError),
+        ("b.c.proto.test.", RecordType::A, ResponseCode::NoError), // empty non-terminal
+        ("c.proto.test.", RecordType::A, ResponseCode::NoError),
+    ] {
+        for m in [app.udp(name, rtype).await, app.tcp(name, rtype).await] {
+            assert_eq!(m.metadata.response_code, rcode, "{name}");
+            assert!(m.metadata.authoritative);
+            assert!(m.answers.is_empty());
+            assert_eq!(m.authorities.len(), 1);
+            assert_eq!(m.authorities[0].record_type(), RecordType::SOA);
+            assert_eq!(m.authorities[0].ttl, 300, "min(SOA TTL, MINIMUM) per RFC 2308");
+        }
+    }
+}
+
+#[tokio::test]
+async fn cnames_are_chased_inside_the_zone_and_loops_are_cut() {
+    let app = proto_app().await;
+    let m = app.udp("www.proto.test.", RecordType::A).await;
+    assert_eq!(
+        answers(&m),
+        ["proto.test. A 192.0.2.1", "web.proto.test. CNAME proto.test.", "www.proto.test. CNAME web.proto.test."]
+    );
+    let m = app.udp("loop1.proto.test.", RecordType::A).await;
+    assert_eq!(m.answers.len(), 2);
+    let m = app.udp("out.proto.test.", RecordType::A).await;
+    assert_eq!(answers(&m), ["out.proto.test. CNAME www.elsewhere.example."]);
+    let m = app.udp("dangling.proto.test.", RecordType::A).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "RFC 6604: the rcode of the last name");
+    assert_eq!(m.answers.len(), 1);
+    let m = app.udp("www.proto.test.", RecordType::CNAME).await;
+    assert_eq!(answers(&m), ["www.proto.test. CNAME web.proto.test."]);
+}
+
+#[tokio::test]
+async fn wildcards_synthesise_answers_for_names_that_do_not_exist() {
+    let app = proto_app().await;
+    let m = app.udp("Anything.wild.proto.test.", RecordType::A).await;
+    assert_eq!(answers(&m), ["Anything.wild.proto.test. A 192.0.2.4"]);
+    assert_eq!(m.queries[0].name().to_ascii(), "Anything.wild.proto.test.", "question case is kept");
+    let m = app.udp("x.wild.proto.test.", RecordType::MX).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(m.authorities[0].record_type(), RecordType::SOA);
+    let m = app.udp("wild.proto.test.", RecordType::A).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "an empty non-terminal is not matched by its own wildcard");
+    assert!(m.answers.is_empty());
+}
+
+#[tokio::test]
+async fn names_under_a_delegation_get_a_referral_with_glue() {
+    let app = proto_app().await;
+    for name in ["sub.proto.test.", "host.sub.proto.test."] {
+        let m = app.udp(name, RecordType::A).await;
+        assert!(!m.metadata.authoritative, "{name}: referrals are not authoritative");
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert!(m.answers.is_empty());
+        assert_eq!(m.authorities.len(), 1);
+        assert_eq!(m.authorities[0].record_type(), RecordType::NS);
+        assert!(m.additionals.iter().any(|r| r.record_type() == RecordType::A), "glue");
+    }
+}
+
+#[tokio::test]
+async fn names_outside_every_zone_are_refused() {
+    let app = proto_app().await;
+    for name in ["example.com.", "test.", "."] {
+        let m = app.udp(name, RecordType::A).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::Refused, "{name}");
+        assert!(!m.metadata.authoritative);
+    }
+}
+
+#[tokio::test]
+async fn large_answers_set_tc_over_udp_and_come_whole_over_tcp() {
+    let app = proto_app().await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.get(&token, "/v1/zones").await.data()[0]["id"].as_str().unwrap().to_string();
+    let add = |from: usize, to: usize| {
+        let (app, token, zone) = (&app, &token, &zone);
+        async move {
+            for i in from..to {
+                let r = app.record(token, zone, "big", "TXT", &format!("{i:02}-{}", "x".repeat(60))).await;
+                assert_eq!(r.status, 201);
+            }
+        }
+    };
+    let addr = app.dns_addr();
+    let sized = move |payload: Option<u16>| async move {
+        let mut m = query("big.proto.test.", RecordType::TXT, false);
+        if let Some(p) = payload {
+            let mut e = Edns::new();
+            e.set_max_payload(p);
+            m.set_edns(e);
+        }
+        udp_query(addr, &m).await
+    };
+    add(0, 12).await; // about 1,000 octets
+    let plain = sized(None).await;
+    assert!(plain.metadata.truncation, "no EDNS: 512 octets (RFC 1035)");
+    assert!(plain.edns.is_none(), "no OPT without one in the query");
+    assert!(sized(Some(512)).await.metadata.truncation, "EDNS 512 is honoured");
+    let fits = sized(Some(1232)).await;
+    assert!(!fits.metadata.truncation);
+    assert_eq!(fits.answers.len(), 12);
+    let asked_more = sized(Some(4096)).await;
+    assert!(!asked_more.metadata.truncation);
+    assert_eq!(asked_more.edns.as_ref().unwrap().max_payload(), 1232, "we advertise our own size");
+    add(12, 30).await; // about 2,300 octets
+    assert!(sized(Some(4096)).await.metadata.truncation, "never more than our 1232 over UDP");
+    let full = app.tcp("big.proto.test.", RecordType::TXT).await;
+    assert!(!full.metadata.truncation);
+    assert_eq!(full.answers.len(), 30);
+}
+
+#[tokio::test]
+async fn edns_versions_opcodes_and_classes_we_do_not_serve_get_the_right_rcode() {
+    let app = proto_app().await;
+    let mut m = query("proto.test.", RecordType::A, true);
+    m.edns.as_mut().unwrap().set_version(1);
+    let r = udp_query(app.dns_addr(), &m).await;
+    assert_eq!(u16::from(r.metadata.response_code), 16, "BADVERS (RFC 6891 §6.1.3)");
+    assert_eq!(r.edns.as_ref().map(|e| e.version()), Some(0));
+    let mut m = query("proto.test.", RecordType::A, false);
+    m.metadata.op_code = OpCode::Update;
+    assert_eq!(udp_query(app.dns_addr(), &m).await.metadata.response_code, ResponseCode::NotImp);
+    let mut m = query("proto.test.", RecordType::A, false);
+    m.queries[0].set_query_class(DNSClass::CH);
+    assert_eq!(udp_query(app.dns_addr(), &m).await.metadata.response_code, ResponseCode::Refused);
+    let m = query("proto.test.", RecordType::AXFR, false);
+    assert_eq!(tcp_query(app.dns_addr(), &m).await.metadata.response_code, ResponseCode::Refused);
+}
+
+#[tokio::test]
+async fn garbage_and_responses_never_crash_the_server() {
+    let app = proto_app().await;
+    assert!(udp_raw(app.dns_addr(), &[1, 2, 3]).await.is_none());
+    let mut response = query("proto.test.", RecordType::A, false);
+    response.metadata.message_type = MessageType::Response;
+    assert!(udp_raw(app.dns_addr(), &response.to_vec().unwrap()).await.is_none(), "QR=1 is ignored");
+    let mut truncated = query("proto.test.", RecordType::A, false).to_vec().unwrap();
+    truncated.truncate(20);
+    if let Some(bytes) = udp_raw(app.dns_addr(), &truncated).await {
+        assert_eq!(Message::from_vec(&bytes).unwrap().metadata.response_code, ResponseCode::FormErr);
+    }
+    assert_eq!(app.udp("proto.test.", RecordType::A).await.metadata.response_code, ResponseCode::NoError);
+}
+
+#[tokio::test]
+async fn any_is_answered_minimally_over_udp_and_fully_over_tcp() {
+    let app = proto_app().await;
+    let udp = app.udp("proto.test.", RecordType::ANY).await;
+    assert_eq!(udp.answers.len(), 1);
+    assert_eq!(udp.answers[0].record_type(), RecordType::HINFO);
+    let tcp = app.tcp("proto.test.", RecordType::ANY).await;
+    assert!(tcp.answers.len() >= 4, "NS, A, MX");
+}

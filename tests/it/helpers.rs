@@ -1,0 +1,201 @@
+//! `spawn_app()` and typed helpers for API calls and DNS queries.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{Name, RecordType};
+use ipx::app::Running;
+use ipx::config::Config;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+pub struct TestApp {
+    pub running: Option<Running>,
+    pub config: Config,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+    pub fn id(&self) -> String {
+        self.body["data"]["id"].as_str().expect("data.id").to_string()
+    }
+}
+
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut config = Config::defaults();
+    config.store.data_dir = dir.join("data");
+    config.dns.listen = "127.0.0.1:0".parse().unwrap();
+    config.api.listen = "127.0.0.1:0".parse().unwrap();
+    config.demo.enabled = false;
+    config
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path());
+    let running = ipx::app::start(config.clone()).await.expect("server starts");
+    TestApp { running: Some(running), config, client: reqwest::Client::new(), _dir: dir }
+}
+
+impl TestApp {
+    fn r(&self) -> &Running {
+        self.running.as_ref().expect("running")
+    }
+
+    pub fn dns_addr(&self) -> SocketAddr {
+        self.r().dns_addr
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.r().api_addr, path)
+    }
+
+    /// Stops the server and starts it again on the same data directory.
+    pub async fn restart(&mut self) {
+        self.running.take().unwrap().shutdown().await;
+        self.running = Some(ipx::app::start(self.config.clone()).await.expect("server restarts"));
+    }
+
+    /// Runs an operator command the way the CLI does while the server runs: over the socket.
+    pub async fn operator(&self, command: ipx::admin::Command) -> Result<String, String> {
+        let path = self.config.socket_path();
+        tokio::task::spawn_blocking(move || ipx::admin::send(&path, &command)).await.unwrap()
+    }
+
+    /// A new team and a token for it (all scopes unless some are given).
+    pub async fn team(&self, name: &str, scopes: &[&str]) -> String {
+        let c = self.config.clone();
+        let (name, scopes) = (name.to_string(), scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        tokio::task::spawn_blocking(move || {
+            let send = |cmd| ipx::admin::send(&c.socket_path(), &cmd).unwrap();
+            let out = send(ipx::admin::Command::TeamList);
+            if !out.lines().any(|l| l.split('\t').nth(1) == Some(name.as_str())) {
+                send(ipx::admin::Command::TeamCreate { name: name.clone() });
+            }
+            let out = send(ipx::admin::Command::TokenCreate { team: name, name: "test".into(), scopes });
+            out.lines().last().unwrap().to_string()
+        })
+        .await
+        .unwrap()
+    }
+
+    pub async fn call(&self, method: &str, token: &str, path: &str, body: Option<Value>) -> Resp {
+        let mut req = self.client.request(method.parse().unwrap(), self.url(path));
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        assert!(headers.contains_key("x-request-id"), "every response carries X-Request-Id");
+        Resp { status, headers, body }
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> Resp {
+        self.call("GET", token, path, None).await
+    }
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> Resp {
+        self.call("POST", token, path, Some(body)).await
+    }
+    pub async fn patch(&self, token: &str, path: &str, body: Value) -> Resp {
+        self.call("PATCH", token, path, Some(body)).await
+    }
+    pub async fn delete(&self, token: &str, path: &str) -> Resp {
+        self.call("DELETE", token, path, None).await
+    }
+
+    /// Creates a zone and returns its id.
+    pub async fn zone(&self, token: &str, name: &str) -> String {
+        let r = self.post(token, "/v1/zones", serde_json::json!({ "name": name })).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.id()
+    }
+
+    pub async fn record(&self, token: &str, zone: &str, name: &str, rtype: &str, content: &str) -> Resp {
+        self.post(
+            token,
+            &format!("/v1/zones/{zone}/records"),
+            serde_json::json!({ "name": name, "type": rtype, "content": content, "ttl": 300 }),
+        )
+        .await
+    }
+
+    pub async fn udp(&self, name: &str, rtype: RecordType) -> Message {
+        udp_query(self.dns_addr(), &query(name, rtype, true)).await
+    }
+
+    pub async fn tcp(&self, name: &str, rtype: RecordType) -> Message {
+        tcp_query(self.dns_addr(), &query(name, rtype, true)).await
+    }
+}
+
+pub fn query(name: &str, rtype: RecordType, edns: bool) -> Message {
+    let mut m = Message::new(rand_id(), MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
+    if edns {
+        let mut e = Edns::new();
+        e.set_max_payload(1232);
+        m.set_edns(e);
+    }
+    m
+}
+
+fn rand_id() -> u16 {
+    (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() % 65_535) as u16
+}
+
+pub async fn udp_raw(addr: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.send_to(bytes, addr).await.unwrap();
+    let mut buf = vec![0u8; 65_535];
+    match tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf)).await {
+        Ok(Ok(n)) => Some(buf[..n].to_vec()),
+        _ => None,
+    }
+}
+
+pub async fn udp_query(addr: SocketAddr, m: &Message) -> Message {
+    let bytes = udp_raw(addr, &m.to_vec().unwrap()).await.expect("a DNS answer over UDP");
+    Message::from_vec(&bytes).expect("answer parses")
+}
+
+pub async fn tcp_query(addr: SocketAddr, m: &Message) -> Message {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let bytes = m.to_vec().unwrap();
+    s.write_all(&(bytes.len() as u16).to_be_bytes()).await.unwrap();
+    s.write_all(&bytes).await.unwrap();
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).await.unwrap();
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    s.read_exact(&mut buf).await.unwrap();
+    Message::from_vec(&buf).expect("answer parses")
+}
+
+/// The answer section as `name type rdata` lines, sorted.
+pub fn answers(m: &Message) -> Vec<String> {
+    let mut v: Vec<String> = m.answers.iter().map(|r| format!("{} {} {}", r.name, r.record_type(), r.data)).collect();
+    v.sort();
+    v
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real server on ephemeral ports, spoken to over real HTTP, UDP and
+//! TCP, and the real binary for the CLI.
+
+mod helpers;
+
+mod api_auth;
+mod api_records;
+mod api_zones;
+mod cli;
+mod dns;
