@@ -1,0 +1,147 @@
+//! The DNS hot path (query bytes in, answer bytes out) and the cost of one edit in zones
+//! of growing size. Run: `cargo bench --bench dns`.
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::serialize::binary::BinEncoder;
+use hickory_server::net::NetError;
+use hickory_server::net::runtime::TokioTime;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponse;
+use ipx::dns::{Catalog, Handler};
+use ipx::domain::{DomainName, parse_rdata};
+use ipx::store::{Change, Record as Row, Soa, Zone};
+use uuid::Uuid;
+
+/// Encodes the response into a buffer, as the UDP socket path would.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+#[async_trait::async_trait]
+impl ResponseHandler for Capture {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        let mut buf = self.0.lock().unwrap();
+        buf.clear();
+        let mut enc = BinEncoder::new(&mut buf);
+        enc.set_max_size(1232);
+        Ok(response.destructive_emit(&mut enc)?)
+    }
+}
+
+fn zone_row(name: &DomainName) -> Zone {
+    Zone {
+        id: Uuid::now_v7(),
+        team_id: Uuid::nil(),
+        name: name.clone(),
+        serial: 1,
+        soa: Soa { mname: "ns1.ipx.test.".into(), rname: "h.ipx.test.".into(), refresh: 1, retry: 1, expire: 1, minimum: 300, ttl: 3600 },
+        nameservers: vec![],
+        record_count: 0,
+        created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
+fn row(zone: &Zone, name: &str, t: &str, content: &str) -> Row {
+    let data = parse_rdata(t, content, &zone.name).unwrap();
+    Row {
+        id: Uuid::now_v7(),
+        zone_id: zone.id,
+        name: DomainName::resolve_in(name, &zone.name).unwrap(),
+        rtype: t.into(),
+        content: data.content,
+        ttl: 300,
+        managed: false,
+        rdata: data.wire,
+        created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
+/// A zone of `n` names with an A each, a few MX/CNAME/TXT, and a wildcard.
+fn build(n: usize) -> (Catalog, Zone, Vec<Row>) {
+    let zone = zone_row(&DomainName::parse_zone("bench.test").unwrap());
+    let mut rows = vec![row(&zone, "@", "NS", "ns1.ipx.test."), row(&zone, "@", "MX", "10 mail"), row(&zone, "mail", "A", "192.0.2.25")];
+    for i in 0..n {
+        rows.push(row(&zone, &format!("host{i}"), "A", &format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255)));
+    }
+    rows.push(row(&zone, "www", "CNAME", "host1"));
+    rows.push(row(&zone, "*.wild", "A", "192.0.2.9"));
+    let catalog = Catalog::default();
+    catalog.rebuild(vec![(zone.clone(), rows.clone())]);
+    (catalog, zone, rows)
+}
+
+fn wire(name: &str, t: RecordType) -> Vec<u8> {
+    let mut m = Message::new(4242, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+    let mut e = Edns::new();
+    e.set_max_payload(1232);
+    m.set_edns(e);
+    m.to_vec().unwrap()
+}
+
+fn answer_path(c: &mut Criterion) {
+    let (catalog, _, _) = build(10_000);
+    let handler = Handler::new(Arc::new(catalog), 1232);
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let src: SocketAddr = "127.0.0.1:5300".parse().unwrap();
+    let capture = Capture::default();
+    let mut group = c.benchmark_group("answer");
+    for (label, name, t) in [
+        ("a_hit", "host4242.bench.test.", RecordType::A),
+        ("nxdomain", "nope4242.bench.test.", RecordType::A),
+        ("nodata", "host4242.bench.test.", RecordType::AAAA),
+        ("cname_chain", "www.bench.test.", RecordType::A),
+        ("mx_additional", "bench.test.", RecordType::MX),
+        ("wildcard", "x.wild.bench.test.", RecordType::A),
+        ("refused", "other.example.", RecordType::A),
+    ] {
+        let q = wire(name, t);
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                let req = Request::from_bytes(black_box(q.clone()), src, Protocol::Udp).unwrap();
+                rt.block_on(handler.handle_request::<_, TokioTime>(&req, capture.clone()))
+            })
+        });
+    }
+    group.finish();
+}
+
+fn one_edit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("edit_one_record");
+    for n in [1_000usize, 100_000] {
+        let (catalog, zone, rows) = build(n);
+        let old = rows[n / 2].clone();
+        let mut new = old.clone();
+        let mut flip = false;
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| {
+                flip = !flip;
+                new.content = if flip { "192.0.2.200".into() } else { old.content.clone() };
+                let changes = [Change::ZonePut(zone.clone()), Change::RecordPut { old: Some(old.clone()), new: new.clone() }];
+                catalog.apply(black_box(&changes));
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, answer_path, one_edit);
+criterion_main!(benches);
