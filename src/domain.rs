@@ -139,8 +139,11 @@ pub fn parse_rdata(rtype_text: &str, content: &str, origin: &DomainName) -> Resu
     }
     let text = if rtype == RecordType::TXT && !content.trim_start().starts_with('"') {
         quote_txt(content.as_bytes())
-    } else {
+    } else if matches!(rtype, RecordType::TXT | RecordType::CAA) {
         content.to_string()
+    } else {
+        // `@` for the origin (RFC 1035 §5.1), which hickory's parser only takes as an owner.
+        content.split_whitespace().map(|t| if t == "@" { format!("{}.", origin) } else { t.to_string() }).collect::<Vec<_>>().join(" ")
     };
     // The zone-file parser is hickory's only public presentation-format reader: feed it one
     // line. Control characters are refused above, so the line cannot grow into two entries.
@@ -362,6 +365,8 @@ mod tests {
         assert_eq!(parse_rdata("a", "192.0.2.1", &z).unwrap().content, "192.0.2.1");
         assert_eq!(parse_rdata("MX", "10 mail", &z).unwrap().content, "10 mail.example.com.");
         assert_eq!(parse_rdata("CNAME", "target.org.", &z).unwrap().content, "target.org.");
+        assert_eq!(parse_rdata("CNAME", "@", &z).unwrap().content, "example.com.");
+        assert_eq!(parse_rdata("MX", "10 @", &z).unwrap().content, "10 example.com.");
         assert_eq!(parse_rdata("TXT", "v=spf1 -all", &z).unwrap().content, "\"v=spf1 -all\"");
         assert_eq!(parse_rdata("TXT", "\"a\" \"b c\"", &z).unwrap().content, "\"a\" \"b c\"");
         assert_eq!(parse_rdata("SRV", "10 60 5060 sip.example.com.", &z).unwrap().content, "10 60 5060 sip.example.com.");

@@ -207,3 +207,153 @@ fn add_targets<'a>(zone: &'a ZoneSnap, records: &'a [Record], additional: &mut S
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::op::ResponseCode;
+    use hickory_proto::rr::{Name, Record, RecordType};
+
+    use super::{Plan, resolve};
+    use crate::dns::snapshot::{Catalog, Key, ZoneSnap};
+    use crate::store::{Change, Record as Row, Zone};
+
+    const ZONE: &str = "$ORIGIN t.test.\n$TTL 600\n\
+        @ IN SOA ns1.t.test. h.t.test. 1 2 3 4 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\n@ IN MX 10 mx\nmx IN A 192.0.2.2\n\
+        www IN CNAME t.test.\na IN CNAME b\nb IN CNAME a\nx.y.z IN A 192.0.2.3\n*.w IN TXT \"w\"\n\
+        del IN NS ns.del\nns.del IN A 192.0.2.4\n";
+
+    pub(crate) fn rows_of(text: &str) -> (Zone, Vec<Row>) {
+        let seed = crate::zonefile::parse(text, None).unwrap();
+        let zone = Zone {
+            id: uuid::Uuid::now_v7(),
+            team_id: uuid::Uuid::nil(),
+            name: seed.name.clone(),
+            serial: seed.serial,
+            soa: seed.soa.clone(),
+            nameservers: vec![],
+            record_count: seed.records.len() as u64,
+            created_at: String::new(),
+            updated_at: String::new(),
+        };
+        let rows = seed
+            .records
+            .iter()
+            .map(|r| Row {
+                id: uuid::Uuid::now_v7(),
+                zone_id: zone.id,
+                name: r.name.clone(),
+                rtype: r.data.rtype.to_string(),
+                content: r.data.content.clone(),
+                ttl: r.ttl,
+                managed: r.managed,
+                rdata: r.data.wire.clone(),
+                created_at: String::new(),
+                updated_at: String::new(),
+            })
+            .collect();
+        (zone, rows)
+    }
+
+    fn catalog() -> (Catalog, Zone, Vec<Row>) {
+        let (zone, rows) = rows_of(ZONE);
+        let c = Catalog::default();
+        c.rebuild(vec![(zone.clone(), rows.clone())]);
+        (c, zone, rows)
+    }
+
+    fn ask(snap: &ZoneSnap, name: &str, t: RecordType) -> (ResponseCode, bool, Vec<String>, Vec<String>, usize) {
+        let qname = Name::from_ascii(name).unwrap();
+        let mut synth = Vec::new();
+        let plan: Plan<'_> = resolve(snap, &qname, t, false, &mut synth);
+        let show = |rs: Vec<&Record>| rs.iter().map(|r| format!("{} {}", r.name, r.record_type())).collect::<Vec<_>>();
+        (
+            plan.rcode,
+            plan.authoritative,
+            show(plan.answer.iter(&synth).collect()),
+            show(plan.authority.iter(&synth).collect()),
+            plan.additional.iter(&synth).count(),
+        )
+    }
+
+    fn snap(c: &Catalog) -> std::sync::Arc<ZoneSnap> {
+        let map = c.load();
+        map.find(&Key::from_name(&Name::from_ascii("t.test.").unwrap())).unwrap().clone()
+    }
+
+    #[test]
+    fn answers_follow_rfc_1034_4_3_2() {
+        let (c, _, _) = catalog();
+        let s = snap(&c);
+        assert_eq!(ask(&s, "t.test.", RecordType::MX), (ResponseCode::NoError, true, vec!["t.test. MX".into()], vec![], 1));
+        assert_eq!(ask(&s, "t.test.", RecordType::SOA).2, ["t.test. SOA"]);
+        let nx = ask(&s, "nope.t.test.", RecordType::A);
+        assert_eq!((nx.0, nx.3.clone()), (ResponseCode::NXDomain, vec!["t.test. SOA".to_string()]));
+        let ent = ask(&s, "y.z.t.test.", RecordType::A);
+        assert_eq!((ent.0, ent.2.len(), ent.3.len()), (ResponseCode::NoError, 0, 1), "empty non-terminal is NODATA");
+        assert_eq!(ask(&s, "www.t.test.", RecordType::A).2, ["www.t.test. CNAME"], "the apex has no A: the chain ends in NODATA");
+        assert_eq!(ask(&s, "www.t.test.", RecordType::MX).2, ["www.t.test. CNAME", "t.test. MX"]);
+    }
+
+    #[test]
+    fn cname_loops_end_and_wildcards_synthesise() {
+        let (c, _, _) = catalog();
+        let s = snap(&c);
+        assert_eq!(ask(&s, "a.t.test.", RecordType::A).2, ["a.t.test. CNAME", "b.t.test. CNAME"]);
+        let w = ask(&s, "q.w.t.test.", RecordType::TXT);
+        assert_eq!(w.2, ["q.w.t.test. TXT"], "owner is the query name");
+        assert_eq!(ask(&s, "q.w.t.test.", RecordType::A).0, ResponseCode::NoError, "wildcard NODATA");
+        assert_eq!(ask(&s, "w.t.test.", RecordType::TXT).2.len(), 0, "the wildcard's parent is an ENT, not a match");
+        assert_eq!(ask(&s, "deep.q.w.t.test.", RecordType::TXT).2, ["deep.q.w.t.test. TXT"]);
+    }
+
+    #[test]
+    fn delegations_refer_with_glue_and_ds_stays_with_the_parent() {
+        let (c, _, _) = catalog();
+        let s = snap(&c);
+        for name in ["del.t.test.", "a.b.del.t.test.", "ns.del.t.test."] {
+            let r = ask(&s, name, RecordType::A);
+            assert_eq!((r.1, r.2.len(), r.3.clone(), r.4), (false, 0, vec!["del.t.test. NS".to_string()], 1), "{name}");
+        }
+        let ds = ask(&s, "del.t.test.", RecordType::DS);
+        assert!(ds.1, "DS at the cut is answered authoritatively by the parent");
+        assert_eq!(ds.3, ["t.test. SOA"]);
+    }
+
+    #[test]
+    fn edits_keep_empty_non_terminals_and_delegation_counts_right() {
+        let (c, zone, rows) = catalog();
+        let deep = rows.iter().find(|r| r.name.as_str() == "x.y.z.t.test").unwrap().clone();
+        c.apply(&[Change::RecordRemoved(deep.clone())]);
+        let s = snap(&c);
+        assert_eq!(ask(&s, "y.z.t.test.", RecordType::A).0, ResponseCode::NXDomain, "the ENT went with its only child");
+        assert_eq!(ask(&s, "z.t.test.", RecordType::A).0, ResponseCode::NXDomain);
+        c.apply(&[Change::RecordPut { old: None, new: deep }]);
+        assert_eq!(ask(&snap(&c), "z.t.test.", RecordType::A).0, ResponseCode::NoError);
+        let del = rows.iter().find(|r| r.name.as_str() == "del.t.test" && r.rtype == "NS").unwrap().clone();
+        c.apply(&[Change::RecordRemoved(del)]);
+        let s = snap(&c);
+        assert_eq!(s.delegations, 0);
+        assert!(ask(&s, "ns.del.t.test.", RecordType::A).1, "no longer below a cut: authoritative");
+        let mut bumped = zone.clone();
+        bumped.serial = 99;
+        c.apply(&[Change::ZonePut(bumped)]);
+        assert_eq!(snap(&c).serial, 99);
+    }
+
+    #[test]
+    fn an_rrset_answers_with_the_smallest_ttl_of_its_records() {
+        let (c, _, rows) = catalog();
+        let mut extra = rows.iter().find(|r| r.name.as_str() == "mx.t.test").unwrap().clone();
+        extra.id = uuid::Uuid::now_v7();
+        extra.ttl = 30;
+        extra.rdata = vec![192, 0, 2, 99];
+        c.apply(&[Change::RecordPut { old: None, new: extra.clone() }]);
+        let s = snap(&c);
+        let set = s.node(Key::from_name(&Name::from_ascii("mx.t.test.").unwrap()).as_bytes()).unwrap().rrset(RecordType::A).unwrap();
+        assert!(set.records.iter().all(|r| r.ttl == 30));
+        c.apply(&[Change::RecordRemoved(extra)]);
+        let s = snap(&c);
+        let set = s.node(Key::from_name(&Name::from_ascii("mx.t.test.").unwrap()).as_bytes()).unwrap().rrset(RecordType::A).unwrap();
+        assert_eq!(set.records[0].ttl, 600);
+    }
+}

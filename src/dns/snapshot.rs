@@ -143,10 +143,6 @@ impl ZoneSnap {
         self.nodes.get(key)
     }
 
-    pub fn record_count(&self) -> usize {
-        self.nodes.values().map(|n| n.rrsets.iter().map(|s| s.records.len()).sum::<usize>()).sum()
-    }
-
     fn insert(&mut self, row: &Row) {
         let Some(record) = to_record(row) else { return };
         let key = key_of(&record.name);
