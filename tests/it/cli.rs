@@ -173,3 +173,61 @@ fn serve_check_prints_the_effective_configuration() {
     assert!(out.contains("127.0.0.1:8080"));
     assert!(!data.exists(), "a check creates nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_dash_nine() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(ipx(&data, &["team", "create", "acme"]).0);
+    let (_, out, _) = ipx(&data, &["token", "create", "--team", "acme", "--name", "t"]);
+    let token = out.lines().last().unwrap().to_string();
+    let d = data.clone();
+    let mut server = tokio::task::spawn_blocking(move || serve(&d)).await.unwrap();
+    let client = reqwest::Client::new();
+    let api = server.api;
+    let zone: serde_json::Value = client
+        .post(format!("http://{api}/v1/zones"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "name": "crash.test" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let zone_id = zone["data"]["id"].as_str().unwrap().to_string();
+    let mut writes = Vec::new();
+    for i in 0..50 {
+        let (client, token, zone_id) = (client.clone(), token.clone(), zone_id.clone());
+        writes.push(tokio::spawn(async move {
+            client
+                .post(format!("http://{api}/v1/zones/{zone_id}/records"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({ "name": format!("n{i}"), "type": "A", "content": "192.0.2.1" }))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }));
+    }
+    // Kill once some writes were answered and others are still in flight: every 201 must
+    // be on disk afterwards.
+    while !writes.iter().take(5).all(|w| w.is_finished()) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let mut acknowledged = Vec::new();
+    for (i, w) in writes.into_iter().enumerate() {
+        if w.await.unwrap() == 201 {
+            acknowledged.push(i);
+        }
+    }
+    assert!(acknowledged.len() >= 5, "some writes were acknowledged before the kill");
+    let d = data.clone();
+    let server = tokio::task::spawn_blocking(move || serve(&d)).await.unwrap();
+    for i in acknowledged {
+        let m = udp_query(server.dns, &query(&format!("n{i}.crash.test."), RecordType::A, true)).await;
+        assert_eq!(m.answers.len(), 1, "acknowledged write n{i} survived");
+    }
+}
