@@ -68,6 +68,7 @@ fn row(zone: &Zone, name: &str, t: &str, content: &str) -> Row {
         content: data.content,
         ttl: 300,
         managed: false,
+        site_id: None,
         rdata: data.wire,
         created_at: String::new(),
         updated_at: String::new(),

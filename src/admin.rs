@@ -26,6 +26,8 @@ pub enum Command {
     TokenList { team: String },
     TokenRevoke { id: String },
     ZoneImport { team: String, text: String },
+    SiteList { team: String },
+    SiteDelete { id: String },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -93,6 +95,20 @@ pub fn execute(store: &Store, auth: Option<&Authenticator>, cmd: Command) -> Res
                 auth.forget(id);
             }
             Ok(format!("revoked {}\n", token.id))
+        }
+        Command::SiteList { team } => {
+            let team = find_team(&team)?;
+            let page = store.read_blocking(|r| r.sites(team.id, None, usize::MAX, |_| true)).map_err(store_err)?;
+            Ok(page
+                .items
+                .iter()
+                .map(|s| format!("{}\t{}\t{}\tphp {}\tssl {}\twordpress {}\n", s.id, s.domain, s.status, s.php_version, s.ssl, s.wordpress))
+                .collect())
+        }
+        Command::SiteDelete { id } => {
+            let id = uuid::Uuid::try_parse(&id).map_err(|_| format!("{id:?} is not a site id"))?;
+            let site = store.write_blocking(move |tx| tx.delete_site(id)).map_err(store_err)?;
+            Ok(format!("deleted site {} ({}); its managed records are gone, its zone stays\n", site.id, site.domain))
         }
         Command::ZoneImport { team, text } => {
             let team = find_team(&team)?;

@@ -33,6 +33,7 @@ pub struct Running {
     dns: hickory_server::Server<Handler>,
     api: JoinHandle<()>,
     admin: JoinHandle<()>,
+    worker: JoinHandle<()>,
     stop: watch::Sender<bool>,
 }
 
@@ -108,7 +109,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .await
         .map_err(|source| StartError::Bind { what: "api", addr: config.api.listen, source })?;
     let api_addr = listener.local_addr().expect("bound");
-    let state = AppState { store: store.clone(), auth, config: config.clone() };
+    let (jobs, worker) = crate::hosting::start(store.clone(), crate::hosting::provisioner(&config), config.clone());
+    let state = AppState { store: store.clone(), auth, config: config.clone(), jobs };
     let (stop, mut stopped) = watch::channel(false);
     let app = api::router(state);
     let api = tokio::spawn(async move {
@@ -120,7 +122,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     });
     tracing::info!("api listening on http://{api_addr}");
-    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, dns, api, admin, stop })
+    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, dns, api, admin, worker, stop })
 }
 
 impl Running {
@@ -130,6 +132,9 @@ impl Running {
         let _ = self.dns.shutdown_gracefully().await;
         self.admin.abort();
         let _ = self.admin.await;
+        // Jobs in flight stay open in the store and run again at the next start.
+        self.worker.abort();
+        let _ = self.worker.await;
         let _ = tokio::time::timeout(Duration::from_secs(10), self.api).await;
         let store = self.store;
         drop(self.catalog);

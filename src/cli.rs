@@ -46,6 +46,20 @@ pub enum Cmd {
     /// Zones.
     #[command(subcommand)]
     Zone(ZoneCmd),
+    /// Sites (irreversible operator actions live here, not in the API).
+    #[command(subcommand)]
+    Site(SiteCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SiteCmd {
+    /// List a team's sites.
+    List {
+        #[arg(long, value_name = "NAME_OR_ID")]
+        team: String,
+    },
+    /// Delete a site and its managed DNS records (its zone and the team's own records stay).
+    Delete { site_id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -133,6 +147,8 @@ pub fn operator_command(cmd: &Cmd) -> Result<Option<Command>, String> {
         }
         Cmd::Token(TokenCmd::List { team }) => Command::TokenList { team: team.clone() },
         Cmd::Token(TokenCmd::Revoke { token_id }) => Command::TokenRevoke { id: token_id.clone() },
+        Cmd::Site(SiteCmd::List { team }) => Command::SiteList { team: team.clone() },
+        Cmd::Site(SiteCmd::Delete { site_id }) => Command::SiteDelete { id: site_id.clone() },
         Cmd::Zone(ZoneCmd::Import { file, team }) => {
             let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
             Command::ZoneImport { team: team.clone(), text }

@@ -18,6 +18,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub zones: ZoneDefaults,
     pub demo: DemoConfig,
+    pub hosting: HostingConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +73,34 @@ pub struct DemoConfig {
     pub enabled: bool,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostingConfig {
+    /// Target of a site's managed apex A record.
+    pub ipv4: std::net::Ipv4Addr,
+    /// Target of a site's managed apex AAAA record.
+    pub ipv6: std::net::Ipv6Addr,
+    /// PHP versions a site may run.
+    pub php_versions: Vec<String>,
+    /// PHP version of a new site that names none.
+    pub default_php: String,
+    /// `builtin` or `exec`.
+    pub provisioner: ProvisionerKind,
+    /// Program and arguments run for every step by the `exec` provisioner.
+    pub exec_command: Vec<String>,
+    /// A step that runs longer fails.
+    pub exec_timeout_secs: u64,
+    /// Jobs run concurrently.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProvisionerKind {
+    Builtin,
+    Exec,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -124,6 +153,15 @@ impl Config {
             if crate::domain::DomainName::parse(ns).is_err() {
                 return bad(format!("{ns:?} is not a valid domain name"));
             }
+        }
+        if !self.hosting.php_versions.contains(&self.hosting.default_php) {
+            return bad("hosting.default_php must be one of hosting.php_versions".into());
+        }
+        if self.hosting.provisioner == ProvisionerKind::Exec && self.hosting.exec_command.is_empty() {
+            return bad("hosting.provisioner = \"exec\" needs hosting.exec_command".into());
+        }
+        if self.hosting.workers == 0 {
+            return bad("hosting.workers must be at least 1".into());
         }
         if self.dns.max_udp_payload < 512 {
             return bad("dns.max_udp_payload must be at least 512".into());

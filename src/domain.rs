@@ -295,6 +295,11 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
+/// RFC 3339 UTC timestamp of a Unix time.
+pub fn rfc3339_at(secs: u64) -> String {
+    rfc3339(secs as i64, 0)
+}
+
 fn rfc3339(secs: i64, millis: u32) -> String {
     // Civil-from-days (H. Hinnant), valid for the proleptic Gregorian calendar.
     let days = secs.div_euclid(86_400);

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod store;
 pub mod dns;
 pub mod auth;
+pub mod hosting;
 pub mod api;
 pub mod zonefile;
 pub mod admin;

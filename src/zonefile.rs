@@ -53,7 +53,7 @@ pub fn parse(text: &str, origin: Option<&DomainName>) -> Result<ZoneSeed, String
             }
             let data = from_rdata(record.data.clone()).map_err(|e| format!("{owner} {rtype}: {e}"))?;
             let managed = rtype == RecordType::NS && owner == name;
-            records.push(NewRecord { name: owner, data, ttl: record.ttl, managed });
+            records.push(NewRecord { name: owner, data, ttl: record.ttl, managed, site_id: None });
         }
     }
     let (soa, serial) = soa.ok_or("the zone has no SOA record")?;

@@ -2,7 +2,10 @@
 
 mod error;
 mod extract;
+mod idempotency;
+mod projects;
 mod records;
+mod sites;
 mod whoami;
 mod zones;
 
@@ -22,6 +25,7 @@ pub use extract::{Caller, Json, PageQuery};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::hosting::Jobs;
 use crate::store::Store;
 
 /// Shared by every handler; cheap to clone.
@@ -30,13 +34,17 @@ pub struct AppState {
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub config: Arc<Config>,
+    pub jobs: Jobs,
 }
 
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/whoami", get(whoami::show))
         .merge(zones::routes())
-        .merge(records::routes());
+        .merge(records::routes())
+        .merge(projects::routes())
+        .merge(sites::routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::layer));
     Router::new()
         .route("/healthz", get(|| async { axum::Json(json!({ "data": { "status": "ok" } })) }))
         .nest("/v1", v1)

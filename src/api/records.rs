@@ -136,6 +136,7 @@ async fn create(
         data,
         ttl: ttl.unwrap_or(st.config.zones.default_ttl),
         managed: false,
+        site_id: None,
     };
     let record = st.store.write(move |tx| tx.create_record(team, zone_id, new)).await?;
     Ok(created(format!("/v1/zones/{zone_id}/records/{}", record.id), view(&record)))

@@ -246,6 +246,7 @@ mod tests {
                 content: r.data.content.clone(),
                 ttl: r.ttl,
                 managed: r.managed,
+                site_id: None,
                 rdata: r.data.wire.clone(),
                 created_at: String::new(),
                 updated_at: String::new(),

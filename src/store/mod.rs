@@ -2,6 +2,7 @@
 //! thread that commits whatever writes are waiting together (group commit: one fsync for many
 //! acknowledged writes), publishes the batch's changes to the commit listener, then answers.
 
+mod hosting;
 mod model;
 mod read;
 mod teams;
@@ -14,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use redb::{Database, ReadTransaction, ReadableDatabase, TableDefinition};
 use uuid::Uuid;
 
-pub use model::{Change, Record, Soa, Team, Token, Zone};
+pub use hosting::{IDEMPOTENCY_TTL_SECS, Idem};
+pub use model::{Change, IdempotencyRecord, Job, JobSummary, Project, Record, Site, Soa, Team, Token, Zone};
 pub use read::{Page, Reader};
 pub use writer::WriteCtx;
 pub use zones::{MAX_RECORDS_PER_ZONE, NewRecord, RecordPatch, ZoneSeed, managed_error};
@@ -110,6 +112,15 @@ impl Store {
             txn.open_table(TEAM_ZONES)?;
             txn.open_table(RECORDS)?;
             txn.open_table(RECORD_NAMES)?;
+            txn.open_table(hosting::PROJECTS)?;
+            txn.open_table(hosting::TEAM_PROJECTS)?;
+            txn.open_table(hosting::PROJECT_SITES)?;
+            txn.open_table(hosting::SITES)?;
+            txn.open_table(hosting::TEAM_SITES)?;
+            txn.open_table(hosting::SITE_DOMAINS)?;
+            txn.open_table(hosting::JOBS)?;
+            txn.open_table(hosting::OPEN_JOBS)?;
+            txn.open_table(hosting::IDEMPOTENCY)?;
         }
         txn.commit()?;
         let listener: Arc<Mutex<Option<CommitListener>>> = Arc::default();

@@ -63,6 +63,9 @@ pub struct Record {
     pub content: String,
     pub ttl: u32,
     pub managed: bool,
+    /// The site whose provisioning made this (managed) record; it goes with the site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_id: Option<Uuid>,
     /// RDATA in wire form, what the DNS snapshot is built from.
     #[serde(with = "hex")]
     pub rdata: Vec<u8>,
@@ -104,4 +107,77 @@ mod hex {
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(serde::de::Error::custom))
             .collect()
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Project {
+    pub id: Uuid,
+    pub team_id: Uuid,
+    pub name: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A hosted site. The state words are documented in docs/hosting.md.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Site {
+    pub id: Uuid,
+    pub team_id: Uuid,
+    pub domain: DomainName,
+    pub project_id: Option<Uuid>,
+    pub zone_id: Option<Uuid>,
+    /// provisioning, active, updating, failed, suspended
+    pub status: String,
+    pub php_version: String,
+    /// none, pending, active, failed
+    pub ssl: String,
+    pub ssl_expires_at: Option<String>,
+    /// not_installed, installing, installed, failed
+    pub wordpress: String,
+    pub ipv4: String,
+    pub ipv6: String,
+    /// The most recent provisioning job: what it did and, when it failed, why.
+    pub last_job: Option<JobSummary>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobSummary {
+    pub id: Uuid,
+    pub step: String,
+    pub state: String,
+    pub error: Option<String>,
+}
+
+/// A durable provisioning step, written in the same transaction as the state change that
+/// asked for it and run (again, after a restart) until it ends in `done` or `failed`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Job {
+    pub id: Uuid,
+    pub team_id: Uuid,
+    pub site_id: Uuid,
+    /// create, php, ssl, wordpress
+    pub step: String,
+    /// Step parameters, e.g. `{"php_version": "8.4"}`.
+    pub params: serde_json::Value,
+    /// pending, running, done, failed
+    pub state: String,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The stored outcome of a request made with an `Idempotency-Key`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IdempotencyRecord {
+    /// Hash of method, path and body: the same key with another request is refused.
+    pub fingerprint: String,
+    /// Seconds since the epoch when the first request arrived.
+    pub created: u64,
+    /// `None` while the first request still runs.
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    pub location: Option<String>,
 }

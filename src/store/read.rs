@@ -4,8 +4,9 @@ use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinitio
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use super::hosting::{JOBS, OPEN_JOBS, PROJECTS, SITES, TEAM_PROJECTS, TEAM_SITES};
 use super::{
-    Record, Result, StoreError, Team, Token, Zone, RECORDS, TEAM_NAMES, TEAM_TOKENS, TEAM_ZONES, TEAMS, TOKENS, ZONE_NAMES,
+    Job, Project, Site, Record, Result, StoreError, Team, Token, Zone, RECORDS, TEAM_NAMES, TEAM_TOKENS, TEAM_ZONES, TEAMS, TOKENS, ZONE_NAMES,
     ZONES,
 };
 
@@ -160,5 +161,99 @@ impl Reader {
 
     pub fn counts(&self) -> Result<(u64, u64)> {
         Ok((self.txn.open_table(ZONES)?.len()?, self.txn.open_table(RECORDS)?.len()?))
+    }
+
+    pub fn project(&self, team: Uuid, id: Uuid) -> Result<Project> {
+        match self.get::<Project>(PROJECTS, id)? {
+            Some(p) if p.team_id == team => Ok(p),
+            _ => Err(StoreError::NotFound("project")),
+        }
+    }
+
+    pub fn projects(&self, team: Uuid, after: Option<Uuid>, limit: usize) -> Result<Page<Project>> {
+        self.team_page(TEAM_PROJECTS, PROJECTS, team, after, limit, |_: &Project| true)
+    }
+
+    pub fn site(&self, team: Uuid, id: Uuid) -> Result<Site> {
+        match self.get::<Site>(SITES, id)? {
+            Some(s) if s.team_id == team => Ok(s),
+            _ => Err(StoreError::NotFound("site")),
+        }
+    }
+
+    /// Any team's site (operators).
+    pub fn site_any(&self, id: Uuid) -> Result<Option<Site>> {
+        self.get(SITES, id)
+    }
+
+    pub fn sites(&self, team: Uuid, after: Option<Uuid>, limit: usize, keep: impl Fn(&Site) -> bool) -> Result<Page<Site>> {
+        self.team_page(TEAM_SITES, SITES, team, after, limit, keep)
+    }
+
+    /// A page of a team's rows of one kind, in creation order, filtered by `keep`; `total`
+    /// counts every row that `keep` accepts.
+    fn team_page<T: DeserializeOwned>(
+        &self,
+        index: TableDefinition<(u128, u128), ()>,
+        rows: TableDefinition<u128, &[u8]>,
+        team: Uuid,
+        after: Option<Uuid>,
+        limit: usize,
+        keep: impl Fn(&T) -> bool,
+        ) -> Result<Page<T>>
+    where
+        T: HasId,
+    {
+        let idx = self.txn.open_table(index)?;
+        let rows = self.txn.open_table(rows)?;
+        let t = team.as_u128();
+        let mut items = Vec::new();
+        let mut next = None;
+        let mut total = 0;
+        for entry in idx.range((t, 0)..=(t, u128::MAX))? {
+            let id = entry?.0.value().1;
+            let Some(v) = rows.get(id)? else { continue };
+            let row: T = decode(v.value())?;
+            if !keep(&row) {
+                continue;
+            }
+            total += 1;
+            if after.is_some_and(|a| id <= a.as_u128()) {
+                continue;
+            }
+            if items.len() == limit {
+                next = next.or(items.last().map(|r: &T| r.id()));
+                continue;
+            }
+            items.push(row);
+        }
+        Ok(Page { items, next, total })
+    }
+
+    pub fn job(&self, id: Uuid) -> Result<Option<Job>> {
+        self.get(JOBS, id)
+    }
+
+    /// Jobs not yet ended, oldest first: what a restarted worker resumes.
+    pub fn open_jobs(&self) -> Result<Vec<Uuid>> {
+        let t = self.txn.open_table(OPEN_JOBS)?;
+        t.iter()?.map(|e| Ok(Uuid::from_u128(e?.0.value()))).collect()
+    }
+}
+
+/// Rows addressed by a UUID, for paging.
+pub trait HasId {
+    fn id(&self) -> Uuid;
+}
+
+impl HasId for Project {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
+impl HasId for Site {
+    fn id(&self) -> Uuid {
+        self.id
     }
 }

@@ -22,6 +22,8 @@ pub struct NewRecord {
     pub data: RecordData,
     pub ttl: u32,
     pub managed: bool,
+    /// Set on the managed records a site's provisioning adds.
+    pub site_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -61,6 +63,7 @@ impl ZoneSeed {
                 data: crate::domain::parse_rdata("NS", &dot(ns), &name).expect("config validated nameserver names"),
                 ttl: defaults.ns_ttl,
                 managed: true,
+                site_id: None,
             })
             .collect();
         ZoneSeed { name, serial: crate::domain::unix_now() as u32, soa, records }
@@ -105,6 +108,13 @@ fn check_rules(zone: &DomainName, new: &NewRecord, others: &[Record]) -> Result<
             ),
         ));
     }
+    if let Some(o) = others.iter().find(|o| !new.managed && o.managed && o.rtype == rtype.to_string()) {
+        return Err(StoreError::invalid(
+            "managed_record",
+            "type",
+            format!("the {} records of {} are managed by the platform{}", o.rtype, o.name, if o.site_id.is_some() { " for a site" } else { "" }),
+        ));
+    }
     if others.iter().any(|o| o.rtype == rtype.to_string() && o.content == new.data.content) {
         return Err(StoreError::conflict("duplicate_record", format!("{} {} {} exists", new.name, rtype, new.data.content)));
     }
@@ -123,7 +133,7 @@ impl WriteCtx {
         }
     }
 
-    fn records_at(&self, zone: Uuid, name: &str) -> Result<Vec<Record>> {
+    pub(crate) fn records_at(&self, zone: Uuid, name: &str) -> Result<Vec<Record>> {
         let idx = self.txn.open_table(RECORD_NAMES)?;
         let rows = self.txn.open_table(RECORDS)?;
         let z = zone.as_u128();
@@ -139,7 +149,7 @@ impl WriteCtx {
 
     /// Refuses a zone name that exists, or that sits above or below another team's zone
     /// (either would let one team answer for the other's names).
-    fn check_zone_name(&self, team: Uuid, name: &DomainName) -> Result<()> {
+    pub(crate) fn check_zone_name(&self, team: Uuid, name: &DomainName) -> Result<()> {
         let names = self.txn.open_table(ZONE_NAMES)?;
         let zones = self.txn.open_table(ZONES)?;
         let rev = reversed(name.as_str());
@@ -227,7 +237,7 @@ impl WriteCtx {
     }
 
     /// Records the zone changed: serial bumped (RFC 1982 wraps), counts and times updated.
-    fn touch_zone(&mut self, mut zone: Zone, count_delta: i64) -> Result<Zone> {
+    pub(crate) fn touch_zone(&mut self, mut zone: Zone, count_delta: i64) -> Result<Zone> {
         zone.serial = match zone.serial.wrapping_add(1) {
             0 => 1,
             s => s,
@@ -279,7 +289,7 @@ impl WriteCtx {
             None => crate::domain::parse_rdata(&old.rtype, &old.content, &zone.name)
                 .map_err(|e| StoreError::Storage(format!("stored record does not parse: {e}")))?,
         };
-        let new = NewRecord { name: patch.name.unwrap_or_else(|| old.name.clone()), data, ttl: patch.ttl.unwrap_or(old.ttl), managed: false };
+        let new = NewRecord { name: patch.name.unwrap_or_else(|| old.name.clone()), data, ttl: patch.ttl.unwrap_or(old.ttl), managed: false, site_id: None };
         if !new.name.is_in(&zone.name) {
             return Err(StoreError::invalid("invalid_record", "name", format!("{} is outside the zone {}", new.name, zone.name)));
         }
@@ -329,6 +339,7 @@ fn record_row(zone_id: Uuid, new: &NewRecord, now: &str) -> Record {
         content: new.data.content.clone(),
         ttl: new.ttl,
         managed: new.managed,
+        site_id: new.site_id,
         rdata: new.data.wire.clone(),
         created_at: now.to_string(),
         updated_at: now.to_string(),
@@ -357,7 +368,7 @@ mod tests {
 
     fn rec(name: &str, t: &str, c: &str) -> NewRecord {
         let z = zone();
-        NewRecord { name: DomainName::resolve_in(name, &z).unwrap(), data: parse_rdata(t, c, &z).unwrap(), ttl: 300, managed: false }
+        NewRecord { name: DomainName::resolve_in(name, &z).unwrap(), data: parse_rdata(t, c, &z).unwrap(), ttl: 300, managed: false, site_id: None }
     }
 
     fn row(name: &str, t: &str, c: &str, managed: bool) -> Record {

@@ -1,0 +1,54 @@
+//! `/v1/projects`: folders for a team's sites.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+
+use super::extract::parse_id;
+use super::{ApiResult, AppState, Caller, Json, PageQuery, created, data, page};
+use crate::domain::{Resource, Scope};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/projects", get(list).post(create)).route("/projects/{id}", get(show).patch(rename).delete(remove))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectBody {
+    name: String,
+}
+
+async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiResult<Response> {
+    let team = caller.require(Scope::read(Resource::Projects))?.team.id;
+    let (after, limit) = (q.after, q.limit);
+    let p = st.store.read(move |r| r.projects(team, after, limit)).await?;
+    Ok(page(p.items, &q, p.next, p.total))
+}
+
+async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<ProjectBody>) -> ApiResult<Response> {
+    let team = caller.require(Scope::write(Resource::Projects))?.team.id;
+    let p = st.store.write(move |tx| tx.create_project(team, &body.name)).await?;
+    Ok(created(format!("/v1/projects/{}", p.id), p))
+}
+
+async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let team = caller.require(Scope::read(Resource::Projects))?.team.id;
+    let id = parse_id(&id, "project")?;
+    Ok(data(StatusCode::OK, st.store.read(move |r| r.project(team, id)).await?))
+}
+
+async fn rename(State(st): State<AppState>, caller: Caller, Path(id): Path<String>, Json(body): Json<ProjectBody>) -> ApiResult<Response> {
+    let team = caller.require(Scope::write(Resource::Projects))?.team.id;
+    let id = parse_id(&id, "project")?;
+    Ok(data(StatusCode::OK, st.store.write(move |tx| tx.rename_project(team, id, &body.name)).await?))
+}
+
+async fn remove(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let team = caller.require(Scope::write(Resource::Projects))?.team.id;
+    let id = parse_id(&id, "project")?;
+    st.store.write(move |tx| tx.delete_project(team, id)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,158 @@
+//! `/v1/sites`: hosted sites and their asynchronous steps (create, PHP switch, SSL,
+//! WordPress). Each step answers `202` with the site as it is now; the job moves it on.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::extract::parse_id;
+use super::{ApiError, ApiResult, AppState, Caller, Json, PageQuery, data, page};
+use crate::domain::{DomainName, Resource, Scope};
+use crate::store::{Job, Site};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sites", get(list).post(create))
+        .route("/sites/{id}", get(show).patch(update))
+        .route("/sites/{id}/ssl", post(ssl))
+        .route("/sites/{id}/wordpress", post(wordpress))
+}
+
+/// `202 Accepted` with the site and `Location`, once its job is committed and queued.
+fn accepted(st: &AppState, site: Site, job: Job) -> Response {
+    st.jobs.enqueue(job.id);
+    let mut r = data(StatusCode::ACCEPTED, &site);
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/sites/{}", site.id)) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+fn check_php(st: &AppState, v: &str) -> Result<(), ApiError> {
+    if st.config.hosting.php_versions.iter().any(|p| p == v) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "invalid_site",
+            vec![("php_version", format!("{v:?} is not offered; use one of {}", st.config.hosting.php_versions.join(", ")))],
+        ))
+    }
+}
+
+async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery, uri: axum::http::Uri) -> ApiResult<Response> {
+    let team = caller.require(Scope::read(Resource::Sites))?.team.id;
+    let mut project: Option<Uuid> = None;
+    let mut status: Option<String> = None;
+    for pair in uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("project_id", v) => project = Some(Uuid::try_parse(v).map_err(|_| ApiError::bad_request("invalid_filter", "project_id is not a UUID"))?),
+            ("status", v) => {
+                if !["provisioning", "active", "updating", "failed", "suspended"].contains(&v) {
+                    return Err(ApiError::bad_request("invalid_filter", format!("unknown status {v:?}")));
+                }
+                status = Some(v.to_string())
+            }
+            _ => {}
+        }
+    }
+    let (after, limit) = (q.after, q.limit);
+    let p = st
+        .store
+        .read(move |r| {
+            r.sites(team, after, limit, |s| {
+                project.is_none_or(|p| s.project_id == Some(p)) && status.as_deref().is_none_or(|st| s.status == st)
+            })
+        })
+        .await?;
+    Ok(page(p.items, &q, p.next, p.total))
+}
+
+async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let team = caller.require(Scope::read(Resource::Sites))?.team.id;
+    let id = parse_id(&id, "site")?;
+    Ok(data(StatusCode::OK, st.store.read(move |r| r.site(team, id)).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateSite {
+    domain: String,
+    project_id: Option<Uuid>,
+    php_version: Option<String>,
+}
+
+async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<CreateSite>) -> ApiResult<Response> {
+    let team = caller.require(Scope::write(Resource::Sites))?.team.id;
+    let domain = DomainName::parse_zone(&body.domain).map_err(|e| ApiError::invalid("invalid_site", vec![("domain", e.0)]))?;
+    let php = body.php_version.unwrap_or_else(|| st.config.hosting.default_php.clone());
+    check_php(&st, &php)?;
+    let hosting = st.config.hosting.clone();
+    let (site, job) = st.store.write(move |tx| tx.create_site(team, domain, body.project_id, php, &hosting)).await?;
+    Ok(accepted(&st, site, job))
+}
+
+/// Absent stays `None`; `null` becomes `Some(None)`.
+fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Uuid>>, D::Error> {
+    Option::<Uuid>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateSite {
+    php_version: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    project_id: Option<Option<Uuid>>,
+}
+
+async fn update(State(st): State<AppState>, caller: Caller, Path(id): Path<String>, Json(body): Json<UpdateSite>) -> ApiResult<Response> {
+    let team = caller.require(Scope::write(Resource::Sites))?.team.id;
+    let id = parse_id(&id, "site")?;
+    if let Some(v) = &body.php_version {
+        check_php(&st, v)?;
+    }
+    let result = st
+        .store
+        .write(move |tx| {
+            // Check the whole request before writing any of it.
+            let current = tx.site_of(team, id)?;
+            let php = body.php_version.filter(|v| *v != current.php_version);
+            if php.is_some() && current.status != "active" {
+                return Err(crate::store::StoreError::conflict("site_busy", format!("the site is {}; try again once it is active", current.status)));
+            }
+            let mut site = match body.project_id {
+                Some(project) => tx.move_site(team, id, project)?,
+                None => current,
+            };
+            let mut job = None;
+            if let Some(v) = php {
+                let (s, j) = tx.request_step(team, id, "php", json!({ "php_version": v }))?;
+                site = s;
+                job = Some(j);
+            }
+            Ok((site, job))
+        })
+        .await?;
+    Ok(match result {
+        (site, Some(job)) => accepted(&st, site, job),
+        (site, None) => data(StatusCode::OK, site),
+    })
+}
+
+async fn ssl(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let team = caller.require(Scope::write(Resource::Sites))?.team.id;
+    let id = parse_id(&id, "site")?;
+    let (site, job) = st.store.write(move |tx| tx.request_step(team, id, "ssl", json!({}))).await?;
+    Ok(accepted(&st, site, job))
+}
+
+async fn wordpress(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let team = caller.require(Scope::write(Resource::Wordpress))?.team.id;
+    let id = parse_id(&id, "site")?;
+    let (site, job) = st.store.write(move |tx| tx.request_step(team, id, "wordpress", json!({}))).await?;
+    Ok(accepted(&st, site, job))
+}
