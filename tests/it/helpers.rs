@@ -48,8 +48,14 @@ pub fn test_config(dir: &std::path::Path) -> Config {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_, _| {}).await
+}
+
+/// `spawn_app` with a configuration changed by `tweak` (given the temp dir for scripts).
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config, &std::path::Path)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let config = test_config(dir.path());
+    let mut config = test_config(dir.path());
+    tweak(&mut config, dir.path());
     let running = ipx::app::start(config.clone()).await.expect("server starts");
     TestApp { running: Some(running), config, client: reqwest::Client::new(), _dir: dir }
 }
@@ -61,6 +67,23 @@ impl TestApp {
 
     pub fn dns_addr(&self) -> SocketAddr {
         self.r().dns_addr
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// Polls a site until `done` says so (or fails the test after 15 s).
+    pub async fn wait_site(&self, token: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let r = self.get(token, &format!("/v1/sites/{id}")).await;
+            if done(r.data()) {
+                return r.data().clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "site never got there: {}", r.body);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -8,3 +8,4 @@ mod api_records;
 mod api_zones;
 mod cli;
 mod dns;
+mod hosting;
