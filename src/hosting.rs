@@ -141,14 +141,23 @@ pub fn start(store: Store, provisioner: Arc<dyn Provisioner>, config: Arc<Config
             let permit = limit.clone().acquire_owned().await.expect("semaphore open");
             let (store, provisioner, config, running) = (store.clone(), provisioner.clone(), config.clone(), running.clone());
             tasks.spawn(async move {
+                // Released however the task ends, so a panicking step can be queued again.
+                let _running = Running(running, id);
                 run_job(&store, provisioner.as_ref(), &config, id).await;
-                running.lock().expect("running set").remove(&id);
                 drop(permit);
             });
             while tasks.try_join_next().is_some() {}
         }
     });
     (jobs, handle)
+}
+
+struct Running(Arc<Mutex<HashSet<Uuid>>>, Uuid);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.1);
+    }
 }
 
 async fn run_job(store: &Store, provisioner: &dyn Provisioner, config: &Arc<Config>, id: Uuid) {

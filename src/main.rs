@@ -48,5 +48,7 @@ fn init_logging() {
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A closed stderr must not take the server down (the default eprintln!s, which panics).
+        .log_internal_errors(false)
         .init();
 }

@@ -231,3 +231,64 @@ async fn acknowledged_writes_survive_kill_dash_nine() {
         assert_eq!(m.answers.len(), 1, "acknowledged write n{i} survived");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_interrupted_by_kill_dash_nine_runs_again_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let script = dir.path().join("slow.sh");
+    let log = dir.path().join("runs.log");
+    std::fs::write(&script, format!("#!/bin/sh\ncat >/dev/null\necho run >> {}\nsleep 2\n", log.display())).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"), // picked up from the working directory
+        format!("[hosting]\nprovisioner = \"exec\"\nexec_command = [\"{}\"]\n", script.display()),
+    )
+    .unwrap();
+    assert!(ipx(&data, &["team", "create", "acme"]).0);
+    let token = ipx(&data, &["token", "create", "--team", "acme", "--name", "t"]).1.lines().last().unwrap().to_string();
+    let d = data.clone();
+    let mut server = tokio::task::spawn_blocking(move || serve(&d)).await.unwrap();
+    let client = reqwest::Client::new();
+    let r: serde_json::Value = client
+        .post(format!("http://{}/v1/sites", server.api))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "domain": "killed.test" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = r["data"]["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("run") {
+        assert!(Instant::now() < deadline, "the step never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let d = data.clone();
+    let server = tokio::task::spawn_blocking(move || serve(&d)).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let s: serde_json::Value = client
+            .get(format!("http://{}/v1/sites/{id}", server.api))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if s["data"]["status"] == "active" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never resumed: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2, "ran once, killed, ran again");
+    let m = udp_query(server.dns, &query("killed.test.", RecordType::A, true)).await;
+    assert_eq!(m.answers.len(), 1);
+}
