@@ -387,7 +387,9 @@ mod tests {
         assert!(check_rules(&z, &rec("www", "CNAME", "y.org."), &[row("www", "CNAME", "x.org.", false)]).is_err());
         let e = check_rules(&z, &rec("@", "A", "192.0.2.1"), &[row("@", "A", "192.0.2.1", false)]).unwrap_err();
         assert!(matches!(e, StoreError::Conflict { code: "duplicate_record", .. }));
-        assert!(check_rules(&z, &rec("@", "A", "192.0.2.2"), &[row("@", "A", "192.0.2.1", true)]).is_ok());
+        let e = check_rules(&z, &rec("@", "A", "192.0.2.2"), &[row("@", "A", "192.0.2.1", true)]).unwrap_err();
+        assert!(matches!(e, StoreError::Invalid { code: "managed_record", .. }), "a user record cannot join a managed RRset");
+        assert!(check_rules(&z, &rec("@", "TXT", "x"), &[row("@", "A", "192.0.2.1", true)]).is_ok());
     }
 
     #[test]
