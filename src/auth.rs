@@ -151,11 +151,10 @@ impl Authenticator {
     pub async fn verify(&self, secret: &str) -> Result<Arc<Principal>, AuthError> {
         let id = parse_secret(secret).ok_or(AuthError::Invalid)?;
         let fingerprint = self.keys.hash_one(secret);
-        if let Some(hit) = self.cache.lock().expect("auth cache").get(&id) {
-            if hit.fingerprint == fingerprint {
+        if let Some(hit) = self.cache.lock().expect("auth cache").get(&id)
+            && hit.fingerprint == fingerprint {
                 return Ok(hit.principal.clone());
             }
-        }
         let secret = secret.to_string();
         let principal = self
             .store

@@ -198,11 +198,10 @@ fn add_targets<'a>(zone: &'a ZoneSnap, records: &'a [Record], additional: &mut S
         }
         if let Some(node) = zone.node(QueryKey::from_name(target).as_bytes()) {
             for t in [RecordType::A, RecordType::AAAA] {
-                if let Some(set) = node.rrset(t) {
-                    if !additional.contains(&set.records) {
+                if let Some(set) = node.rrset(t)
+                    && !additional.contains(&set.records) {
                         additional.push(Part::Snap(&set.records));
                     }
-                }
             }
         }
     }

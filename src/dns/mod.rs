@@ -65,13 +65,9 @@ impl RequestHandler for Handler {
             Some(ResponseCode::FormErr)
         } else {
             let q = &request.queries.queries()[0];
-            if q.query_class() != DNSClass::IN {
-                Some(ResponseCode::Refused)
-            } else if matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR) {
-                Some(ResponseCode::Refused) // zone transfer: not offered to anyone yet
-            } else {
-                None
-            }
+            // Other classes, and zone transfers (not offered to anyone yet), are refused.
+            let refused = q.query_class() != DNSClass::IN || matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR);
+            refused.then_some(ResponseCode::Refused)
         };
         if request.metadata.message_type != MessageType::Query {
             return error_info(request, ResponseCode::FormErr);

@@ -308,9 +308,9 @@ impl Catalog {
         let mut touched: HashMap<Uuid, ZoneSnap> = HashMap::new();
         let mut removed = Vec::new();
         fn snap<'m>(touched: &'m mut HashMap<Uuid, ZoneSnap>, map: &ZoneMap, id: Uuid) -> Option<&'m mut ZoneSnap> {
-            if !touched.contains_key(&id) {
+            if let std::collections::hash_map::Entry::Vacant(e) = touched.entry(id) {
                 let current = map.by_id(id)?;
-                touched.insert(id, (**current).clone());
+                e.insert((**current).clone());
             }
             touched.get_mut(&id)
         }

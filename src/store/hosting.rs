@@ -166,11 +166,10 @@ impl WriteCtx {
         php: String,
         hosting: &HostingConfig,
     ) -> Result<(Site, Job)> {
-        if let Some(project) = project {
-            if self.team_project(team, project).is_err() {
+        if let Some(project) = project
+            && self.team_project(team, project).is_err() {
                 return Err(StoreError::invalid("invalid_site", "project_id", "no such project"));
             }
-        }
         let existing = self.txn.open_table(SITE_DOMAINS)?.get(domain.as_str())?.map(|v| Uuid::from_u128(v.value()));
         if let Some(existing) = existing {
             let mut site = match self.team_site(team, existing) {
@@ -214,11 +213,10 @@ impl WriteCtx {
     /// Moves a site to a project (`None`: out of any).
     pub fn move_site(&mut self, team: Uuid, id: Uuid, project: Option<Uuid>) -> Result<Site> {
         let mut site = self.team_site(team, id)?;
-        if let Some(p) = project {
-            if self.team_project(team, p).is_err() {
+        if let Some(p) = project
+            && self.team_project(team, p).is_err() {
                 return Err(StoreError::invalid("invalid_site", "project_id", "no such project"));
             }
-        }
         let mut idx = self.txn.open_table(PROJECT_SITES)?;
         if let Some(old) = site.project_id {
             idx.remove((old.as_u128(), id.as_u128()))?;
@@ -387,8 +385,8 @@ impl WriteCtx {
             self.txn.open_table(JOBS)?.remove(j)?;
             self.txn.open_table(OPEN_JOBS)?.remove(j)?;
         }
-        if let Some(zone_id) = site.zone_id {
-            if let Some(zone) = get::<Zone>(self, ZONES, zone_id)? {
+        if let Some(zone_id) = site.zone_id
+            && let Some(zone) = get::<Zone>(self, ZONES, zone_id)? {
                 let mut removed = Vec::new();
                 for name in [site.domain.to_string(), format!("www.{}", site.domain)] {
                     for r in self.records_at(zone_id, &name)? {
@@ -409,7 +407,6 @@ impl WriteCtx {
                     }
                 }
             }
-        }
         Ok(site)
     }
 

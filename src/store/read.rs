@@ -42,11 +42,10 @@ impl Reader {
 
     /// A team by UUID or by name, as operators type it.
     pub fn find_team(&self, name_or_id: &str) -> Result<Option<Team>> {
-        if let Ok(id) = Uuid::parse_str(name_or_id) {
-            if let Some(t) = self.team(id)? {
+        if let Ok(id) = Uuid::parse_str(name_or_id)
+            && let Some(t) = self.team(id)? {
                 return Ok(Some(t));
             }
-        }
         let names = self.txn.open_table(TEAM_NAMES)?;
         match names.get(name_or_id)? {
             Some(id) => self.team(Uuid::from_u128(id.value())),
@@ -192,7 +191,7 @@ impl Reader {
 
     /// A page of a team's rows of one kind, in creation order, filtered by `keep`; `total`
     /// counts every row that `keep` accepts.
-    fn team_page<T: DeserializeOwned>(
+    fn team_page<T: DeserializeOwned + HasId>(
         &self,
         index: TableDefinition<(u128, u128), ()>,
         rows: TableDefinition<u128, &[u8]>,
@@ -200,10 +199,7 @@ impl Reader {
         after: Option<Uuid>,
         limit: usize,
         keep: impl Fn(&T) -> bool,
-        ) -> Result<Page<T>>
-    where
-        T: HasId,
-    {
+    ) -> Result<Page<T>> {
         let idx = self.txn.open_table(index)?;
         let rows = self.txn.open_table(rows)?;
         let t = team.as_u128();

@@ -33,8 +33,11 @@ enum Outcome {
     Failed(StoreError),
 }
 
+/// Answers a job's caller once its batch committed (`None`) or failed (`Some`).
+type Answer = Box<dyn FnOnce(Option<StoreError>) + Send>;
+
 trait Job: Send {
-    fn run(self: Box<Self>, ctx: &mut WriteCtx) -> (Outcome, Box<dyn FnOnce(Option<StoreError>) + Send>);
+    fn run(self: Box<Self>, ctx: &mut WriteCtx) -> (Outcome, Answer);
     fn fail(self: Box<Self>, error: StoreError);
 }
 
@@ -48,7 +51,7 @@ where
     F: FnOnce(&mut WriteCtx) -> Result<R> + Send + 'static,
     R: Send + 'static,
 {
-    fn run(self: Box<Self>, ctx: &mut WriteCtx) -> (Outcome, Box<dyn FnOnce(Option<StoreError>) + Send>) {
+    fn run(self: Box<Self>, ctx: &mut WriteCtx) -> (Outcome, Answer) {
         let Task { f, reply } = *self;
         let result = match catch_unwind(AssertUnwindSafe(|| f(ctx))) {
             Ok(r) => r,

@@ -163,11 +163,10 @@ impl WriteCtx {
         let mut ancestor = rev.as_str();
         while let Some((parent, _)) = ancestor.rsplit_once('.') {
             ancestor = parent;
-            if let Some(id) = names.get(ancestor)? {
-                if owner(id.value())? != team {
+            if let Some(id) = names.get(ancestor)?
+                && owner(id.value())? != team {
                     return Err(StoreError::conflict("zone_exists", format!("{name} is inside a zone served for another account")));
                 }
-            }
         }
         let lo = format!("{rev}.");
         let hi = format!("{rev}/"); // '/' sorts right after '.'
