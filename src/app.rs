@@ -86,7 +86,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let catalog = Arc::new(Catalog::default());
     {
         let (store, catalog) = (store.clone(), catalog.clone());
-        tokio::task::spawn_blocking(move || dns::attach(&store, catalog)).await.expect("attach task")?;
+        let targets = config.dns.also_notify.clone();
+        let notifier = (!targets.is_empty()).then(|| dns::notify::Notifier::new(catalog.clone(), targets));
+        tokio::task::spawn_blocking(move || dns::attach(&store, catalog, notifier)).await.expect("attach task")?;
     }
     let demo_token = if fresh && config.demo.enabled {
         let s = store.clone();
@@ -97,7 +99,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let (udp, tcp) = bind_dns(config.dns.listen).await?;
     let dns_addr = udp.local_addr().expect("bound");
-    let handler = Handler::new(catalog.clone(), config.dns.max_udp_payload);
+    let handler = Handler::new(catalog.clone(), config.dns.max_udp_payload)
+        .with_transfers(dns::Transfers { acl: config.dns.transfer_acl(), store: store.clone() });
     let dns = dns::serve(udp, tcp, handler, Duration::from_secs(config.dns.tcp_idle_timeout_secs));
     tracing::info!("dns listening on {dns_addr} (udp and tcp)");
 
@@ -130,6 +133,7 @@ impl Running {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         let _ = self.dns.shutdown_gracefully().await;
+        drop(self.dns); // its handler holds a store handle (IXFR)
         self.admin.abort();
         let _ = self.admin.await;
         // Jobs in flight stay open in the store and run again at the next start.

@@ -34,6 +34,21 @@ pub struct DnsConfig {
     pub max_udp_payload: u16,
     /// Idle timeout of TCP connections, seconds.
     pub tcp_idle_timeout_secs: u64,
+    /// Addresses or prefixes allowed to AXFR/IXFR.
+    pub allow_transfer: Vec<String>,
+    /// Secondaries to NOTIFY on every change.
+    pub also_notify: Vec<SocketAddr>,
+}
+
+impl DnsConfig {
+    /// `allow_transfer` as prefixes (an address alone is a /32 or /128).
+    pub fn transfer_acl(&self) -> Vec<ipnet::IpNet> {
+        self.allow_transfer.iter().filter_map(|s| parse_net(s)).collect()
+    }
+}
+
+fn parse_net(s: &str) -> Option<ipnet::IpNet> {
+    s.parse::<ipnet::IpNet>().ok().or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,6 +178,9 @@ impl Config {
         if self.hosting.workers == 0 {
             return bad("hosting.workers must be at least 1".into());
         }
+        if let Some(bad_net) = self.dns.allow_transfer.iter().find(|s| parse_net(s).is_none()) {
+            return bad(format!("dns.allow_transfer: {bad_net:?} is not an address or a prefix"));
+        }
         if self.dns.max_udp_payload < 512 {
             return bad("dns.max_udp_payload must be at least 512".into());
         }
@@ -244,6 +262,15 @@ mod tests {
         assert_eq!(c.store.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.dns.max_udp_payload, 4096);
         assert!(!c.demo.enabled);
+    }
+
+    #[test]
+    fn transfer_acl_takes_addresses_and_prefixes() {
+        let c = Config::load(None, env(&[("IPX_DNS_ALLOW_TRANSFER", "[\"127.0.0.1\", \"10.0.0.0/8\", \"::1\"]")])).unwrap();
+        let acl = c.dns.transfer_acl();
+        assert_eq!(acl.len(), 3);
+        assert!(acl[1].contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
+        assert!(Config::load(None, env(&[("IPX_DNS_ALLOW_TRANSFER", "[\"nope\"]")])).is_err());
     }
 
     #[test]

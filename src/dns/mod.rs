@@ -2,7 +2,9 @@
 //! snapshots in `snapshot`. This module never writes to the store.
 
 pub mod answer;
+pub mod notify;
 pub mod snapshot;
+pub mod xfr;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,15 +23,27 @@ pub use snapshot::Catalog;
 use crate::store::{Reader, Store};
 
 /// Answers every query from the current snapshots; holds no lock and does no I/O but the
-/// response itself.
+/// response itself (IXFR alone reads the journal from the store).
 pub struct Handler {
     catalog: Arc<Catalog>,
     max_payload: u16,
+    transfers: Option<Transfers>,
+}
+
+/// Who may transfer zones, and the store whose journal IXFR reads.
+pub struct Transfers {
+    pub acl: Vec<ipnet::IpNet>,
+    pub store: Store,
 }
 
 impl Handler {
     pub fn new(catalog: Arc<Catalog>, max_payload: u16) -> Self {
-        Handler { catalog, max_payload }
+        Handler { catalog, max_payload, transfers: None }
+    }
+
+    pub fn with_transfers(mut self, transfers: Transfers) -> Self {
+        self.transfers = Some(transfers);
+        self
     }
 }
 
@@ -55,27 +69,26 @@ impl RequestHandler for Handler {
         meta.authentic_data = false;
         let builder = MessageResponseBuilder::new(&request.queries, edns.as_ref());
 
-        let rcode = if request.metadata.message_type != MessageType::Query {
-            None // responses are never answered (no reflection)
-        } else if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+        if request.metadata.message_type != MessageType::Query {
+            return error_info(request, ResponseCode::FormErr); // responses are never answered (no reflection)
+        }
+        let rcode = if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
             Some(ResponseCode::BADVERS)
-        } else if request.metadata.op_code != OpCode::Query {
+        } else if !matches!(request.metadata.op_code, OpCode::Query | OpCode::Notify) {
             Some(ResponseCode::NotImp)
         } else if request.queries.len() != 1 {
             Some(ResponseCode::FormErr)
         } else {
-            let q = &request.queries.queries()[0];
-            // Other classes, and zone transfers (not offered to anyone yet), are refused.
-            let refused = q.query_class() != DNSClass::IN || matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR);
-            refused.then_some(ResponseCode::Refused)
+            (request.queries.queries()[0].query_class() != DNSClass::IN).then_some(ResponseCode::Refused)
         };
-        if request.metadata.message_type != MessageType::Query {
-            return error_info(request, ResponseCode::FormErr);
-        }
         if let Some(rcode) = rcode {
             meta.response_code = rcode;
             let msg = builder.build(meta, None.iter(), None.iter(), None.iter(), None.iter());
             return response.send_response(msg).await.unwrap_or_else(|_| error_info(request, rcode));
+        }
+        let q = &request.queries.queries()[0];
+        if request.metadata.op_code == OpCode::Notify || matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR) {
+            return self.zone_operation(request, meta, builder, response).await;
         }
 
         let q = &request.queries.queries()[0];
@@ -110,6 +123,72 @@ impl RequestHandler for Handler {
     }
 }
 
+impl Handler {
+    /// NOTIFY to us (we are the primary: acknowledged for our zones), AXFR and IXFR.
+    async fn zone_operation<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        mut meta: Metadata,
+        builder: MessageResponseBuilder<'_>,
+        mut response: R,
+    ) -> ResponseInfo {
+        let q = &request.queries.queries()[0];
+        let zones = self.catalog.load();
+        let zone = zones.find(&snapshot::Key::from_name(q.name())).filter(|z| z.origin == **q.name()).cloned();
+        let is_transfer = request.metadata.op_code == OpCode::Query;
+        let allowed = self.transfers.as_ref().is_some_and(|t| t.acl.iter().any(|net| net.contains(&request.src().ip())));
+        let refuse = match (&zone, is_transfer) {
+            (None, false) => Some(ResponseCode::NotAuth),
+            (None, true) => Some(if allowed { ResponseCode::NotAuth } else { ResponseCode::Refused }),
+            (Some(_), true) if !allowed => Some(ResponseCode::Refused),
+            (Some(_), true) if request.protocol() == Protocol::Udp && q.query_type() == RecordType::AXFR => Some(ResponseCode::FormErr),
+            _ => None,
+        };
+        if let Some(rcode) = refuse {
+            meta.response_code = rcode;
+            let msg = builder.build(meta, None.iter(), None.iter(), None.iter(), None.iter());
+            return response.send_response(msg).await.unwrap_or_else(|_| error_info(request, rcode));
+        }
+        let zone = zone.expect("checked above");
+        meta.authoritative = true;
+        if !is_transfer {
+            let msg = builder.build(meta, None.iter(), None.iter(), None.iter(), None.iter());
+            return response.send_response(msg).await.unwrap_or_else(|_| error_info(request, ResponseCode::ServFail));
+        }
+        let records = if q.query_type() == RecordType::AXFR {
+            xfr::axfr(&zone)
+        } else {
+            let theirs = request.authorities.iter().find_map(|r| match &r.data {
+                hickory_proto::rr::RData::SOA(soa) => Some(soa.serial),
+                _ => None,
+            });
+            match (theirs, request.protocol()) {
+                (None, _) => {
+                    meta.response_code = ResponseCode::FormErr;
+                    let msg = builder.build(meta, None.iter(), None.iter(), None.iter(), None.iter());
+                    return response.send_response(msg).await.unwrap_or_else(|_| error_info(request, ResponseCode::FormErr));
+                }
+                // Over UDP only "you are current" or "use TCP" fit: both are our SOA (RFC 1995 §2).
+                (Some(_), Protocol::Udp) => vec![zone.soa[0].clone()],
+                (Some(theirs), _) => xfr::ixfr(&zone, &self.transfers.as_ref().expect("allowed").store, theirs).await,
+            }
+        };
+        let mut info = error_info(request, ResponseCode::ServFail);
+        for chunk in xfr::chunks(&records) {
+            let msg = MessageResponseBuilder::new(&request.queries, None).build(meta, chunk.iter(), None.iter(), None.iter(), None.iter());
+            match response.send_response(msg).await {
+                Ok(i) => info = i,
+                Err(e) => {
+                    tracing::warn!(zone = %zone.origin, error = %e, "zone transfer interrupted");
+                    break;
+                }
+            }
+        }
+        tracing::info!(zone = %zone.origin, client = %request.src(), kind = %q.query_type(), records = records.len(), serial = zone.serial, "zone transfer");
+        info
+    }
+}
+
 /// Builds the snapshots of every zone from the store (start-up).
 pub fn rebuild(catalog: &Catalog, reader: &Reader) -> crate::store::Result<()> {
     let mut zones = Vec::new();
@@ -126,10 +205,23 @@ pub fn rebuild(catalog: &Catalog, reader: &Reader) -> crate::store::Result<()> {
 }
 
 /// Wires the catalog to the store: every committed batch is applied before it is
-/// acknowledged, and the catalog starts from what is stored now.
-pub fn attach(store: &Store, catalog: Arc<Catalog>) -> crate::store::Result<()> {
+/// acknowledged (and its zones' secondaries are notified), and the catalog starts from
+/// what is stored now.
+pub fn attach(store: &Store, catalog: Arc<Catalog>, notifier: Option<notify::Notifier>) -> crate::store::Result<()> {
     store.read_blocking(|r| rebuild(&catalog, r))?;
-    store.set_listener(Arc::new(move |changes| catalog.apply(changes)));
+    store.set_listener(Arc::new(move |changes| {
+        catalog.apply(changes);
+        if let Some(n) = &notifier {
+            let mut seen = std::collections::HashSet::new();
+            for c in changes {
+                if let crate::store::Change::ZonePut(z) = c {
+                    if seen.insert(z.id) {
+                        n.changed(z.id);
+                    }
+                }
+            }
+        }
+    }));
     Ok(())
 }
 

@@ -401,7 +401,7 @@ impl WriteCtx {
                         self.txn.open_table(RECORDS)?.remove((z, r.id.as_u128()))?;
                         self.txn.open_table(RECORD_NAMES)?.remove((z, r.name.as_str(), r.id.as_u128()))?;
                     }
-                    self.touch_zone(zone, -(removed.len() as i64))?;
+                    self.touch_zone(zone, -(removed.len() as i64), &removed, &[])?;
                     for r in removed {
                         self.emit(Change::RecordRemoved(r));
                     }

@@ -19,7 +19,7 @@ pub use hosting::{IDEMPOTENCY_TTL_SECS, Idem};
 pub use model::{Change, IdempotencyRecord, Job, JobSummary, Project, Record, Site, Soa, Team, Token, Zone};
 pub use read::{Page, Reader};
 pub use writer::WriteCtx;
-pub use zones::{MAX_RECORDS_PER_ZONE, NewRecord, RecordPatch, ZoneSeed, managed_error};
+pub use zones::{JOURNAL_ENTRIES, JournalEntry, MAX_RECORDS_PER_ZONE, NewRecord, RecordPatch, ZoneSeed, managed_error};
 
 pub(crate) const TEAMS: TableDefinition<u128, &[u8]> = TableDefinition::new("teams");
 pub(crate) const TEAM_NAMES: TableDefinition<&str, u128> = TableDefinition::new("team_names");
@@ -33,6 +33,8 @@ pub(crate) const ZONE_NAMES: TableDefinition<&str, u128> = TableDefinition::new(
 pub(crate) const TEAM_ZONES: TableDefinition<(u128, u128), ()> = TableDefinition::new("team_zones");
 /// (zone, record) → row: a zone's records in creation order (ids are UUIDv7).
 pub(crate) const RECORDS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("records");
+/// (zone, serial) → the change that led away from that serial: IXFR's journal.
+pub(crate) const JOURNAL: TableDefinition<(u128, u32), &[u8]> = TableDefinition::new("journal");
 /// (zone, owner name, record) → (): the records at one name, for the conflict rules.
 pub(crate) const RECORD_NAMES: TableDefinition<(u128, &str, u128), ()> = TableDefinition::new("record_names");
 
@@ -112,6 +114,7 @@ impl Store {
             txn.open_table(TEAM_ZONES)?;
             txn.open_table(RECORDS)?;
             txn.open_table(RECORD_NAMES)?;
+            txn.open_table(JOURNAL)?;
             txn.open_table(hosting::PROJECTS)?;
             txn.open_table(hosting::TEAM_PROJECTS)?;
             txn.open_table(hosting::PROJECT_SITES)?;

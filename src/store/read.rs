@@ -226,6 +226,24 @@ impl Reader {
         Ok(Page { items, next, total })
     }
 
+    /// The journal from `serial` up to the zone's current serial, or `None` when it does not
+    /// reach back that far (the caller then sends the whole zone).
+    pub fn journal_since(&self, zone: Uuid, serial: u32, current: u32) -> Result<Option<Vec<super::JournalEntry>>> {
+        let t = self.txn.open_table(super::JOURNAL)?;
+        let mut out = Vec::new();
+        let mut at = serial;
+        while at != current {
+            let Some(v) = t.get((zone.as_u128(), at))? else { return Ok(None) };
+            let entry: super::JournalEntry = decode(v.value())?;
+            at = entry.to;
+            out.push(entry);
+            if out.len() > super::JOURNAL_ENTRIES as usize {
+                return Ok(None);
+            }
+        }
+        Ok(Some(out))
+    }
+
     pub fn job(&self, id: Uuid) -> Result<Option<Job>> {
         self.get(JOBS, id)
     }

@@ -8,10 +8,22 @@ use uuid::Uuid;
 
 use super::read::decode;
 use super::{
-    Change, Record, Result, Soa, StoreError, WriteCtx, Zone, new_id, RECORDS, RECORD_NAMES, TEAM_ZONES, ZONE_NAMES, ZONES,
+    Change, Record, Result, Soa, StoreError, WriteCtx, Zone, new_id, JOURNAL, RECORDS, RECORD_NAMES, TEAM_ZONES, ZONE_NAMES, ZONES,
 };
 use crate::config::{DnsConfig, ZoneDefaults};
 use crate::domain::{DomainName, RecordData, now_rfc3339};
+
+/// Changes kept per zone for IXFR; a secondary further behind gets the whole zone (AXFR).
+pub const JOURNAL_ENTRIES: u32 = 10_000;
+
+/// One change of a zone, from serial `from` to serial `to`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct JournalEntry {
+    pub from: u32,
+    pub to: u32,
+    pub removed: Vec<Record>,
+    pub added: Vec<Record>,
+}
 
 /// Most records one zone may hold; bounds what one team can make the server keep in memory.
 pub const MAX_RECORDS_PER_ZONE: u64 = 1_000_000;
@@ -235,12 +247,19 @@ impl WriteCtx {
         Ok(())
     }
 
-    /// Records the zone changed: serial bumped (RFC 1982 wraps), counts and times updated.
-    pub(crate) fn touch_zone(&mut self, mut zone: Zone, count_delta: i64) -> Result<Zone> {
+    /// Records the zone changed: serial bumped (RFC 1982 wraps), counts and times updated,
+    /// and the difference journaled for IXFR (the entry that leads away from the old serial).
+    pub(crate) fn touch_zone(&mut self, mut zone: Zone, count_delta: i64, removed: &[Record], added: &[Record]) -> Result<Zone> {
+        let from = zone.serial;
         zone.serial = match zone.serial.wrapping_add(1) {
             0 => 1,
             s => s,
         };
+        let entry = JournalEntry { from, to: zone.serial, removed: removed.to_vec(), added: added.to_vec() };
+        let mut journal = self.txn.open_table(JOURNAL)?;
+        journal.insert((zone.id.as_u128(), from), serde_json::to_vec(&entry)?.as_slice())?;
+        journal.remove((zone.id.as_u128(), from.wrapping_sub(JOURNAL_ENTRIES)))?;
+        drop(journal);
         zone.record_count = zone.record_count.saturating_add_signed(count_delta);
         zone.updated_at = now_rfc3339();
         self.put_zone(&zone)?;
@@ -263,7 +282,7 @@ impl WriteCtx {
             let mut idx = self.txn.open_table(RECORD_NAMES)?;
             put_record(&mut records, &mut idx, &row)?;
         }
-        self.touch_zone(zone, 1)?;
+        self.touch_zone(zone, 1, &[], std::slice::from_ref(&row))?;
         self.emit(Change::RecordPut { old: None, new: row.clone() });
         Ok(row)
     }
@@ -303,7 +322,7 @@ impl WriteCtx {
             idx.remove((zone_id.as_u128(), old.name.as_str(), id.as_u128()))?;
             put_record(&mut records, &mut idx, &row)?;
         }
-        self.touch_zone(zone, 0)?;
+        self.touch_zone(zone, 0, std::slice::from_ref(&old), std::slice::from_ref(&row))?;
         self.emit(Change::RecordPut { old: Some(old), new: row.clone() });
         Ok(row)
     }
@@ -312,7 +331,7 @@ impl WriteCtx {
         let (zone, old) = self.record_row_of(team, zone_id, id)?;
         self.txn.open_table(RECORDS)?.remove((zone_id.as_u128(), id.as_u128()))?;
         self.txn.open_table(RECORD_NAMES)?.remove((zone_id.as_u128(), old.name.as_str(), id.as_u128()))?;
-        self.touch_zone(zone, -1)?;
+        self.touch_zone(zone, -1, std::slice::from_ref(&old), &[])?;
         self.emit(Change::RecordRemoved(old.clone()));
         Ok(old)
     }
