@@ -9,3 +9,4 @@ mod api_zones;
 mod cli;
 mod dns;
 mod hosting;
+mod interop;

@@ -1,0 +1,203 @@
+//! A real Knot secondary follows ipx by NOTIFY and IXFR.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::{RData, RecordType};
+use serde_json::json;
+
+use crate::helpers::{TestApp, query, spawn_app_with, udp_query};
+
+const KNOTD: &str = "/usr/sbin/knotd";
+
+/// The Knot binary, or `None` (test skipped) on a developer machine without it. CI installs
+/// knot, and there a missing knotd is a failure, not a skip.
+pub fn knotd() -> Option<&'static str> {
+    if std::path::Path::new(KNOTD).exists() {
+        return Some(KNOTD);
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI must install knot (apt-get install knot)");
+    eprintln!("skipped: {KNOTD} not installed");
+    None
+}
+
+/// A port free for both UDP and TCP on loopback.
+pub fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+pub struct Knot {
+    child: Child,
+    pub addr: SocketAddr,
+    pub log: std::path::PathBuf,
+}
+
+impl Drop for Knot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts knotd on `port` with `zones` as secondaries of `primary`, or as primary from
+/// the given zone files when `primary` is `None`.
+pub fn start_knot(dir: &std::path::Path, port: u16, primary: Option<SocketAddr>, zones: &[(&str, Option<&str>)]) -> Knot {
+    let kdir = dir.join("knot");
+    std::fs::create_dir_all(&kdir).unwrap();
+    let mut conf = format!(
+        "server:\n    listen: 127.0.0.1@{port}\n    rundir: {d}\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
+         database:\n    storage: {d}\nlog:\n  - target: stderr\n    any: info\n",
+        d = kdir.display()
+    );
+    if let Some(p) = primary {
+        conf += &format!(
+            "remote:\n  - id: primary\n    address: {}@{}\nacl:\n  - id: notify\n    address: 127.0.0.1\n    action: notify\n",
+            p.ip(),
+            p.port()
+        );
+    }
+    conf += "template:\n  - id: default\n    storage: ";
+    conf += &format!("{}\n    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: changes\nzone:\n", kdir.display());
+    for (name, file) in zones {
+        conf += &format!("  - domain: {name}\n");
+        match (primary, file) {
+            (Some(_), _) => conf += "    master: primary\n    acl: notify\n",
+            (None, Some(text)) => {
+                let path = kdir.join(format!("{name}zone"));
+                std::fs::write(&path, text).unwrap();
+                conf += &format!("    file: {}\n", path.display());
+            }
+            (None, None) => panic!("a primary zone needs a file"),
+        }
+    }
+    let conf_path = kdir.join("knot.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let log = kdir.join("knot.log");
+    let child = Command::new(knotd().unwrap())
+        .arg("-c")
+        .arg(&conf_path)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    Knot { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), log }
+}
+
+async fn serial(addr: SocketAddr, zone: &str) -> Option<u32> {
+    let m = tokio::time::timeout(Duration::from_millis(500), udp_query(addr, &query(zone, RecordType::SOA, false))).await.ok()?;
+    match m.answers.first().map(|r| &r.data) {
+        Some(RData::SOA(s)) => Some(s.serial),
+        _ => None,
+    }
+}
+
+/// Rcode, flags that matter, and each section as sorted text.
+pub fn summary(m: &Message) -> String {
+    let section = |rs: &[hickory_proto::rr::Record]| {
+        let mut v: Vec<String> = rs.iter().filter(|r| r.record_type() != RecordType::OPT).map(|r| r.to_string().to_lowercase()).collect();
+        v.sort();
+        v
+    };
+    format!(
+        "rcode={} aa={} tc={}\nanswer={:#?}\nauthority={:#?}\nadditional={:#?}",
+        m.metadata.response_code,
+        m.metadata.authoritative,
+        m.metadata.truncation,
+        section(&m.answers),
+        section(&m.authorities),
+        section(&m.additionals)
+    )
+}
+
+async fn same_answers(app: &TestApp, knot: SocketAddr, names: &[String]) -> Result<(), String> {
+    for name in names {
+        for t in [RecordType::A, RecordType::TXT] {
+            let a = summary(&udp_query(app.dns_addr(), &query(name, t, true)).await);
+            let k = summary(&udp_query(knot, &query(name, t, true)).await);
+            if a != k {
+                return Err(format!("{name} {t}:\nipx  {a}\nknot {k}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn wait_in_sync(app: &TestApp, knot: SocketAddr, zone: &str, limit: Duration) -> Duration {
+    let start = Instant::now();
+    let target = serial(app.dns_addr(), zone).await.unwrap();
+    loop {
+        if serial(knot, zone).await == Some(target) {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "knot did not reach serial {target} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_knot_secondary_follows_every_edit_by_notify_and_ixfr() {
+    if knotd().is_none() {
+        return;
+    }
+    let kport = free_port();
+    let app = Arc::new(
+        spawn_app_with(|c, _| {
+            c.dns.allow_transfer = vec!["127.0.0.1".into()];
+            c.dns.also_notify = vec![SocketAddr::from(([127, 0, 0, 1], kport))];
+        })
+        .await,
+    );
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "sec.test").await;
+    for (n, c) in [("www", "192.0.2.1"), ("mail", "192.0.2.2")] {
+        assert_eq!(app.record(&token, &zone, n, "A", c).await.status, 201);
+    }
+    let knot = start_knot(app.dir(), kport, Some(app.dns_addr()), &[("sec.test.", None)]);
+    wait_in_sync(&app, knot.addr, "sec.test.", Duration::from_secs(15)).await;
+    let names: Vec<String> = ["sec.test.", "www.sec.test.", "mail.sec.test.", "nx.sec.test."].map(String::from).to_vec();
+    same_answers(&app, knot.addr, &names).await.unwrap();
+
+    // One edit at a time: each is on the secondary within a second.
+    let id = app.record(&token, &zone, "new", "A", "192.0.2.3").await.id();
+    assert!(wait_in_sync(&app, knot.addr, "sec.test.", Duration::from_secs(1)).await < Duration::from_secs(1));
+    let path = format!("/v1/zones/{zone}/records/{id}");
+    assert_eq!(app.patch(&token, &path, json!({ "content": "192.0.2.4" })).await.status, 200);
+    wait_in_sync(&app, knot.addr, "sec.test.", Duration::from_secs(1)).await;
+    same_answers(&app, knot.addr, &["new.sec.test.".to_string()]).await.unwrap();
+    assert_eq!(app.delete(&token, &path).await.status, 204);
+    wait_in_sync(&app, knot.addr, "sec.test.", Duration::from_secs(1)).await;
+    same_answers(&app, knot.addr, &["new.sec.test.".to_string()]).await.unwrap();
+
+    // A burst of 1,000 edits from 16 writers.
+    let mut tasks = Vec::new();
+    for w in 0..16 {
+        let (app, token, zone) = (app.clone(), token.clone(), zone.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in (w..1000).step_by(16) {
+                let r = app.record(&token, &zone, &format!("b{i}"), "TXT", &format!("burst {i}")).await;
+                assert_eq!(r.status, 201);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let took = wait_in_sync(&app, knot.addr, "sec.test.", Duration::from_secs(20)).await;
+    eprintln!("knot caught up {took:?} after the last of 1,000 edits");
+    let burst: Vec<String> = (0..1000).map(|i| format!("b{i}.sec.test.")).collect();
+    same_answers(&app, knot.addr, &burst).await.unwrap();
+    let log = std::fs::read_to_string(&knot.log).unwrap();
+    let ixfr = log.matches("IXFR, incoming").count();
+    let axfr = log.lines().filter(|l| l.contains("AXFR, incoming") && l.contains("finished")).count();
+    assert!(ixfr >= 4, "edits arrive by IXFR: {ixfr} IXFRs\n{log}");
+    assert!(axfr <= 1, "only the first transfer is a whole zone: {axfr}\n{log}");
+}
