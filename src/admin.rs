@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::auth::{Authenticator, mint};
-use crate::domain::Scope;
+use crate::domain::{DomainName, Scope};
 use crate::store::{Store, StoreError};
 use crate::zonefile;
 
@@ -26,6 +26,7 @@ pub enum Command {
     TokenList { team: String },
     TokenRevoke { id: String },
     ZoneImport { team: String, text: String },
+    ZoneExport { zone: String },
     SiteList { team: String },
     SiteDelete { id: String },
 }
@@ -95,6 +96,25 @@ pub fn execute(store: &Store, auth: Option<&Authenticator>, cmd: Command) -> Res
                 auth.forget(id);
             }
             Ok(format!("revoked {}\n", token.id))
+        }
+        Command::ZoneExport { zone } => {
+            let (zone, records) = store
+                .read_blocking(|r| {
+                    let z = match uuid::Uuid::try_parse(&zone) {
+                        Ok(id) => r.zone(id)?,
+                        Err(_) => r.zone_by_name(DomainName::parse(&zone).map(|n| n.to_string()).unwrap_or_default().as_str())?,
+                    };
+                    let Some(z) = z else { return Ok(None) };
+                    let mut rows = Vec::new();
+                    r.each_record(z.id, |rec| {
+                        rows.push(rec);
+                        Ok(())
+                    })?;
+                    Ok(Some((z, rows)))
+                })
+                .map_err(store_err)?
+                .ok_or_else(|| format!("no zone {zone:?}"))?;
+            Ok(zonefile::export(&zone, &records))
         }
         Command::SiteList { team } => {
             let team = find_team(&team)?;

@@ -93,6 +93,11 @@ pub enum TokenCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum ZoneCmd {
+    /// Print a zone as an RFC 1035 master file.
+    Export {
+        /// Zone name or UUID.
+        zone: String,
+    },
     /// Import an RFC 1035 master file as a new zone of a team.
     Import {
         file: PathBuf,
@@ -149,6 +154,7 @@ pub fn operator_command(cmd: &Cmd) -> Result<Option<Command>, String> {
         Cmd::Token(TokenCmd::Revoke { token_id }) => Command::TokenRevoke { id: token_id.clone() },
         Cmd::Site(SiteCmd::List { team }) => Command::SiteList { team: team.clone() },
         Cmd::Site(SiteCmd::Delete { site_id }) => Command::SiteDelete { id: site_id.clone() },
+        Cmd::Zone(ZoneCmd::Export { zone }) => Command::ZoneExport { zone: zone.clone() },
         Cmd::Zone(ZoneCmd::Import { file, team }) => {
             let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
             Command::ZoneImport { team: team.clone(), text }

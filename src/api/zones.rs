@@ -14,7 +14,10 @@ use crate::domain::{DomainName, Resource, Scope};
 use crate::store::{Zone, ZoneSeed};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/zones", get(list).post(create)).route("/zones/{zone_id}", get(show))
+    Router::new()
+        .route("/zones", get(list).post(create))
+        .route("/zones/{zone_id}", get(show))
+        .route("/zones/{zone_id}/export", get(export))
 }
 
 pub fn view(z: &Zone) -> Value {
@@ -47,16 +50,64 @@ async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>
     Ok(data(StatusCode::OK, view(&zone)))
 }
 
+async fn export(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let team = caller.require(Scope::read(Resource::Dns))?.team.id;
+    let id = parse_id(&id, "zone")?;
+    let (zone, records) = st
+        .store
+        .read(move |r| {
+            let zone = r.team_zone(team, id)?;
+            let mut rows = Vec::with_capacity(zone.record_count as usize);
+            r.each_record(id, |rec| {
+                rows.push(rec);
+                Ok(())
+            })?;
+            Ok((zone, rows))
+        })
+        .await?;
+    let text = crate::zonefile::export(&zone, &records);
+    Ok(data(StatusCode::OK, json!({ "zone_id": zone.id, "name": zone.name, "serial": zone.serial, "format": "rfc1035", "text": text })))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateZone {
-    name: String,
+    name: Option<String>,
+    /// An RFC 1035 master file whose records (but its SOA and apex NS: the platform's own
+    /// replace them) become the zone's.
+    zone_file: Option<String>,
 }
 
 async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<CreateZone>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Dns))?.team.id;
-    let name = DomainName::parse_zone(&body.name).map_err(|e| ApiError::invalid("invalid_zone", vec![("name", e.0)]))?;
-    let seed = ZoneSeed::fresh(name, &st.config.dns, &st.config.zones);
+    let given = match &body.name {
+        Some(n) => Some(DomainName::parse_zone(n).map_err(|e| ApiError::invalid("invalid_zone", vec![("name", e.0)]))?),
+        None => None,
+    };
+    let seed = match body.zone_file {
+        None => {
+            let name = given.ok_or_else(|| ApiError::invalid("invalid_zone", vec![("name", "give a name, a zone_file, or both".into())]))?;
+            ZoneSeed::fresh(name, &st.config.dns, &st.config.zones)
+        }
+        Some(text) => {
+            let file = crate::zonefile::parse(&text, given.as_ref()).map_err(|e| ApiError::invalid("invalid_zone_file", vec![("zone_file", e)]))?;
+            if given.as_ref().is_some_and(|g| *g != file.name) {
+                return Err(ApiError::invalid("invalid_zone_file", vec![("zone_file", format!("the file is for {}, not {}", file.name, given.unwrap()))]));
+            }
+            let unsupported: Vec<String> = file
+                .records
+                .iter()
+                .filter(|r| !r.managed && !crate::domain::USER_TYPES.contains(&r.data.rtype.to_string().as_str()))
+                .map(|r| format!("{} {}", r.name, r.data.rtype))
+                .collect();
+            if !unsupported.is_empty() {
+                return Err(ApiError::invalid("invalid_zone_file", vec![("zone_file", format!("types the API does not take: {}", unsupported.join(", ")))]));
+            }
+            let mut seed = ZoneSeed::fresh(file.name.clone(), &st.config.dns, &st.config.zones);
+            seed.records.extend(file.records.into_iter().filter(|r| !r.managed));
+            seed
+        }
+    };
     let zone = st.store.write(move |tx| tx.create_zone(team, seed)).await?;
     Ok(created(format!("/v1/zones/{}", zone.id), view(&zone)))
 }

@@ -78,3 +78,41 @@ async fn zone_lists_page_in_creation_order_with_cursors() {
         assert_eq!(r.status, 400, "{bad}");
     }
 }
+
+#[tokio::test]
+async fn zones_are_created_from_a_zone_file_and_exported_as_one() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let file = "$ORIGIN filed.test.\n$TTL 600\n@ IN SOA ns.elsewhere. h.elsewhere. 99 1 2 3 4\n@ IN NS ns.elsewhere.\n\
+                @ IN A 192.0.2.1\nwww IN CNAME filed.test.\n@ IN MX 10 mail\nmail IN A 192.0.2.2\n@ IN TXT \"v=spf1 -all\"\n";
+    let r = app.post(&token, "/v1/zones", json!({ "zone_file": file })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.data()["name"], "filed.test");
+    assert_eq!(r.data()["nameservers"], json!(["ns1.ipx.test.", "ns2.ipx.test."]), "the platform's NS, not the file's");
+    let id = r.id();
+    assert_eq!(app.udp("www.filed.test.", RecordType::A).await.answers.len(), 2);
+    let e = app.get(&token, &format!("/v1/zones/{id}/export")).await;
+    assert_eq!(e.status, 200);
+    let text = e.data()["text"].as_str().unwrap();
+    for line in ["www.filed.test.\t600\tIN\tCNAME\tfiled.test.", "filed.test.\t600\tIN\tMX\t10 mail.filed.test.", "\tIN\tSOA\tns1.ipx.test."] {
+        assert!(text.contains(line), "{line:?} in\n{text}");
+    }
+    // The export imports again, elsewhere, to the same records.
+    let other = app.team("other", &[]).await;
+    let again = app.post(&other, "/v1/zones", json!({ "zone_file": text.replace("filed.test", "copy.test") })).await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(again.data()["record_count"], r.data()["record_count"]);
+    for (body, field) in [
+        (json!({ "zone_file": "not a zone (" }), "zone_file"),
+        (json!({ "zone_file": file, "name": "other.test" }), "zone_file"),
+        (json!({ "zone_file": "$ORIGIN x.test.\n@ 60 IN SOA a. b. 1 2 3 4 5\n@ 60 IN NS a.\n@ 60 IN HINFO \"a\" \"b\"\n" }), "zone_file"),
+        (json!({}), "name"),
+    ] {
+        let r = app.post(&token, "/v1/zones", body).await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert!(r.body["error"]["fields"][field].is_string());
+    }
+    assert_eq!(app.get(&token, "/v1/zones").await.body["meta"]["pagination"]["total"], 1);
+    let b = app.team("beta", &[]).await;
+    assert_eq!(app.get(&b, &format!("/v1/zones/{id}/export")).await.status, 404);
+}

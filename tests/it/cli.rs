@@ -138,6 +138,11 @@ async fn first_serve_imports_the_demo_zones_and_operator_commands_go_through_the
     assert!(ok, "{err}");
     let m = udp_query(server.dns, &query("host.ops.test.", RecordType::A, true)).await;
     assert_eq!(answers(&m), ["host.ops.test. A 192.0.2.77"]);
+    let d = data.clone();
+    let (ok, exported, _) = tokio::task::spawn_blocking(move || ipx(&d, &["zone", "export", "ops.test"])).await.unwrap();
+    assert!(ok);
+    assert!(exported.contains("ops.test.\t600\tIN\tSOA\tns1.ipx.test. h.ipx.test. 42 1 2 3 4"), "{exported}");
+    assert!(exported.contains("host.ops.test.\t600\tIN\tA\t192.0.2.77"), "{exported}");
     let soa = udp_query(server.dns, &query("ops.test.", RecordType::SOA, true)).await;
     assert_eq!(soa.answers[0].to_string().split_whitespace().nth(6), Some("42"), "the file's serial is kept");
     let d = data.clone();
