@@ -13,6 +13,7 @@ const REFUSED_TYPES: &[RecordType] =
 /// Parses a master file into a zone seed. The SOA (serial, timers, MINIMUM) and the apex NS
 /// set are kept exactly as written and become managed; every other record is the team's own.
 pub fn parse(text: &str, origin: Option<&DomainName>) -> Result<ZoneSeed, String> {
+    let text = expand_at(text, origin.map(|o| format!("{o}.")));
     let (origin_name, sets) = Parser::new(text, None, origin.map(|o| o.to_hickory()))
         .parse()
         .map_err(|e| format!("zone file does not parse: {e}"))?;
@@ -61,6 +62,58 @@ pub fn parse(text: &str, origin: Option<&DomainName>) -> Result<ZoneSeed, String
         return Err("the zone has no NS record at its apex".into());
     }
     Ok(ZoneSeed { name, serial, soa, records })
+}
+
+/// Replaces `@` in RDATA with the current origin: RFC 1035 §5.1 allows it wherever a name
+/// goes, hickory's parser only as an owner (`www CNAME @` is common in real files). Quoted
+/// strings, comments and owner positions are left alone.
+fn expand_at(text: &str, mut origin: Option<String>) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("$ORIGIN") {
+            if let Some(o) = rest.split_whitespace().next() {
+                origin = Some(if o.ends_with('.') { o.to_string() } else { format!("{o}.{}", origin.as_deref().unwrap_or("")) });
+            }
+            out.extend_from_slice(line.as_bytes());
+            continue;
+        }
+        let Some(origin) = origin.as_deref() else {
+            out.extend_from_slice(line.as_bytes());
+            continue;
+        };
+        let bytes = line.as_bytes();
+        let (mut i, mut quoted) = (0, false);
+        while i < bytes.len() {
+            let c = bytes[i];
+            match c {
+                b'\\' if quoted => {
+                    out.extend_from_slice(&bytes[i..(i + 2).min(bytes.len())]);
+                    i += 2;
+                    continue;
+                }
+                b'"' => quoted = !quoted,
+                b';' if !quoted => {
+                    out.extend_from_slice(&bytes[i..]);
+                    break;
+                }
+                b'@' if !quoted && i > 0 => {
+                    let before = bytes[i - 1].is_ascii_whitespace() || bytes[i - 1] == b'(';
+                    let after = bytes.get(i + 1).is_none_or(|b| b.is_ascii_whitespace() || *b == b')');
+                    if before && after {
+                        out.extend_from_slice(origin.as_bytes());
+                        i += 1;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            out.push(c);
+            i += 1;
+        }
+    }
+    // Only ASCII was inserted, at ASCII positions: still UTF-8.
+    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
 }
 
 /// The zone as an RFC 1035 master file: the SOA first, then every record with its absolute
@@ -156,6 +209,15 @@ mod tests {
         assert_eq!(seed.soa.mname, "ns1.ipx.test.");
         assert_eq!(seed.records.iter().filter(|r| r.managed).count(), 2);
         assert!(seed.records.iter().any(|r| r.data.rtype == RecordType::SRV));
+    }
+
+    #[test]
+    fn at_in_rdata_is_the_origin() {
+        let seed = parse("$ORIGIN a.test.\n@ 60 IN SOA ns.a.test. h.a.test. 1 2 3 4 5\n@ 60 IN NS ns\nwww 60 IN CNAME @\n@ 60 IN MX 10 @\n@ 60 IN TXT \"mail @ home ü\" ; @ comment\n", None).unwrap();
+        let contents: Vec<_> = seed.records.iter().map(|r| r.data.content.as_str()).collect();
+        assert!(contents.contains(&"a.test."), "{contents:?}");
+        assert!(contents.contains(&"10 a.test."), "{contents:?}");
+        assert!(contents.iter().any(|c| c.starts_with("\"mail @ home")), "{contents:?}");
     }
 
     #[test]

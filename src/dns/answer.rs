@@ -2,10 +2,9 @@
 //! per RFC 1034 §4.3.2 (with RFC 4592 wildcards and RFC 2308 negative answers).
 //!
 //! Sections are lists of slices of the snapshot's precomputed RRsets, so a normal answer
-//! allocates nothing; only wildcard synthesis and the RFC 8482 HINFO build records.
+//! allocates nothing; only wildcard synthesis builds records.
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::HINFO;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::snapshot::{Node, QueryKey, ZoneSnap};
@@ -63,9 +62,8 @@ pub struct Plan<'a> {
     pub additional: Section<'a>,
 }
 
-/// Answers `qname`/`qtype` from `zone`. `tcp` selects the full ANY answer (RFC 8482 §4.1
-/// lets UDP get a minimal one). Synthesised records go to `synth`.
-pub fn resolve<'a>(zone: &'a ZoneSnap, qname: &'a Name, qtype: RecordType, tcp: bool, synth: &mut Vec<Record>) -> Plan<'a> {
+/// Answers `qname`/`qtype` from `zone`. Synthesised (wildcard) records go to `synth`.
+pub fn resolve<'a>(zone: &'a ZoneSnap, qname: &'a Name, qtype: RecordType, synth: &mut Vec<Record>) -> Plan<'a> {
     let mut plan = Plan {
         rcode: ResponseCode::NoError,
         authoritative: true,
@@ -123,21 +121,13 @@ pub fn resolve<'a>(zone: &'a ZoneSnap, qname: &'a Name, qtype: RecordType, tcp: 
             }
         };
         let apex = !wildcard && key.as_bytes().len() == zone.key.len();
+        // ANY: one RRset, the one of the lowest type (RFC 8482 §4.1, as Knot does).
         if qtype == RecordType::ANY && !node.rrsets.is_empty() {
-            if tcp {
-                if apex {
-                    plan.answer.push(Part::Snap(&zone.soa));
-                }
-                for set in &node.rrsets {
-                    let part = emit(&set.records, synth);
-                    plan.answer.push(part);
-                }
-            } else {
-                let start = synth.len();
-                let ttl = node.rrsets.iter().flat_map(|s| s.records.first()).map(|r| r.ttl).min().unwrap_or(0);
-                synth.push(Record::from_rdata(name.clone(), ttl, RData::HINFO(HINFO::new("RFC8482".into(), String::new()))));
-                plan.answer.push(Part::Synth(start, synth.len()));
-            }
+            let first = node.rrsets.iter().min_by_key(|s| u16::from(s.rtype)).expect("not empty");
+            let records: &'a [Record] = if apex && u16::from(first.rtype) > u16::from(RecordType::SOA) { &zone.soa } else { &first.records };
+            let part = emit(records, synth);
+            plan.answer.push(part);
+            add_targets(zone, records, &mut plan.additional);
             return plan;
         }
         if let Some(set) = node.rrset(qtype) {
@@ -264,7 +254,7 @@ mod tests {
     fn ask(snap: &ZoneSnap, name: &str, t: RecordType) -> (ResponseCode, bool, Vec<String>, Vec<String>, usize) {
         let qname = Name::from_ascii(name).unwrap();
         let mut synth = Vec::new();
-        let plan: Plan<'_> = resolve(snap, &qname, t, false, &mut synth);
+        let plan: Plan<'_> = resolve(snap, &qname, t, &mut synth);
         let show = |rs: Vec<&Record>| rs.iter().map(|r| format!("{} {}", r.name, r.record_type())).collect::<Vec<_>>();
         (
             plan.rcode,

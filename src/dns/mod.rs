@@ -102,8 +102,7 @@ impl RequestHandler for Handler {
             return response.send_response(msg).await.unwrap_or_else(|_| error_info(request, ResponseCode::Refused));
         };
         let mut synth: Vec<Record> = Vec::new();
-        let tcp = request.protocol() != Protocol::Udp;
-        let plan = answer::resolve(zone, qname, q.query_type(), tcp, &mut synth);
+        let plan = answer::resolve(zone, qname, q.query_type(), &mut synth);
         meta.authoritative = plan.authoritative;
         meta.response_code = plan.rcode;
         let msg = builder.build(

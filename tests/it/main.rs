@@ -7,6 +7,7 @@ mod api_auth;
 mod api_records;
 mod api_zones;
 mod cli;
+mod conformance;
 mod dns;
 mod hosting;
 mod interop;
