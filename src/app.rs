@@ -31,6 +31,7 @@ pub struct Running {
     pub store: Store,
     pub catalog: Arc<Catalog>,
     dns: hickory_server::Server<Handler>,
+    dns_tcp: JoinHandle<()>,
     api: JoinHandle<()>,
     admin: JoinHandle<()>,
     worker: JoinHandle<()>,
@@ -101,7 +102,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let dns_addr = udp.local_addr().expect("bound");
     let handler = Handler::new(catalog.clone(), config.dns.max_udp_payload)
         .with_transfers(dns::Transfers { acl: config.dns.transfer_acl(), store: store.clone() });
-    let dns = dns::serve(udp, tcp, handler, Duration::from_secs(config.dns.tcp_idle_timeout_secs));
+    let (dns, dns_tcp) =
+        dns::serve(udp, tcp, handler, Duration::from_secs(config.dns.tcp_idle_timeout_secs), config.dns.tcp_max_connections);
     tracing::info!("dns listening on {dns_addr} (udp and tcp)");
 
     let auth = Arc::new(Authenticator::new(store.clone()));
@@ -125,7 +127,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     });
     tracing::info!("api listening on http://{api_addr}");
-    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, dns, api, admin, worker, stop })
+    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, dns, dns_tcp, api, admin, worker, stop })
 }
 
 impl Running {
@@ -134,6 +136,8 @@ impl Running {
         let _ = self.stop.send(true);
         let _ = self.dns.shutdown_gracefully().await;
         drop(self.dns); // its handler holds a store handle (IXFR)
+        self.dns_tcp.abort(); // closes every connection with it
+        let _ = self.dns_tcp.await;
         self.admin.abort();
         let _ = self.admin.await;
         // Jobs in flight stay open in the store and run again at the next start.

@@ -34,6 +34,8 @@ pub struct DnsConfig {
     pub max_udp_payload: u16,
     /// Idle timeout of TCP connections, seconds.
     pub tcp_idle_timeout_secs: u64,
+    /// TCP connections served at once; more are closed on accept.
+    pub tcp_max_connections: usize,
     /// Addresses or prefixes allowed to AXFR/IXFR.
     pub allow_transfer: Vec<String>,
     /// Secondaries to NOTIFY on every change.

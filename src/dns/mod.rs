@@ -4,6 +4,7 @@
 pub mod answer;
 pub mod notify;
 pub mod snapshot;
+pub mod tcp;
 pub mod xfr;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::store::{Reader, Store};
 
 /// Answers every query from the current snapshots; holds no lock and does no I/O but the
 /// response itself (IXFR alone reads the journal from the store).
+#[derive(Clone)]
 pub struct Handler {
     catalog: Arc<Catalog>,
     max_payload: u16,
@@ -31,6 +33,7 @@ pub struct Handler {
 }
 
 /// Who may transfer zones, and the store whose journal IXFR reads.
+#[derive(Clone)]
 pub struct Transfers {
     pub acl: Vec<ipnet::IpNet>,
     pub store: Store,
@@ -224,10 +227,17 @@ pub fn attach(store: &Store, catalog: Arc<Catalog>, notifier: Option<notify::Not
     Ok(())
 }
 
-/// Starts serving on already-bound sockets (port 0 works: the caller reads the addresses).
-pub fn serve(udp: UdpSocket, tcp: TcpListener, handler: Handler, tcp_idle: Duration) -> Server<Handler> {
-    let mut server = Server::new(handler);
+/// Starts serving on already-bound sockets (port 0 works: the caller reads the addresses):
+/// UDP through hickory-server's `Server`, TCP through our own loop (see `tcp`).
+pub fn serve(
+    udp: UdpSocket,
+    tcp: TcpListener,
+    handler: Handler,
+    tcp_idle: Duration,
+    tcp_max_connections: usize,
+) -> (Server<Handler>, tokio::task::JoinHandle<()>) {
+    let mut server = Server::new(handler.clone());
     server.register_socket(udp);
-    server.register_listener(tcp, tcp_idle, 32);
-    server
+    let tcp = tokio::spawn(tcp::serve(tcp, handler, tcp_idle, tcp_max_connections));
+    (server, tcp)
 }

@@ -206,3 +206,82 @@ async fn any_is_answered_with_one_rrset_per_rfc_8482() {
     assert_eq!(answers(&app.udp("mail.proto.test.", RecordType::ANY).await), ["mail.proto.test. A 192.0.2.25"]);
     assert_eq!(app.udp("nope.proto.test.", RecordType::ANY).await.metadata.response_code, ResponseCode::NXDomain);
 }
+
+mod tcp {
+    use std::time::Duration;
+
+    use hickory_proto::op::{Message, ResponseCode};
+    use hickory_proto::rr::RecordType;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use crate::helpers::{query, spawn_app_with};
+
+    async fn send(s: &mut TcpStream, bytes: &[u8]) {
+        s.write_all(&(bytes.len() as u16).to_be_bytes()).await.unwrap();
+        s.write_all(bytes).await.unwrap();
+    }
+
+    async fn recv(s: &mut TcpStream) -> Option<Message> {
+        let mut len = [0u8; 2];
+        tokio::time::timeout(Duration::from_secs(3), s.read_exact(&mut len)).await.ok()?.ok()?;
+        let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+        s.read_exact(&mut buf).await.ok()?;
+        Message::from_vec(&buf).ok()
+    }
+
+    #[tokio::test]
+    async fn pipelined_queries_on_one_connection_are_all_answered() {
+        let app = spawn_app_with(|_, _| {}).await;
+        let token = app.team("acme", &[]).await;
+        app.zone(&token, "pipe.test").await;
+        let mut s = TcpStream::connect(app.dns_addr()).await.unwrap();
+        let mut ids = Vec::new();
+        for (i, t) in [RecordType::SOA, RecordType::NS, RecordType::A, RecordType::MX].into_iter().enumerate() {
+            let mut q = query("pipe.test.", t, i % 2 == 0);
+            q.metadata.id = 1000 + i as u16;
+            ids.push(q.metadata.id);
+            send(&mut s, &q.to_vec().unwrap()).await;
+        }
+        send(&mut s, &[0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7]).await; // malformed
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            let m = recv(&mut s).await.expect("an answer per query");
+            if m.metadata.id == 0xabcd {
+                assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
+            } else {
+                got.push(m.metadata.id);
+            }
+        }
+        got.sort();
+        assert_eq!(got, ids);
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_closed_and_connections_are_capped() {
+        let app = spawn_app_with(|c, _| {
+            c.dns.tcp_idle_timeout_secs = 1;
+            c.dns.tcp_max_connections = 2;
+        })
+        .await;
+        let token = app.team("acme", &[]).await;
+        app.zone(&token, "cap.test").await;
+        let q = query("cap.test.", RecordType::SOA, false).to_vec().unwrap();
+        let mut a = TcpStream::connect(app.dns_addr()).await.unwrap();
+        let mut b = TcpStream::connect(app.dns_addr()).await.unwrap();
+        send(&mut a, &q).await;
+        assert!(recv(&mut a).await.is_some());
+        send(&mut b, &q).await;
+        assert!(recv(&mut b).await.is_some());
+        let mut c = TcpStream::connect(app.dns_addr()).await.unwrap();
+        let _ = c.write_all(&(q.len() as u16).to_be_bytes()).await;
+        let _ = c.write_all(&q).await;
+        assert!(recv(&mut c).await.is_none(), "a third connection is closed at the cap");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut byte = [0u8; 1];
+        assert_eq!(a.read(&mut byte).await.unwrap_or(0), 0, "an idle connection is closed");
+        let mut d = TcpStream::connect(app.dns_addr()).await.unwrap();
+        send(&mut d, &q).await;
+        assert!(recv(&mut d).await.is_some(), "slots free up once idle connections close");
+    }
+}

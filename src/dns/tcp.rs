@@ -1,0 +1,160 @@
+//! DNS over TCP (RFC 7766) with our own accept loop: hickory-server's TCP listener has no
+//! cap on connections and answers one query of a connection at a time. Here a connection
+//! beyond `max_connections` is closed at once, queries on one connection are answered
+//! concurrently and in any order (pipelining, §6.2.1.1), and a connection idle for
+//! `idle` is closed (§6.2.3). The messages themselves go through the same `Handler` as UDP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::rr::Record;
+use hickory_proto::serialize::binary::BinEncoder;
+use hickory_server::net::NetError;
+use hickory_server::net::runtime::TokioTime;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponse;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use super::Handler;
+
+/// Queries of one connection answered at once; more wait for a slot.
+const IN_FLIGHT_PER_CONNECTION: usize = 32;
+
+#[derive(Clone)]
+struct Responder {
+    tx: mpsc::Sender<Vec<u8>>,
+}
+
+#[async_trait::async_trait]
+impl ResponseHandler for Responder {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        let mut buf = Vec::with_capacity(512);
+        let info = {
+            let mut enc = BinEncoder::new(&mut buf);
+            enc.set_max_size(u16::MAX);
+            response.destructive_emit(&mut enc)?
+        };
+        self.tx.send(buf).await.map_err(|_| NetError::from("connection closed"))?;
+        Ok(info)
+    }
+}
+
+/// A FORMERR for a message we cannot parse but whose header we can read.
+fn formerr(raw: &[u8]) -> Option<Vec<u8>> {
+    if raw.len() < 12 || raw[2] & 0x80 != 0 {
+        return None; // too short to answer, or a response: never answered
+    }
+    let mut out = raw[..12].to_vec();
+    out[2] = 0x80 | (raw[2] & 0x78); // QR, the query's opcode
+    out[3] = 1; // FORMERR
+    out[4..12].fill(0);
+    Some(out)
+}
+
+/// Accepts connections until the task is dropped; dropping it closes every connection.
+pub async fn serve(listener: TcpListener, handler: Handler, idle: Duration, max_connections: usize) {
+    let handler = Arc::new(handler);
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let mut connections = JoinSet::new();
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "tcp accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        while connections.try_join_next().is_some() {}
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "tcp connection refused: at the connection cap");
+            drop(stream);
+            continue;
+        };
+        let handler = handler.clone();
+        connections.spawn(async move {
+            connection(stream, peer, handler, idle).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn connection(stream: TcpStream, peer: SocketAddr, handler: Arc<Handler>, idle: Duration) {
+    let _ = stream.set_nodelay(true);
+    let (mut read, mut write) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(IN_FLIGHT_PER_CONNECTION);
+    let writer = async move {
+        while let Some(msg) = rx.recv().await {
+            let len = (msg.len() as u16).to_be_bytes();
+            if write.write_all(&len).await.is_err() || write.write_all(&msg).await.is_err() {
+                break;
+            }
+        }
+    };
+    let reader = async move {
+        let in_flight = Arc::new(Semaphore::new(IN_FLIGHT_PER_CONNECTION));
+        let mut queries = JoinSet::new();
+        loop {
+            let mut len = [0u8; 2];
+            match tokio::time::timeout(idle, read.read_exact(&mut len)).await {
+                Ok(Ok(_)) => {}
+                _ => break, // idle, closed, or reset
+            }
+            let mut raw = vec![0u8; u16::from_be_bytes(len) as usize];
+            match tokio::time::timeout(idle, read.read_exact(&mut raw)).await {
+                Ok(Ok(_)) => {}
+                _ => break,
+            }
+            let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+            let (handler, responder) = (handler.clone(), Responder { tx: tx.clone() });
+            while queries.try_join_next().is_some() {}
+            queries.spawn(async move {
+                match Request::from_bytes(raw.clone(), peer, Protocol::Tcp) {
+                    Ok(request) => {
+                        handler.handle_request::<_, TokioTime>(&request, responder).await;
+                    }
+                    Err(_) => {
+                        if let Some(reply) = formerr(&raw) {
+                            let _ = responder.tx.send(reply).await;
+                        }
+                    }
+                }
+                drop(permit);
+            });
+        }
+        // Let the answers to queries already read go out before closing.
+        while queries.join_next().await.is_some() {}
+    };
+    tokio::join!(reader, writer);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::formerr;
+
+    #[test]
+    fn formerr_keeps_the_id_and_opcode_and_ignores_responses() {
+        let q = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xff];
+        let r = formerr(&q).unwrap();
+        assert_eq!(&r[..2], &[0x12, 0x34]);
+        assert_eq!(r[2] & 0x80, 0x80);
+        assert_eq!(r[3] & 0x0f, 1);
+        assert!(formerr(&[0x12, 0x34, 0x81, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_none());
+        assert!(formerr(&[1, 2, 3]).is_none());
+    }
+}
