@@ -211,37 +211,8 @@ mod tests {
         www IN CNAME t.test.\na IN CNAME b\nb IN CNAME a\nx.y.z IN A 192.0.2.3\n*.w IN TXT \"w\"\n\
         del IN NS ns.del\nns.del IN A 192.0.2.4\n";
 
-    pub(crate) fn rows_of(text: &str) -> (Zone, Vec<Row>) {
-        let seed = crate::zonefile::parse(text, None).unwrap();
-        let zone = Zone {
-            id: uuid::Uuid::now_v7(),
-            team_id: uuid::Uuid::nil(),
-            name: seed.name.clone(),
-            serial: seed.serial,
-            soa: seed.soa.clone(),
-            nameservers: vec![],
-            record_count: seed.records.len() as u64,
-            created_at: String::new(),
-            updated_at: String::new(),
-        };
-        let rows = seed
-            .records
-            .iter()
-            .map(|r| Row {
-                id: uuid::Uuid::now_v7(),
-                zone_id: zone.id,
-                name: r.name.clone(),
-                rtype: r.data.rtype.to_string(),
-                content: r.data.content.clone(),
-                ttl: r.ttl,
-                managed: r.managed,
-                site_id: None,
-                rdata: r.data.wire.clone(),
-                created_at: String::new(),
-                updated_at: String::new(),
-            })
-            .collect();
-        (zone, rows)
+    fn rows_of(text: &str) -> (Zone, Vec<Row>) {
+        crate::zonefile::parse(text, None).unwrap().detached_rows()
     }
 
     fn catalog() -> (Catalog, Zone, Vec<Row>) {

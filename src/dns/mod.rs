@@ -48,6 +48,27 @@ impl Handler {
         self.transfers = Some(transfers);
         self
     }
+
+    /// Answers one message in wire form: every response message (none for what is not
+    /// answered, several for a zone transfer). For benches, fuzzing and embedding.
+    pub async fn answer(&self, raw: Vec<u8>, src: std::net::SocketAddr, protocol: Protocol) -> Vec<Vec<u8>> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        match Request::from_bytes(raw.clone(), src, protocol) {
+            Ok(request) => {
+                let responder = tcp::Responder::new(tx, protocol == Protocol::Udp);
+                let sending = self.handle_request::<_, hickory_server::net::runtime::TokioTime>(&request, responder);
+                let collecting = async {
+                    let mut out = Vec::new();
+                    while let Some(m) = rx.recv().await {
+                        out.push(m);
+                    }
+                    out
+                };
+                tokio::join!(sending, collecting).1
+            }
+            Err(_) => tcp::formerr(&raw).into_iter().collect(),
+        }
+    }
 }
 
 fn error_info(request: &Request, rcode: ResponseCode) -> ResponseInfo {

@@ -25,9 +25,18 @@ use super::Handler;
 /// Queries of one connection answered at once; more wait for a slot.
 const IN_FLIGHT_PER_CONNECTION: usize = 32;
 
+/// Encodes each response into its own buffer and hands it on. Over UDP a response is cut
+/// (TC) at the size its OPT record advertises, or 512 octets without one (RFC 1035 §4.2.1).
 #[derive(Clone)]
-struct Responder {
+pub(crate) struct Responder {
     tx: mpsc::Sender<Vec<u8>>,
+    udp: bool,
+}
+
+impl Responder {
+    pub(crate) fn new(tx: mpsc::Sender<Vec<u8>>, udp: bool) -> Self {
+        Responder { tx, udp }
+    }
 }
 
 #[async_trait::async_trait]
@@ -46,7 +55,7 @@ impl ResponseHandler for Responder {
         let mut buf = Vec::with_capacity(512);
         let info = {
             let mut enc = BinEncoder::new(&mut buf);
-            enc.set_max_size(u16::MAX);
+            enc.set_max_size(if self.udp { response.edns().map_or(512, |e| e.max_payload()) } else { u16::MAX });
             response.destructive_emit(&mut enc)?
         };
         self.tx.send(buf).await.map_err(|_| NetError::from("connection closed"))?;
@@ -55,7 +64,7 @@ impl ResponseHandler for Responder {
 }
 
 /// A FORMERR for a message we cannot parse but whose header we can read.
-fn formerr(raw: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn formerr(raw: &[u8]) -> Option<Vec<u8>> {
     if raw.len() < 12 || raw[2] & 0x80 != 0 {
         return None; // too short to answer, or a response: never answered
     }
@@ -121,7 +130,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, handler: Arc<Handler>, 
                 _ => break,
             }
             let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
-            let (handler, responder) = (handler.clone(), Responder { tx: tx.clone() });
+            let (handler, responder) = (handler.clone(), Responder::new(tx.clone(), false));
             while queries.try_join_next().is_some() {}
             queries.spawn(async move {
                 match Request::from_bytes(raw.clone(), peer, Protocol::Tcp) {

@@ -82,6 +82,28 @@ impl ZoneSeed {
     }
 }
 
+impl ZoneSeed {
+    /// The zone and record rows this seed would be stored as, without a store: for tests,
+    /// benches and fuzzing that build snapshots directly.
+    pub fn detached_rows(&self) -> (Zone, Vec<Record>) {
+        let now = now_rfc3339();
+        let id = new_id();
+        let rows: Vec<Record> = self.records.iter().map(|r| record_row(id, r, &now)).collect();
+        let zone = Zone {
+            id,
+            team_id: Uuid::nil(),
+            name: self.name.clone(),
+            serial: self.serial,
+            soa: self.soa.clone(),
+            nameservers: Vec::new(),
+            record_count: rows.len() as u64,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        (zone, rows)
+    }
+}
+
 fn dot(name: &str) -> String {
     if name.ends_with('.') { name.to_string() } else { format!("{name}.") }
 }
