@@ -101,7 +101,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let (udp, tcp) = bind_dns(config.dns.listen).await?;
     let dns_addr = udp.local_addr().expect("bound");
     let handler = Handler::new(catalog.clone(), config.dns.max_udp_payload)
-        .with_transfers(dns::Transfers { acl: config.dns.transfer_acl(), store: store.clone() });
+        .with_transfers(
+            dns::Transfers { acl: config.dns.transfer_acl(), store: store.clone() },
+            dns::tsig::Keys::new(&config.dns.transfer_keys()),
+        );
     let (dns, dns_tcp) =
         dns::serve(udp, tcp, handler, Duration::from_secs(config.dns.tcp_idle_timeout_secs), config.dns.tcp_max_connections);
     tracing::info!("dns listening on {dns_addr} (udp and tcp)");

@@ -40,13 +40,44 @@ pub struct DnsConfig {
     pub allow_transfer: Vec<String>,
     /// Secondaries to NOTIFY on every change.
     pub also_notify: Vec<SocketAddr>,
+    /// TSIG keys that `allow_transfer` names as `key:NAME`.
+    pub tsig_keys: Vec<TsigKey>,
+}
+
+/// A TSIG key. Its secret is never printed (`Debug` redacts it).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsigKey {
+    /// The key's name, a domain name (`xfr.example.`).
+    pub name: String,
+    /// hmac-sha256, hmac-sha384 or hmac-sha512.
+    pub algorithm: String,
+    /// The shared secret, base64.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for TsigKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsigKey").field("name", &self.name).field("algorithm", &self.algorithm).field("secret", &"<redacted>").finish()
+    }
 }
 
 impl DnsConfig {
-    /// `allow_transfer` as prefixes (an address alone is a /32 or /128).
+    /// `allow_transfer` as prefixes (an address alone is a /32 or /128); `key:` entries are
+    /// in `transfer_keys`.
     pub fn transfer_acl(&self) -> Vec<ipnet::IpNet> {
         self.allow_transfer.iter().filter_map(|s| parse_net(s)).collect()
     }
+
+    /// The TSIG keys `allow_transfer` admits (`key:NAME`).
+    pub fn transfer_keys(&self) -> Vec<&TsigKey> {
+        let names: Vec<&str> = self.allow_transfer.iter().filter_map(|s| s.strip_prefix("key:")).collect();
+        self.tsig_keys.iter().filter(|k| names.iter().any(|n| same_name(n, &k.name))).collect()
+    }
+}
+
+fn same_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
 fn parse_net(s: &str) -> Option<ipnet::IpNet> {
@@ -180,8 +211,24 @@ impl Config {
         if self.hosting.workers == 0 {
             return bad("hosting.workers must be at least 1".into());
         }
-        if let Some(bad_net) = self.dns.allow_transfer.iter().find(|s| parse_net(s).is_none()) {
-            return bad(format!("dns.allow_transfer: {bad_net:?} is not an address or a prefix"));
+        for entry in &self.dns.allow_transfer {
+            match entry.strip_prefix("key:") {
+                Some(name) if !self.dns.tsig_keys.iter().any(|k| same_name(&k.name, name)) => {
+                    return bad(format!("dns.allow_transfer: no TSIG key {name:?} in dns.tsig_keys"));
+                }
+                None if parse_net(entry).is_none() => {
+                    return bad(format!("dns.allow_transfer: {entry:?} is not an address, a prefix or key:NAME"));
+                }
+                _ => {}
+            }
+        }
+        for key in &self.dns.tsig_keys {
+            if !["hmac-sha256", "hmac-sha384", "hmac-sha512"].contains(&key.algorithm.as_str()) {
+                return bad(format!("dns.tsig_keys: {:?} is not hmac-sha256, hmac-sha384 or hmac-sha512", key.algorithm));
+            }
+            if data_encoding::BASE64.decode(key.secret.as_bytes()).is_err() || crate::domain::DomainName::parse(&key.name).is_err() {
+                return bad(format!("dns.tsig_keys: key {:?} needs a domain name and a base64 secret", key.name));
+            }
         }
         if self.dns.max_udp_payload < 512 {
             return bad("dns.max_udp_payload must be at least 512".into());

@@ -5,6 +5,7 @@ pub mod answer;
 pub mod notify;
 pub mod snapshot;
 pub mod tcp;
+pub mod tsig;
 pub mod xfr;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub struct Handler {
     catalog: Arc<Catalog>,
     max_payload: u16,
     transfers: Option<Transfers>,
+    keys: tsig::Keys,
 }
 
 /// Who may transfer zones, and the store whose journal IXFR reads.
@@ -41,11 +43,13 @@ pub struct Transfers {
 
 impl Handler {
     pub fn new(catalog: Arc<Catalog>, max_payload: u16) -> Self {
-        Handler { catalog, max_payload, transfers: None }
+        Handler { catalog, max_payload, transfers: None, keys: tsig::Keys::default() }
     }
 
-    pub fn with_transfers(mut self, transfers: Transfers) -> Self {
+    /// Allows zone transfers as `transfers` says, and TSIG with `keys`.
+    pub fn with_transfers(mut self, transfers: Transfers, keys: tsig::Keys) -> Self {
         self.transfers = Some(transfers);
+        self.keys = keys;
         self
     }
 
@@ -77,9 +81,42 @@ fn error_info(request: &Request, rcode: ResponseCode) -> ResponseInfo {
     ResponseInfo::from(Header { metadata, counts: HeaderCounts::default() })
 }
 
+/// Sends one response built by `$make` (evaluated again when signing: the MAC covers the
+/// unsigned message, RFC 8945 §5.3), signed when the request was.
+macro_rules! send {
+    ($response:expr, $tsig:expr, $make:expr) => {{
+        match $tsig.as_mut() {
+            Some(session) => {
+                let mut unsigned = Vec::with_capacity(512);
+                let encoded = {
+                    let mut enc = hickory_proto::serialize::binary::BinEncoder::new(&mut unsigned);
+                    enc.set_max_size(u16::MAX);
+                    $make.destructive_emit(&mut enc).is_ok()
+                };
+                let mut msg = $make;
+                if let Some(sig) = encoded.then(|| session.sign(&unsigned)).flatten() {
+                    msg.set_signature(sig);
+                }
+                $response.send_response(msg).await
+            }
+            None => $response.send_response($make).await,
+        }
+    }};
+}
+
+/// An empty response with `meta`'s rcode and flags.
+macro_rules! empty {
+    ($request:expr, $edns:expr, $meta:expr) => {
+        MessageResponseBuilder::new(&$request.queries, $edns).build($meta, None.iter(), None.iter(), None.iter(), None.iter())
+    };
+}
+
 #[async_trait::async_trait]
 impl RequestHandler for Handler {
     async fn handle_request<R: ResponseHandler, T: Time>(&self, request: &Request, mut response: R) -> ResponseInfo {
+        if request.metadata.message_type != MessageType::Query {
+            return error_info(request, ResponseCode::FormErr); // responses are never answered (no reflection)
+        }
         // OPT in the response: our payload size, capped by what the client can take (the
         // encoder truncates at the response's advertised size). RFC 6891 §6.2.3.
         let edns = request.edns.as_ref().map(|req| {
@@ -91,52 +128,60 @@ impl RequestHandler for Handler {
         let mut meta = Metadata::response_from_request(&request.metadata);
         meta.recursion_available = false;
         meta.authentic_data = false;
-        let builder = MessageResponseBuilder::new(&request.queries, edns.as_ref());
-
-        if request.metadata.message_type != MessageType::Query {
-            return error_info(request, ResponseCode::FormErr); // responses are never answered (no reflection)
-        }
+        let mut session = None;
         let rcode = if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
             Some(ResponseCode::BADVERS)
         } else if !matches!(request.metadata.op_code, OpCode::Query | OpCode::Notify) {
             Some(ResponseCode::NotImp)
         } else if request.queries.len() != 1 {
             Some(ResponseCode::FormErr)
+        } else if request.queries.queries()[0].query_class() != DNSClass::IN {
+            Some(ResponseCode::Refused)
         } else {
-            (request.queries.queries()[0].query_class() != DNSClass::IN).then_some(ResponseCode::Refused)
+            match self.keys.check(request) {
+                tsig::Verdict::Unsigned => None,
+                tsig::Verdict::Valid(s) => {
+                    session = Some(s);
+                    None
+                }
+                tsig::Verdict::Invalid(why) => {
+                    tracing::info!(client = %request.src(), why, "TSIG check failed");
+                    Some(ResponseCode::NotAuth)
+                }
+            }
         };
         if let Some(rcode) = rcode {
             meta.response_code = rcode;
-            let msg = builder.build(meta, None.iter(), None.iter(), None.iter(), None.iter());
-            return response.send_response(msg).await.unwrap_or_else(|_| error_info(request, rcode));
+            return send!(response, session, empty!(request, edns.as_ref(), meta)).unwrap_or_else(|_| error_info(request, rcode));
         }
         let q = &request.queries.queries()[0];
         if request.metadata.op_code == OpCode::Notify || matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR) {
-            return self.zone_operation(request, meta, builder, response).await;
+            return self.zone_operation(request, meta, session, response).await;
         }
 
-        let q = &request.queries.queries()[0];
         // The name as asked (case kept): wildcard answers are synthesised with it.
         let qname: &hickory_proto::rr::Name = q.original().name();
         let zones = self.catalog.load();
         let key = snapshot::Key::from_name(qname);
         let Some(zone) = zones.find(&key) else {
             meta.response_code = ResponseCode::Refused;
-            let msg = builder.build(meta, None.iter(), None.iter(), None.iter(), None.iter());
-            return response.send_response(msg).await.unwrap_or_else(|_| error_info(request, ResponseCode::Refused));
+            return send!(response, session, empty!(request, edns.as_ref(), meta))
+                .unwrap_or_else(|_| error_info(request, ResponseCode::Refused));
         };
         let mut synth: Vec<Record> = Vec::new();
         let plan = answer::resolve(zone, qname, q.query_type(), &mut synth);
         meta.authoritative = plan.authoritative;
         meta.response_code = plan.rcode;
-        let msg = builder.build(
-            meta,
-            plan.answer.iter(&synth),
-            plan.authority.iter(&synth),
-            None.iter(),
-            plan.additional.iter(&synth),
-        );
-        match response.send_response(msg).await {
+        let make = || {
+            MessageResponseBuilder::new(&request.queries, edns.as_ref()).build(
+                meta,
+                plan.answer.iter(&synth),
+                plan.authority.iter(&synth),
+                None.iter(),
+                plan.additional.iter(&synth),
+            )
+        };
+        match send!(response, session, make()) {
             Ok(info) => info,
             Err(e) => {
                 tracing::debug!(error = %e, "sending a DNS response failed");
@@ -147,36 +192,36 @@ impl RequestHandler for Handler {
 }
 
 impl Handler {
-    /// NOTIFY to us (we are the primary: acknowledged for our zones), AXFR and IXFR.
+    /// NOTIFY to us (we are the primary: acknowledged for our zones), AXFR and IXFR. A
+    /// transfer is allowed from an `allow_transfer` address or signed with an allowed key.
     async fn zone_operation<R: ResponseHandler>(
         &self,
         request: &Request,
         mut meta: Metadata,
-        builder: MessageResponseBuilder<'_>,
+        mut session: Option<tsig::Session>,
         mut response: R,
     ) -> ResponseInfo {
         let q = &request.queries.queries()[0];
         let zones = self.catalog.load();
         let zone = zones.find(&snapshot::Key::from_name(q.name())).filter(|z| z.origin == **q.name()).cloned();
         let is_transfer = request.metadata.op_code == OpCode::Query;
-        let allowed = self.transfers.as_ref().is_some_and(|t| t.acl.iter().any(|net| net.contains(&request.src().ip())));
+        let by_address = self.transfers.as_ref().is_some_and(|t| t.acl.iter().any(|net| net.contains(&request.src().ip())));
+        let allowed = by_address || session.is_some();
         let refuse = match (&zone, is_transfer) {
             (None, false) => Some(ResponseCode::NotAuth),
             (None, true) => Some(if allowed { ResponseCode::NotAuth } else { ResponseCode::Refused }),
-            (Some(_), true) if !allowed => Some(ResponseCode::Refused),
+            (Some(_), true) if !allowed || self.transfers.is_none() => Some(ResponseCode::Refused),
             (Some(_), true) if request.protocol() == Protocol::Udp && q.query_type() == RecordType::AXFR => Some(ResponseCode::FormErr),
             _ => None,
         };
         if let Some(rcode) = refuse {
             meta.response_code = rcode;
-            let msg = builder.build(meta, None.iter(), None.iter(), None.iter(), None.iter());
-            return response.send_response(msg).await.unwrap_or_else(|_| error_info(request, rcode));
+            return send!(response, session, empty!(request, None, meta)).unwrap_or_else(|_| error_info(request, rcode));
         }
         let zone = zone.expect("checked above");
         meta.authoritative = true;
         if !is_transfer {
-            let msg = builder.build(meta, None.iter(), None.iter(), None.iter(), None.iter());
-            return response.send_response(msg).await.unwrap_or_else(|_| error_info(request, ResponseCode::ServFail));
+            return send!(response, session, empty!(request, None, meta)).unwrap_or_else(|_| error_info(request, ResponseCode::ServFail));
         }
         let records = if q.query_type() == RecordType::AXFR {
             xfr::axfr(&zone)
@@ -188,18 +233,17 @@ impl Handler {
             match (theirs, request.protocol()) {
                 (None, _) => {
                     meta.response_code = ResponseCode::FormErr;
-                    let msg = builder.build(meta, None.iter(), None.iter(), None.iter(), None.iter());
-                    return response.send_response(msg).await.unwrap_or_else(|_| error_info(request, ResponseCode::FormErr));
+                    return send!(response, session, empty!(request, None, meta)).unwrap_or_else(|_| error_info(request, ResponseCode::FormErr));
                 }
                 // Over UDP only "you are current" or "use TCP" fit: both are our SOA (RFC 1995 §2).
                 (Some(_), Protocol::Udp) => vec![zone.soa[0].clone()],
-                (Some(theirs), _) => xfr::ixfr(&zone, &self.transfers.as_ref().expect("allowed").store, theirs).await,
+                (Some(theirs), _) => xfr::ixfr(&zone, &self.transfers.as_ref().expect("checked above").store, theirs).await,
             }
         };
         let mut info = error_info(request, ResponseCode::ServFail);
         for chunk in xfr::chunks(&records) {
-            let msg = MessageResponseBuilder::new(&request.queries, None).build(meta, chunk.iter(), None.iter(), None.iter(), None.iter());
-            match response.send_response(msg).await {
+            let make = || MessageResponseBuilder::new(&request.queries, None).build(meta, chunk.iter(), None.iter(), None.iter(), None.iter());
+            match send!(response, session, make()) {
                 Ok(i) => info = i,
                 Err(e) => {
                     tracing::warn!(zone = %zone.origin, error = %e, "zone transfer interrupted");
@@ -207,7 +251,8 @@ impl Handler {
                 }
             }
         }
-        tracing::info!(zone = %zone.origin, client = %request.src(), kind = %q.query_type(), records = records.len(), serial = zone.serial, "zone transfer");
+        let key = session.as_ref().map(|s| s.key_name().to_string());
+        tracing::info!(zone = %zone.origin, client = %request.src(), ?key, kind = %q.query_type(), records = records.len(), serial = zone.serial, "zone transfer");
         info
     }
 }

@@ -51,6 +51,17 @@ impl Drop for Knot {
 /// Starts knotd on `port` with `zones` as secondaries of `primary`, or as primary from
 /// the given zone files when `primary` is `None`.
 pub fn start_knot(dir: &std::path::Path, port: u16, primary: Option<SocketAddr>, zones: &[(&str, Option<&str>)]) -> Knot {
+    start_knot_with_key(dir, port, primary, zones, None)
+}
+
+/// `start_knot`, transferring with TSIG key `(name, base64 secret)` (hmac-sha256).
+pub fn start_knot_with_key(
+    dir: &std::path::Path,
+    port: u16,
+    primary: Option<SocketAddr>,
+    zones: &[(&str, Option<&str>)],
+    key: Option<(&str, &str)>,
+) -> Knot {
     let kdir = dir.join("knot");
     std::fs::create_dir_all(&kdir).unwrap();
     let mut conf = format!(
@@ -58,11 +69,15 @@ pub fn start_knot(dir: &std::path::Path, port: u16, primary: Option<SocketAddr>,
          database:\n    storage: {d}\nlog:\n  - target: stderr\n    any: info\n",
         d = kdir.display()
     );
+    if let Some((name, secret)) = key {
+        conf += &format!("key:\n  - id: {name}\n    algorithm: hmac-sha256\n    secret: {secret}\n");
+    }
     if let Some(p) = primary {
         conf += &format!(
-            "remote:\n  - id: primary\n    address: {}@{}\nacl:\n  - id: notify\n    address: 127.0.0.1\n    action: notify\n",
+            "remote:\n  - id: primary\n    address: {}@{}\n{}acl:\n  - id: notify\n    address: 127.0.0.1\n    action: notify\n",
             p.ip(),
-            p.port()
+            p.port(),
+            key.map(|(n, _)| format!("    key: {n}\n")).unwrap_or_default()
         );
     }
     conf += "template:\n  - id: default\n    storage: ";
@@ -200,4 +215,58 @@ async fn a_knot_secondary_follows_every_edit_by_notify_and_ixfr() {
     let axfr = log.lines().filter(|l| l.contains("AXFR, incoming") && l.contains("finished")).count();
     assert!(ixfr >= 4, "edits arrive by IXFR: {ixfr} IXFRs\n{log}");
     assert!(axfr <= 1, "only the first transfer is a whole zone: {axfr}\n{log}");
+}
+
+const KEY_NAME: &str = "xfr.test.";
+const KEY_SECRET: &str = "c2VjcmV0LWtleS1mb3ItaXB4LXRyYW5zZmVyLXRlc3RzIQ==";
+
+fn signed(m: &mut Message, name: &str, secret: &str) {
+    use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
+    use hickory_proto::rr::{Name, TSigner};
+    let key = data_encoding::BASE64.decode(secret.as_bytes()).unwrap();
+    let signer = TSigner::new(key, TsigAlgorithm::HmacSha256, Name::from_ascii(name).unwrap(), 300).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (sig, _) = signer.sign_message(m, now).unwrap();
+    m.signature = Some(sig);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_allowed_by_tsig_key_are_signed_and_others_refused() {
+    if knotd().is_none() {
+        return;
+    }
+    let kport = free_port();
+    let app = spawn_app_with(|c, _| {
+        c.dns.allow_transfer = vec![format!("key:{KEY_NAME}")];
+        c.dns.tsig_keys = vec![ipx::config::TsigKey { name: KEY_NAME.into(), algorithm: "hmac-sha256".into(), secret: KEY_SECRET.into() }];
+        c.dns.also_notify = vec![SocketAddr::from(([127, 0, 0, 1], kport))];
+    })
+    .await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "tsig.test").await;
+    app.record(&token, &zone, "www", "A", "192.0.2.1").await;
+
+    let axfr = query("tsig.test.", RecordType::AXFR, false);
+    let r = crate::helpers::tcp_query(app.dns_addr(), &axfr).await;
+    assert_eq!(r.metadata.response_code, hickory_proto::op::ResponseCode::Refused, "an address alone is not enough");
+    let mut forged = axfr.clone();
+    signed(&mut forged, KEY_NAME, "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXkhIQ==");
+    let r = crate::helpers::tcp_query(app.dns_addr(), &forged).await;
+    assert_eq!(r.metadata.response_code, hickory_proto::op::ResponseCode::NotAuth, "a bad signature");
+    let mut good = axfr.clone();
+    signed(&mut good, KEY_NAME, KEY_SECRET);
+    let r = crate::helpers::tcp_query(app.dns_addr(), &good).await;
+    assert_eq!(r.metadata.response_code, hickory_proto::op::ResponseCode::NoError);
+    assert!(r.answers.len() >= 4, "SOA, NS, NS, A, SOA");
+    assert!(r.signature.is_some(), "the response is signed");
+
+    // Knot, configured with the key, transfers and follows edits.
+    let knot = start_knot_with_key(app.dir(), kport, Some(app.dns_addr()), &[("tsig.test.", None)], Some((KEY_NAME, KEY_SECRET)));
+    wait_in_sync(&app, knot.addr, "tsig.test.", Duration::from_secs(15)).await;
+    app.record(&token, &zone, "new", "A", "192.0.2.2").await;
+    wait_in_sync(&app, knot.addr, "tsig.test.", Duration::from_secs(2)).await;
+    same_answers(&app, knot.addr, &["www.tsig.test.".to_string(), "new.tsig.test.".to_string()]).await.unwrap();
+    let log = std::fs::read_to_string(&knot.log).unwrap();
+    assert!(log.contains("IXFR, incoming"), "{log}");
+    assert!(!log.contains("TSIG"), "no TSIG complaints: {log}");
 }
