@@ -270,3 +270,33 @@ async fn transfers_allowed_by_tsig_key_are_signed_and_others_refused() {
     assert!(log.contains("IXFR, incoming"), "{log}");
     assert!(!log.contains("TSIG"), "no TSIG complaints: {log}");
 }
+
+#[tokio::test]
+async fn notify_is_retried_until_the_secondary_answers() {
+    let fake = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let fake_addr = fake.local_addr().unwrap();
+    let app = spawn_app_with(|c, _| c.dns.also_notify = vec![fake_addr]).await;
+    let token = app.team("acme", &[]).await;
+    app.zone(&token, "notified.test").await;
+    let mut buf = [0u8; 2048];
+    // The first NOTIFY goes unanswered...
+    let (n, _) = recv(&fake, &mut buf).await.expect("a NOTIFY");
+    let first = Message::from_vec(&buf[..n]).unwrap();
+    assert_eq!(first.metadata.op_code, hickory_proto::op::OpCode::Notify);
+    assert!(first.metadata.authoritative);
+    assert_eq!(first.queries[0].name().to_ascii(), "notified.test.");
+    assert_eq!(first.queries[0].query_type(), RecordType::SOA);
+    // ...so it comes again; this one is answered.
+    let (n, from) = recv(&fake, &mut buf).await.expect("NOTIFY retried");
+    let second = Message::from_vec(&buf[..n]).unwrap();
+    let mut ack = Message::new(second.metadata.id, hickory_proto::op::MessageType::Response, hickory_proto::op::OpCode::Notify);
+    ack.metadata.authoritative = true;
+    ack.add_query(second.queries[0].clone());
+    fake.send_to(&ack.to_vec().unwrap(), from).await.unwrap();
+    let more = tokio::time::timeout(Duration::from_millis(1500), fake.recv_from(&mut buf)).await;
+    assert!(more.is_err(), "no NOTIFY after the answer");
+}
+
+async fn recv(fake: &tokio::net::UdpSocket, buf: &mut [u8; 2048]) -> Option<(usize, SocketAddr)> {
+    tokio::time::timeout(Duration::from_secs(3), fake.recv_from(buf)).await.ok().and_then(|r| r.ok())
+}
