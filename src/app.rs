@@ -35,6 +35,7 @@ pub struct Running {
     api: JoinHandle<()>,
     admin: JoinHandle<()>,
     worker: JoinHandle<()>,
+    sweeper: JoinHandle<()>,
     stop: watch::Sender<bool>,
 }
 
@@ -118,7 +119,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .map_err(|source| StartError::Bind { what: "api", addr: config.api.listen, source })?;
     let api_addr = listener.local_addr().expect("bound");
     let (jobs, worker) = crate::hosting::start(store.clone(), crate::hosting::provisioner(&config), config.clone());
-    let state = AppState { store: store.clone(), auth, config: config.clone(), jobs };
+    let limits = Arc::new(api::limits::Limits::new(&config.rate_limits));
+    let sweeper = api::limits::sweep(limits.clone());
+    let state = AppState { store: store.clone(), auth, config: config.clone(), jobs, limits };
     let (stop, mut stopped) = watch::channel(false);
     let app = api::router(state);
     let api = tokio::spawn(async move {
@@ -130,7 +133,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     });
     tracing::info!("api listening on http://{api_addr}");
-    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, dns, dns_tcp, api, admin, worker, stop })
+    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, dns, dns_tcp, api, admin, worker, sweeper, stop })
 }
 
 impl Running {
@@ -146,6 +149,7 @@ impl Running {
         // Jobs in flight stay open in the store and run again at the next start.
         self.worker.abort();
         let _ = self.worker.await;
+        self.sweeper.abort();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.api).await;
         let store = self.store;
         drop(self.catalog);

@@ -19,6 +19,18 @@ pub struct Config {
     pub zones: ZoneDefaults,
     pub demo: DemoConfig,
     pub hosting: HostingConfig,
+    pub rate_limits: RateLimitConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// GET requests per minute per token.
+    pub read_per_minute: u32,
+    /// Other changes per minute per token.
+    pub write_per_minute: u32,
+    /// Site creates, SSL and WordPress requests per minute per token.
+    pub provision_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +219,10 @@ impl Config {
         }
         if self.hosting.provisioner == ProvisionerKind::Exec && self.hosting.exec_command.is_empty() {
             return bad("hosting.provisioner = \"exec\" needs hosting.exec_command".into());
+        }
+        let r = &self.rate_limits;
+        if r.read_per_minute == 0 || r.write_per_minute == 0 || r.provision_per_minute == 0 {
+            return bad("rate_limits: every quota must be at least 1 per minute".into());
         }
         if self.hosting.workers == 0 {
             return bad("hosting.workers must be at least 1".into());

@@ -68,6 +68,10 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // Usually already verified by the rate-limit layer.
+        if let Some(p) = parts.extensions.get::<Arc<Principal>>() {
+            return Ok(Caller(p.clone()));
+        }
         let value = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(AuthError::Missing)?;
         let (scheme, token) = value.trim().split_once(' ').ok_or(AuthError::Invalid)?;
         if !scheme.eq_ignore_ascii_case("bearer") {

@@ -3,6 +3,7 @@
 mod error;
 mod extract;
 mod idempotency;
+pub mod limits;
 mod projects;
 mod records;
 mod sites;
@@ -35,6 +36,7 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub config: Arc<Config>,
     pub jobs: Jobs,
+    pub limits: Arc<limits::Limits>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -53,6 +55,7 @@ pub fn router(state: AppState) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
         })
         .layer(DefaultBodyLimit::max(state.config.api.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), limits::layer))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }

@@ -4,10 +4,18 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use super::{Caller, data};
+use axum::Extension;
+use axum::extract::State;
 
-pub async fn show(caller: Caller) -> Response {
+use super::limits::{Admitted, Class};
+use super::{AppState, Caller, data};
+
+pub async fn show(State(st): State<AppState>, caller: Caller, admitted: Option<Extension<Admitted>>) -> Response {
     let p = &caller.0;
+    let policies: Vec<_> = Class::ALL
+        .iter()
+        .map(|c| json!({ "class": c.name(), "per_minute": st.limits.per_minute(*c), "burst": st.limits.per_minute(*c) }))
+        .collect();
     data(
         StatusCode::OK,
         json!({
@@ -16,6 +24,10 @@ pub async fn show(caller: Caller) -> Response {
                 "id": p.token_id,
                 "name": p.token_name,
                 "scopes": p.scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            },
+            "rate_limits": {
+                "policies": policies,
+                "read_remaining": admitted.map(|Extension(a)| a.remaining),
             },
         }),
     )

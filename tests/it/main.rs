@@ -11,3 +11,4 @@ mod conformance;
 mod dns;
 mod hosting;
 mod interop;
+mod limits;
