@@ -80,6 +80,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             StoreError::Invalid { code, field, message } => ApiError::invalid(code, vec![(field, message)]),
             StoreError::Forbidden { code, message } => ApiError::new(StatusCode::FORBIDDEN, code, message),
+            StoreError::Precondition(message) => ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", message),
             StoreError::Locked | StoreError::Storage(_) => ApiError::internal(e),
         }
     }

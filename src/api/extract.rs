@@ -131,3 +131,21 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
 pub fn parse_id(text: &str, what: &str) -> Result<Uuid, ApiError> {
     Uuid::try_parse(text).map_err(|_| ApiError::not_found(what))
 }
+
+/// `If-Match` on zone writes: the zone's serial as its ETag (`"2026112602"`), or `*`.
+/// `None` when absent or `*`; a value that is no ETag of ours can never match: 412.
+pub fn if_match(headers: &axum::http::HeaderMap) -> Result<Option<u32>, ApiError> {
+    let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let v = v.to_str().unwrap_or("").trim();
+    if v == "*" {
+        return Ok(None);
+    }
+    v.trim_start_matches("W/").trim_matches('"').parse().map(Some).map_err(|_| {
+        ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", "If-Match takes a zone ETag, such as \"2026112602\"")
+    })
+}
+
+/// The ETag of a zone at `serial`.
+pub fn etag(serial: u32) -> (header::HeaderName, String) {
+    (header::ETAG, format!("\"{serial}\""))
+}

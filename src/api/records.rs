@@ -12,7 +12,9 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::parse_id;
+use axum::http::HeaderMap;
+
+use super::extract::{etag, if_match, parse_id};
 use super::{ApiError, ApiResult, AppState, Caller, Json, PageQuery, created, data, page};
 use crate::domain::{DomainName, RecordData, Resource, Scope, USER_TYPES, check_ttl, parse_rdata};
 use crate::store::{NewRecord, Record, RecordPatch, StoreError, Zone};
@@ -37,6 +39,13 @@ fn soa_view(z: &Zone) -> Value {
         "content": format!("{} {} {} {} {} {} {}", s.mname, s.rname, z.serial, s.refresh, s.retry, s.expire, s.minimum),
         "ttl": s.ttl, "managed": true, "created_at": z.created_at, "updated_at": z.updated_at,
     })
+}
+
+fn with_etag(r: &mut Response, serial: u32) {
+    let (name, value) = etag(serial);
+    if let Ok(v) = value.parse() {
+        r.headers_mut().insert(name, v);
+    }
 }
 
 fn managed_soa() -> ApiError {
@@ -69,7 +78,9 @@ async fn list(State(st): State<AppState>, caller: Caller, Path(zone_id): Path<St
         }
     }
     items.extend(p.items.iter().map(view));
-    Ok(page(items, &q, next, p.total + 1))
+    let mut r = page(items, &q, next, p.total + 1);
+    with_etag(&mut r, zone.serial);
+    Ok(r)
 }
 
 async fn show(State(st): State<AppState>, caller: Caller, Path((zone_id, id)): Path<(String, String)>) -> ApiResult<Response> {
@@ -80,11 +91,13 @@ async fn show(State(st): State<AppState>, caller: Caller, Path((zone_id, id)): P
         .store
         .read(move |r| Ok((r.team_zone(team, zone_id)?, r.record(zone_id, id)?)))
         .await?;
-    match record {
-        Some(rec) => Ok(data(StatusCode::OK, view(&rec))),
-        None if id == zone.id => Ok(data(StatusCode::OK, soa_view(&zone))),
-        None => Err(ApiError::not_found("record")),
-    }
+    let mut r = match record {
+        Some(rec) => data(StatusCode::OK, view(&rec)),
+        None if id == zone.id => data(StatusCode::OK, soa_view(&zone)),
+        None => return Err(ApiError::not_found("record")),
+    };
+    with_etag(&mut r, zone.serial);
+    Ok(r)
 }
 
 #[derive(Deserialize)]
@@ -125,10 +138,12 @@ async fn create(
     State(st): State<AppState>,
     caller: Caller,
     Path(zone_id): Path<String>,
+    headers: HeaderMap,
     Json(body): Json<CreateRecord>,
 ) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Dns))?.team.id;
     let zone_id = parse_id(&zone_id, "zone")?;
+    let expected = if_match(&headers)?;
     let zone = st.store.read(move |r| r.team_zone(team, zone_id)).await?;
     let (name, data, ttl) = validate(&zone.name, Some(&body.name), &body.rtype, &body.content, body.ttl)?;
     let new = NewRecord {
@@ -138,8 +153,17 @@ async fn create(
         managed: false,
         site_id: None,
     };
-    let record = st.store.write(move |tx| tx.create_record(team, zone_id, new)).await?;
-    Ok(created(format!("/v1/zones/{zone_id}/records/{}", record.id), view(&record)))
+    let (record, serial) = st
+        .store
+        .write(move |tx| {
+            tx.zone_serial(team, zone_id, expected)?;
+            let record = tx.create_record(team, zone_id, new)?;
+            Ok((record, tx.zone_serial(team, zone_id, None)?))
+        })
+        .await?;
+    let mut r = created(format!("/v1/zones/{zone_id}/records/{}", record.id), view(&record));
+    with_etag(&mut r, serial);
+    Ok(r)
 }
 
 #[derive(Deserialize)]
@@ -156,9 +180,11 @@ async fn update(
     State(st): State<AppState>,
     caller: Caller,
     Path((zone_id, id)): Path<(String, String)>,
+    headers: HeaderMap,
     Json(body): Json<UpdateRecord>,
 ) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Dns))?.team.id;
+    let expected = if_match(&headers)?;
     let zone_id = parse_id(&zone_id, "zone")?;
     let id = parse_id(&id, "record")?;
     let (zone, old) = st.store.read(move |r| Ok((r.team_zone(team, zone_id)?, r.record(zone_id, id)?))).await?;
@@ -178,21 +204,43 @@ async fn update(
     let content = body.content.as_deref().unwrap_or(&old.content);
     let (name, data, ttl) = validate(&zone.name, body.name.as_deref(), rtype, content, body.ttl)?;
     let patch = RecordPatch { name, data: Some(data), ttl };
-    let record = st.store.write(move |tx| tx.update_record(team, zone_id, id, patch)).await?;
-    Ok(data_ok(view(&record)))
+    let (record, serial) = st
+        .store
+        .write(move |tx| {
+            tx.zone_serial(team, zone_id, expected)?;
+            let record = tx.update_record(team, zone_id, id, patch)?;
+            Ok((record, tx.zone_serial(team, zone_id, None)?))
+        })
+        .await?;
+    let mut r = super::data(StatusCode::OK, view(&record));
+    with_etag(&mut r, serial);
+    Ok(r)
 }
 
-fn data_ok(v: Value) -> Response {
-    data(StatusCode::OK, v)
-}
-
-async fn remove(State(st): State<AppState>, caller: Caller, Path((zone_id, id)): Path<(String, String)>) -> ApiResult<Response> {
+async fn remove(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((zone_id, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Dns))?.team.id;
     let zone_id = parse_id(&zone_id, "zone")?;
     let id = parse_id(&id, "record")?;
-    let result = st.store.write(move |tx| tx.delete_record(team, zone_id, id)).await;
+    let expected = if_match(&headers)?;
+    let result = st
+        .store
+        .write(move |tx| {
+            tx.zone_serial(team, zone_id, expected)?;
+            tx.delete_record(team, zone_id, id)?;
+            tx.zone_serial(team, zone_id, None)
+        })
+        .await;
     match result {
-        Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(serial) => {
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            with_etag(&mut r, serial);
+            Ok(r)
+        }
         Err(StoreError::NotFound("record")) if id == zone_id => Err(managed_soa()),
         Err(e) => Err(e.into()),
     }

@@ -47,7 +47,10 @@ async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let id = parse_id(&id, "zone")?;
     let zone = st.store.read(move |r| r.team_zone(team, id)).await?;
-    Ok(data(StatusCode::OK, view(&zone)))
+    let mut r = data(StatusCode::OK, view(&zone));
+    let (name, value) = super::extract::etag(zone.serial);
+    r.headers_mut().insert(name, value.parse().expect("digits"));
+    Ok(r)
 }
 
 async fn export(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
@@ -109,5 +112,8 @@ async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<Cre
         }
     };
     let zone = st.store.write(move |tx| tx.create_zone(team, seed)).await?;
-    Ok(created(format!("/v1/zones/{}", zone.id), view(&zone)))
+    let mut r = created(format!("/v1/zones/{}", zone.id), view(&zone));
+    let (name, value) = super::extract::etag(zone.serial);
+    r.headers_mut().insert(name, value.parse().expect("digits"));
+    Ok(r)
 }

@@ -48,6 +48,9 @@ pub enum StoreError {
     Invalid { code: &'static str, field: &'static str, message: String },
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
+    /// A conditional write whose condition (`If-Match`) no longer holds.
+    #[error("{0}")]
+    Precondition(String),
     #[error("storage error: {0}")]
     Storage(String),
     #[error("the database is held by another process")]

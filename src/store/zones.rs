@@ -289,6 +289,18 @@ impl WriteCtx {
         Ok(zone)
     }
 
+    /// The zone's serial, after checking it is `expected` when one is given (`If-Match`).
+    pub fn zone_serial(&self, team: Uuid, zone_id: Uuid, expected: Option<u32>) -> Result<u32> {
+        let zone = self.zone_row(team, zone_id)?;
+        match expected {
+            Some(e) if e != zone.serial => Err(StoreError::Precondition(format!(
+                "the zone changed: its serial is {}, not {e}; read it again and retry",
+                zone.serial
+            ))),
+            _ => Ok(zone.serial),
+        }
+    }
+
     pub fn create_record(&mut self, team: Uuid, zone_id: Uuid, new: NewRecord) -> Result<Record> {
         let zone = self.zone_row(team, zone_id)?;
         if !new.name.is_in(&zone.name) {

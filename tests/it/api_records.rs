@@ -214,3 +214,49 @@ async fn record_lists_page_without_skipping_or_repeating() {
     assert_eq!(ids[0], zone, "the SOA comes first");
     assert_eq!(pages, 1 + 7);
 }
+
+#[tokio::test]
+async fn if_match_makes_concurrent_scripts_see_each_other() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "etag.test").await;
+    let z = app.get(&token, &format!("/v1/zones/{zone}")).await;
+    let tag = z.headers["etag"].to_str().unwrap().to_string();
+    assert_eq!(tag, format!("\"{}\"", z.data()["serial"]));
+    let with = |tag: &str, body: Value| {
+        app.client
+            .post(app.url(&format!("/v1/zones/{zone}/records")))
+            .bearer_auth(&token)
+            .header("if-match", tag)
+            .json(&body)
+            .send()
+    };
+    // Script A writes with the tag it read...
+    let a = with(&tag, json!({ "name": "a", "type": "A", "content": "192.0.2.1" })).await.unwrap();
+    assert_eq!(a.status(), 201);
+    let new_tag = a.headers()["etag"].to_str().unwrap().to_string();
+    assert_ne!(new_tag, tag);
+    // ...so script B, holding the old one, is refused and changes nothing.
+    let b = with(&tag, json!({ "name": "b", "type": "A", "content": "192.0.2.2" })).await.unwrap();
+    assert_eq!(b.status(), 412);
+    assert_eq!(b.json::<Value>().await.unwrap()["error"]["code"], "precondition_failed");
+    assert_eq!(app.udp("b.etag.test.", RecordType::A).await.metadata.response_code, ResponseCode::NXDomain);
+    let id = app.get(&token, &format!("/v1/zones/{zone}/records")).await.data().as_array().unwrap().last().unwrap()["id"].as_str().unwrap().to_string();
+    let patch = app
+        .client
+        .patch(app.url(&format!("/v1/zones/{zone}/records/{id}")))
+        .bearer_auth(&token)
+        .header("if-match", &tag)
+        .json(&json!({ "content": "192.0.2.9" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), 412);
+    let del = app.client.delete(app.url(&format!("/v1/zones/{zone}/records/{id}"))).bearer_auth(&token).header("if-match", "\"1\"").send().await.unwrap();
+    assert_eq!(del.status(), 412);
+    assert_eq!(answers(&app.udp("a.etag.test.", RecordType::A).await), ["a.etag.test. A 192.0.2.1"], "unchanged");
+    assert_eq!(with("garbage", json!({ "name": "c", "type": "A", "content": "192.0.2.3" })).await.unwrap().status(), 412);
+    assert_eq!(with("*", json!({ "name": "c", "type": "A", "content": "192.0.2.3" })).await.unwrap().status(), 201);
+    let ok = with(&format!("W/{}", app.get(&token, &format!("/v1/zones/{zone}")).await.headers["etag"].to_str().unwrap()), json!({ "name": "d", "type": "A", "content": "192.0.2.4" })).await.unwrap();
+    assert_eq!(ok.status(), 201, "a weak tag of the current serial matches");
+}
