@@ -80,6 +80,15 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             StoreError::Invalid { code, field, message } => ApiError::invalid(code, vec![(field, message)]),
             StoreError::Forbidden { code, message } => ApiError::new(StatusCode::FORBIDDEN, code, message),
+            StoreError::Batch(items) => {
+                let mut e = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_batch",
+                    format!("{} items of the batch are invalid; nothing was applied", items.len()),
+                );
+                e.fields = items.into_iter().map(|(item, field, msg)| (format!("{item}.{field}"), Value::String(msg))).collect();
+                e
+            }
             StoreError::Precondition(message) => ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", message),
             StoreError::Locked | StoreError::Storage(_) => ApiError::internal(e),
         }

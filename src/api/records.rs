@@ -22,6 +22,7 @@ use crate::store::{NewRecord, Record, RecordPatch, StoreError, Zone};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/zones/{zone_id}/records", get(list).post(create))
+        .route("/zones/{zone_id}/records/batch", axum::routing::post(batch))
         .route("/zones/{zone_id}/records/{record_id}", get(show).patch(update).delete(remove))
 }
 
@@ -244,4 +245,111 @@ async fn remove(
         Err(StoreError::NotFound("record")) if id == zone_id => Err(managed_soa()),
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchPatch {
+    id: uuid::Uuid,
+    name: Option<String>,
+    #[serde(rename = "type")]
+    rtype: Option<String>,
+    content: Option<String>,
+    ttl: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    #[serde(default)]
+    deletes: Vec<uuid::Uuid>,
+    #[serde(default)]
+    patches: Vec<BatchPatch>,
+    #[serde(default)]
+    creates: Vec<CreateRecord>,
+}
+
+/// `POST /v1/zones/{id}/records/batch`: deletes, patches and creates applied in one
+/// transaction and one snapshot swap, or not at all (422 naming each failing item).
+async fn batch(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(zone_id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<BatchBody>,
+) -> ApiResult<Response> {
+    use crate::store::{Batch, MAX_BATCH_ITEMS};
+    let team = caller.require(Scope::write(Resource::Dns))?.team.id;
+    let zone_id = parse_id(&zone_id, "zone")?;
+    let expected = if_match(&headers)?;
+    let items = body.deletes.len() + body.patches.len() + body.creates.len();
+    if items == 0 || items > MAX_BATCH_ITEMS {
+        return Err(ApiError::invalid("invalid_batch", vec![("batch", format!("a batch holds 1 to {MAX_BATCH_ITEMS} items, not {items}"))]));
+    }
+    let ids: Vec<uuid::Uuid> = body.patches.iter().map(|p| p.id).collect();
+    let (zone, olds) = st
+        .store
+        .read(move |r| {
+            let zone = r.team_zone(team, zone_id)?;
+            let olds = ids.iter().map(|id| r.record(zone_id, *id)).collect::<crate::store::Result<Vec<_>>>()?;
+            Ok((zone, olds))
+        })
+        .await?;
+    let mut errors: Vec<(String, String)> = Vec::new();
+    let mut batch = Batch { deletes: body.deletes, ..Default::default() };
+    let default_ttl = st.config.zones.default_ttl;
+    for (i, (p, old)) in body.patches.into_iter().zip(olds).enumerate() {
+        let Some(old) = old else {
+            errors.push((format!("patches[{i}].id"), "no such record in this zone".into()));
+            continue;
+        };
+        let rtype = p.rtype.unwrap_or_else(|| old.rtype.clone());
+        let content = p.content.unwrap_or_else(|| old.content.clone());
+        match validate(&zone.name, Some(p.name.as_deref().unwrap_or(old.name.as_str())), &rtype, &content, p.ttl) {
+            Ok((name, data, ttl)) => batch.patches.push((
+                p.id,
+                NewRecord { name: name.expect("given"), data, ttl: ttl.unwrap_or(old.ttl), managed: false, site_id: None },
+            )),
+            Err(e) => errors.extend(e.fields.into_iter().map(|(k, v)| (format!("patches[{i}].{k}"), v.as_str().unwrap_or("").to_string()))),
+        }
+    }
+    for (i, c) in body.creates.into_iter().enumerate() {
+        match validate(&zone.name, Some(&c.name), &c.rtype, &c.content, c.ttl) {
+            Ok((name, data, ttl)) => batch.creates.push(NewRecord {
+                name: name.expect("given"),
+                data,
+                ttl: ttl.unwrap_or(default_ttl),
+                managed: false,
+                site_id: None,
+            }),
+            Err(e) => errors.extend(e.fields.into_iter().map(|(k, v)| (format!("creates[{i}].{k}"), v.as_str().unwrap_or("").to_string()))),
+        }
+    }
+    if !errors.is_empty() {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_batch",
+            format!("{} items of the batch are invalid; nothing was applied", errors.len()),
+        );
+        e.fields = errors.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        return Err(e);
+    }
+    let outcome = st
+        .store
+        .write(move |tx| {
+            tx.zone_serial(team, zone_id, expected)?;
+            tx.apply_batch(team, zone_id, batch)
+        })
+        .await?;
+    let mut r = super::data(
+        StatusCode::OK,
+        json!({
+            "deleted": outcome.deleted,
+            "updated": outcome.updated.iter().map(view).collect::<Vec<_>>(),
+            "created": outcome.created.iter().map(view).collect::<Vec<_>>(),
+            "serial": outcome.serial,
+        }),
+    );
+    with_etag(&mut r, outcome.serial);
+    Ok(r)
 }

@@ -19,7 +19,7 @@ pub use hosting::{IDEMPOTENCY_TTL_SECS, Idem};
 pub use model::{Change, IdempotencyRecord, Job, JobSummary, Project, Record, Site, Soa, Team, Token, Zone};
 pub use read::{Page, Reader};
 pub use writer::WriteCtx;
-pub use zones::{JOURNAL_ENTRIES, JournalEntry, MAX_RECORDS_PER_ZONE, NewRecord, RecordPatch, ZoneSeed, managed_error};
+pub use zones::{Batch, BatchOutcome, JOURNAL_ENTRIES, JournalEntry, MAX_BATCH_ITEMS, MAX_RECORDS_PER_ZONE, NewRecord, RecordPatch, ZoneSeed, managed_error};
 
 pub(crate) const TEAMS: TableDefinition<u128, &[u8]> = TableDefinition::new("teams");
 pub(crate) const TEAM_NAMES: TableDefinition<&str, u128> = TableDefinition::new("team_names");
@@ -48,6 +48,10 @@ pub enum StoreError {
     Invalid { code: &'static str, field: &'static str, message: String },
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
+    /// A batch with items that cannot be applied: (item, field, message) for each; nothing
+    /// of the batch was applied.
+    #[error("{} items of the batch are invalid", .0.len())]
+    Batch(Vec<(String, &'static str, String)>),
     /// A conditional write whose condition (`If-Match`) no longer holds.
     #[error("{0}")]
     Precondition(String),

@@ -45,6 +45,26 @@ pub struct RecordPatch {
     pub ttl: Option<u32>,
 }
 
+/// Most items (deletes + patches + creates) one batch may hold.
+pub const MAX_BATCH_ITEMS: usize = 5_000;
+
+/// Record changes applied together: all of them in one transaction, or none.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub deletes: Vec<Uuid>,
+    /// Record id and its new state (name, data and TTL already resolved by the caller).
+    pub patches: Vec<(Uuid, NewRecord)>,
+    pub creates: Vec<NewRecord>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchOutcome {
+    pub deleted: Vec<Uuid>,
+    pub updated: Vec<Record>,
+    pub created: Vec<Record>,
+    pub serial: u32,
+}
+
 /// A zone to create: its apex, SOA and initial records (managed apex NS among them).
 #[derive(Debug, Clone)]
 pub struct ZoneSeed {
@@ -361,6 +381,128 @@ impl WriteCtx {
         Ok(row)
     }
 
+    /// Applies a batch: every item is checked against the zone as the earlier items leave it
+    /// (deletes, then patches, then creates), and only when all pass is anything written, as
+    /// one change (one serial, one journal entry, one snapshot swap).
+    pub fn apply_batch(&mut self, team: Uuid, zone_id: Uuid, batch: Batch) -> Result<BatchOutcome> {
+        let zone = self.zone_row(team, zone_id)?;
+        let mut errors: Vec<(String, &'static str, String)> = Vec::new();
+        let mut olds: HashMap<Uuid, Record> = HashMap::new();
+        {
+            let rows = self.txn.open_table(RECORDS)?;
+            let ids = batch.deletes.iter().map(|id| ("deletes", id)).chain(batch.patches.iter().map(|(id, _)| ("patches", id)));
+            for (i, (section, id)) in ids.enumerate() {
+                let index = if section == "deletes" { i } else { i - batch.deletes.len() };
+                let item = format!("{section}[{index}]");
+                match rows.get((zone_id.as_u128(), id.as_u128()))? {
+                    None => errors.push((item, "id", "no such record in this zone".into())),
+                    Some(v) => {
+                        let row: Record = decode(v.value())?;
+                        if row.managed {
+                            errors.push((item, "id", managed_error(&row).to_string()));
+                        } else if olds.insert(*id, row).is_some() {
+                            errors.push((item, "id", "the record appears twice in the batch".into()));
+                        }
+                    }
+                }
+            }
+        }
+        // The records at every name the batch touches, as the batch leaves them.
+        let mut at: HashMap<DomainName, Vec<Record>> = HashMap::new();
+        let names: Vec<DomainName> = olds
+            .values()
+            .map(|r| r.name.clone())
+            .chain(batch.patches.iter().map(|(_, n)| n.name.clone()))
+            .chain(batch.creates.iter().map(|n| n.name.clone()))
+            .collect();
+        for name in names {
+            if !at.contains_key(&name) {
+                let rows = self.records_at(zone_id, name.as_str())?;
+                at.insert(name, rows);
+            }
+        }
+        let now = now_rfc3339();
+        let mut removed = Vec::new();
+        for id in &batch.deletes {
+            if let Some(old) = olds.get(id) {
+                at.entry(old.name.clone()).or_default().retain(|r| r.id != *id);
+                removed.push(old.clone());
+            }
+        }
+        let mut updated = Vec::new();
+        for (i, (id, new)) in batch.patches.iter().enumerate() {
+            let Some(old) = olds.get(id) else { continue };
+            at.entry(old.name.clone()).or_default().retain(|r| r.id != *id);
+            if !new.name.is_in(&zone.name) {
+                errors.push((format!("patches[{i}]"), "name", format!("{} is outside the zone {}", new.name, zone.name)));
+                continue;
+            }
+            let here = at.entry(new.name.clone()).or_default();
+            if let Err(e) = check_rules(&zone.name, new, here) {
+                errors.push((format!("patches[{i}]"), field_of(&e), e.to_string()));
+                continue;
+            }
+            let mut row = record_row(zone_id, new, &now);
+            row.id = old.id;
+            row.created_at = old.created_at.clone();
+            here.push(row.clone());
+            updated.push((old.clone(), row));
+        }
+        let mut created = Vec::new();
+        for (i, new) in batch.creates.iter().enumerate() {
+            if !new.name.is_in(&zone.name) {
+                errors.push((format!("creates[{i}]"), "name", format!("{} is outside the zone {}", new.name, zone.name)));
+                continue;
+            }
+            let here = at.entry(new.name.clone()).or_default();
+            if let Err(e) = check_rules(&zone.name, new, here) {
+                errors.push((format!("creates[{i}]"), field_of(&e), e.to_string()));
+                continue;
+            }
+            let row = record_row(zone_id, new, &now);
+            here.push(row.clone());
+            created.push(row);
+        }
+        let count = zone.record_count as i64 - removed.len() as i64 + created.len() as i64;
+        if count > MAX_RECORDS_PER_ZONE as i64 {
+            errors.push(("creates".into(), "creates", format!("a zone holds at most {MAX_RECORDS_PER_ZONE} records")));
+        }
+        if !errors.is_empty() {
+            return Err(StoreError::Batch(errors));
+        }
+        // Everything checks out: write it all.
+        {
+            let mut records = self.txn.open_table(RECORDS)?;
+            let mut idx = self.txn.open_table(RECORD_NAMES)?;
+            let z = zone_id.as_u128();
+            for old in removed.iter().chain(updated.iter().map(|(old, _)| old)) {
+                records.remove((z, old.id.as_u128()))?;
+                idx.remove((z, old.name.as_str(), old.id.as_u128()))?;
+            }
+            for row in updated.iter().map(|(_, new)| new).chain(created.iter()) {
+                put_record(&mut records, &mut idx, row)?;
+            }
+        }
+        let journal_removed: Vec<Record> = removed.iter().cloned().chain(updated.iter().map(|(o, _)| o.clone())).collect();
+        let journal_added: Vec<Record> = updated.iter().map(|(_, n)| n.clone()).chain(created.iter().cloned()).collect();
+        let zone = self.touch_zone(zone, created.len() as i64 - removed.len() as i64, &journal_removed, &journal_added)?;
+        for old in &removed {
+            self.emit(Change::RecordRemoved(old.clone()));
+        }
+        for (old, new) in &updated {
+            self.emit(Change::RecordPut { old: Some(old.clone()), new: new.clone() });
+        }
+        for row in &created {
+            self.emit(Change::RecordPut { old: None, new: row.clone() });
+        }
+        Ok(BatchOutcome {
+            deleted: removed.iter().map(|r| r.id).collect(),
+            updated: updated.into_iter().map(|(_, n)| n).collect(),
+            created,
+            serial: zone.serial,
+        })
+    }
+
     pub fn delete_record(&mut self, team: Uuid, zone_id: Uuid, id: Uuid) -> Result<Record> {
         let (zone, old) = self.record_row_of(team, zone_id, id)?;
         self.txn.open_table(RECORDS)?.remove((zone_id.as_u128(), id.as_u128()))?;
@@ -368,6 +510,13 @@ impl WriteCtx {
         self.touch_zone(zone, -1, std::slice::from_ref(&old), &[])?;
         self.emit(Change::RecordRemoved(old.clone()));
         Ok(old)
+    }
+}
+
+fn field_of(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Invalid { field, .. } => field,
+        _ => "content",
     }
 }
 

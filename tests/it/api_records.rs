@@ -260,3 +260,69 @@ async fn if_match_makes_concurrent_scripts_see_each_other() {
     let ok = with(&format!("W/{}", app.get(&token, &format!("/v1/zones/{zone}")).await.headers["etag"].to_str().unwrap()), json!({ "name": "d", "type": "A", "content": "192.0.2.4" })).await.unwrap();
     assert_eq!(ok.status(), 201, "a weak tag of the current serial matches");
 }
+
+#[tokio::test]
+async fn a_batch_applies_entirely_as_one_change() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "batch.test").await;
+    let old = app.record(&token, &zone, "old", "A", "192.0.2.1").await.id();
+    let keep = app.record(&token, &zone, "keep", "A", "192.0.2.2").await.id();
+    let s0 = serial(&app.udp("batch.test.", RecordType::SOA).await);
+    let creates: Vec<Value> = (0..1000).map(|i| json!({ "name": format!("n{i}"), "type": "A", "content": "192.0.2.10" })).collect();
+    let r = app
+        .post(
+            &token,
+            &format!("/v1/zones/{zone}/records/batch"),
+            json!({ "deletes": [old], "patches": [{ "id": keep, "content": "192.0.2.3", "ttl": 60 }], "creates": creates }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.data()["created"].as_array().unwrap().len(), 1000);
+    assert_eq!(r.data()["deleted"], json!([old]));
+    assert_eq!(r.data()["serial"].as_u64().unwrap() as u32, s0 + 1, "one change, one serial");
+    assert_eq!(serial(&app.udp("batch.test.", RecordType::SOA).await), s0 + 1);
+    assert_eq!(app.udp("old.batch.test.", RecordType::A).await.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(answers(&app.udp("keep.batch.test.", RecordType::A).await), ["keep.batch.test. A 192.0.2.3"]);
+    assert_eq!(answers(&app.udp("n999.batch.test.", RecordType::A).await), ["n999.batch.test. A 192.0.2.10"]);
+    assert_eq!(app.get(&token, &format!("/v1/zones/{zone}")).await.data()["record_count"], 1004);
+}
+
+#[tokio::test]
+async fn a_batch_with_one_bad_item_changes_nothing_and_names_it() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "atomic.test").await;
+    let a = app.record(&token, &zone, "a", "A", "192.0.2.1").await.id();
+    let before = record_ids(&app, &token, &zone).await;
+    let soa = app.udp("atomic.test.", RecordType::SOA).await.answers[0].clone();
+    let path = format!("/v1/zones/{zone}/records/batch");
+    let cases = [
+        (json!({ "deletes": [a], "creates": [{ "name": "x", "type": "A", "content": "192.0.2.5" }, { "name": "y", "type": "A", "content": "999.1.1.1" }] }), "creates[1].content"),
+        (json!({ "creates": [{ "name": "z", "type": "A", "content": "192.0.2.5" }, { "name": "z", "type": "CNAME", "content": "a" }] }), "creates[1].type"),
+        (json!({ "deletes": [uuid::Uuid::now_v7()], "creates": [{ "name": "w", "type": "A", "content": "192.0.2.5" }] }), "deletes[0].id"),
+        (json!({ "patches": [{ "id": a, "name": "@", "type": "CNAME", "content": "x.example." }] }), "patches[0].type"),
+        (json!({ "deletes": [zone] }), "deletes[0].id"),
+    ];
+    for (body, field) in cases {
+        let r = app.post(&token, &path, body.clone()).await;
+        assert_eq!((r.status.as_u16(), r.code()), (422, "invalid_batch"), "{body}: {}", r.body);
+        assert!(r.body["error"]["fields"][field].is_string(), "{body} names {field}: {}", r.body);
+    }
+    assert_eq!(app.post(&token, &path, json!({})).await.status, 422, "an empty batch");
+    let many: Vec<Value> = (0..5001).map(|i| json!({ "name": format!("m{i}"), "type": "A", "content": "192.0.2.1" })).collect();
+    assert_eq!(app.post(&token, &path, json!({ "creates": many })).await.status, 422, "over the cap");
+    let stale = app
+        .client
+        .post(app.url(&path))
+        .bearer_auth(&token)
+        .header("if-match", "\"1\"")
+        .json(&json!({ "creates": [{ "name": "v", "type": "A", "content": "192.0.2.5" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    assert_eq!(record_ids(&app, &token, &zone).await, before, "the store is unchanged");
+    assert_eq!(app.udp("atomic.test.", RecordType::SOA).await.answers[0], soa, "so is DNS");
+    assert_eq!(app.udp("x.atomic.test.", RecordType::A).await.metadata.response_code, ResponseCode::NXDomain);
+}
