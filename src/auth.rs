@@ -32,11 +32,24 @@ pub struct Principal {
     pub token_id: Uuid,
     pub token_name: String,
     pub scopes: Vec<Scope>,
+    /// `Some`: the only zones this token reaches.
+    pub zones: Option<Vec<Uuid>>,
+    /// Unix seconds after which the token is refused.
+    pub expires: Option<u64>,
 }
 
 impl Principal {
     pub fn allows(&self, needed: Scope) -> bool {
         self.scopes.iter().any(|s| s.grants(needed))
+    }
+
+    /// Whether the token may reach `zone` (a zone outside its list is as good as absent).
+    pub fn reaches(&self, zone: Uuid) -> bool {
+        self.zones.as_ref().is_none_or(|z| z.contains(&zone))
+    }
+
+    fn expired(&self) -> bool {
+        self.expires.is_some_and(|e| crate::domain::unix_now() >= e)
     }
 }
 
@@ -113,7 +126,7 @@ pub fn parse_secret(secret: &str) -> Option<Uuid> {
 }
 
 /// A new token for `team`: the row to store and the secret to show once. Slow (argon2):
-/// call it off the async runtime's threads.
+/// call it off the async runtime's threads. No scopes means all of them.
 pub fn mint(team: Uuid, name: &str, scopes: &[Scope]) -> (Token, String) {
     let id = crate::store::new_token_id();
     let secret = new_secret(id);
@@ -127,6 +140,10 @@ pub fn mint(team: Uuid, name: &str, scopes: &[Scope]) -> (Token, String) {
         hash,
         created_at: now_rfc3339(),
         revoked_at: None,
+        zones: None,
+        expires: None,
+        hint: format!("{PREFIX}…{}", &secret[SECRET_LEN - CHECK_LEN - 4..SECRET_LEN - CHECK_LEN]),
+        created_by: None,
     };
     (token, secret)
 }
@@ -152,9 +169,13 @@ impl Authenticator {
         let id = parse_secret(secret).ok_or(AuthError::Invalid)?;
         let fingerprint = self.keys.hash_one(secret);
         if let Some(hit) = self.cache.lock().expect("auth cache").get(&id)
-            && hit.fingerprint == fingerprint {
-                return Ok(hit.principal.clone());
+            && hit.fingerprint == fingerprint
+        {
+            if hit.principal.expired() {
+                return Err(AuthError::Invalid);
             }
+            return Ok(hit.principal.clone());
+        }
         let secret = secret.to_string();
         let principal = self
             .store
@@ -171,10 +192,20 @@ impl Authenticator {
                     return Ok(None);
                 }
                 let scopes = token.scopes.iter().filter_map(|s| s.parse().ok()).collect();
-                Ok(Some(Principal { team, token_id: token.id, token_name: token.name, scopes }))
+                Ok(Some(Principal {
+                    team,
+                    token_id: token.id,
+                    token_name: token.name,
+                    scopes,
+                    zones: token.zones,
+                    expires: token.expires,
+                }))
             })
             .await?
             .ok_or(AuthError::Invalid)?;
+        if principal.expired() {
+            return Err(AuthError::Invalid);
+        }
         let principal = Arc::new(principal);
         self.cache.lock().expect("auth cache").insert(id, Cached { fingerprint, principal: principal.clone() });
         Ok(principal)

@@ -58,6 +58,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 pub struct Caller(pub Arc<Principal>);
 
 impl Caller {
+    /// `404` for a zone outside the token's zone list, as if it did not exist.
+    pub fn zone(&self, id: Uuid) -> Result<Uuid, ApiError> {
+        if self.0.reaches(id) { Ok(id) } else { Err(ApiError::not_found("zone")) }
+    }
+
+    /// `403` for actions that would reach beyond a zone-restricted token's zones.
+    pub fn unrestricted(&self) -> Result<(), ApiError> {
+        match self.0.zones {
+            None => Ok(()),
+            Some(_) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "zone_restricted",
+                "this token is restricted to some zones and cannot act beyond them",
+            )),
+        }
+    }
+
     /// `403 insufficient_scope` unless the token holds `needed`.
     pub fn require(&self, needed: Scope) -> Result<&Principal, ApiError> {
         if self.0.allows(needed) { Ok(&self.0) } else { Err(ApiError::insufficient_scope(needed)) }

@@ -7,6 +7,7 @@ pub mod limits;
 mod projects;
 mod records;
 mod sites;
+mod tokens;
 mod whoami;
 mod zones;
 
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(records::routes())
         .merge(projects::routes())
         .merge(sites::routes())
+        .merge(tokens::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::layer));
     Router::new()
         .route("/healthz", get(|| async { axum::Json(json!({ "data": { "status": "ok" } })) }))

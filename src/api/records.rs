@@ -59,7 +59,7 @@ fn managed_soa() -> ApiError {
 
 async fn list(State(st): State<AppState>, caller: Caller, Path(zone_id): Path<String>, q: PageQuery) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
-    let zone_id = parse_id(&zone_id, "zone")?;
+    let zone_id = caller.zone(parse_id(&zone_id, "zone")?)?;
     let (limit, after) = (q.limit, q.after);
     let (zone, p) = st
         .store
@@ -86,7 +86,7 @@ async fn list(State(st): State<AppState>, caller: Caller, Path(zone_id): Path<St
 
 async fn show(State(st): State<AppState>, caller: Caller, Path((zone_id, id)): Path<(String, String)>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
-    let zone_id = parse_id(&zone_id, "zone")?;
+    let zone_id = caller.zone(parse_id(&zone_id, "zone")?)?;
     let id = parse_id(&id, "record")?;
     let (zone, record) = st
         .store
@@ -143,7 +143,7 @@ async fn create(
     Json(body): Json<CreateRecord>,
 ) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Dns))?.team.id;
-    let zone_id = parse_id(&zone_id, "zone")?;
+    let zone_id = caller.zone(parse_id(&zone_id, "zone")?)?;
     let expected = if_match(&headers)?;
     let zone = st.store.read(move |r| r.team_zone(team, zone_id)).await?;
     let (name, data, ttl) = validate(&zone.name, Some(&body.name), &body.rtype, &body.content, body.ttl)?;
@@ -186,7 +186,7 @@ async fn update(
 ) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Dns))?.team.id;
     let expected = if_match(&headers)?;
-    let zone_id = parse_id(&zone_id, "zone")?;
+    let zone_id = caller.zone(parse_id(&zone_id, "zone")?)?;
     let id = parse_id(&id, "record")?;
     let (zone, old) = st.store.read(move |r| Ok((r.team_zone(team, zone_id)?, r.record(zone_id, id)?))).await?;
     let old = match old {
@@ -225,7 +225,7 @@ async fn remove(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Dns))?.team.id;
-    let zone_id = parse_id(&zone_id, "zone")?;
+    let zone_id = caller.zone(parse_id(&zone_id, "zone")?)?;
     let id = parse_id(&id, "record")?;
     let expected = if_match(&headers)?;
     let result = st
@@ -280,7 +280,7 @@ async fn batch(
 ) -> ApiResult<Response> {
     use crate::store::{Batch, MAX_BATCH_ITEMS};
     let team = caller.require(Scope::write(Resource::Dns))?.team.id;
-    let zone_id = parse_id(&zone_id, "zone")?;
+    let zone_id = caller.zone(parse_id(&zone_id, "zone")?)?;
     let expected = if_match(&headers)?;
     let items = body.deletes.len() + body.patches.len() + body.creates.len();
     if items == 0 || items > MAX_BATCH_ITEMS {

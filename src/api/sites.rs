@@ -88,6 +88,7 @@ struct CreateSite {
 
 async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<CreateSite>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Sites))?.team.id;
+    caller.unrestricted()?; // a site may make a zone
     let domain = DomainName::parse_zone(&body.domain).map_err(|e| ApiError::invalid("invalid_site", vec![("domain", e.0)]))?;
     let php = body.php_version.unwrap_or_else(|| st.config.hosting.default_php.clone());
     check_php(&st, &php)?;

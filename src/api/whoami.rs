@@ -24,6 +24,8 @@ pub async fn show(State(st): State<AppState>, caller: Caller, admitted: Option<E
                 "id": p.token_id,
                 "name": p.token_name,
                 "scopes": p.scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                "zones": p.zones,
+                "expires_at": p.expires.map(crate::domain::rfc3339_at),
             },
             "rate_limits": {
                 "policies": policies,

@@ -39,13 +39,29 @@ pub fn view(z: &Zone) -> Value {
 async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let (limit, after) = (q.limit, q.after);
-    let p = st.store.read(move |r| r.zones(team, after, limit)).await?;
+    let only = caller.0.zones.clone();
+    let p = st
+        .store
+        .read(move |r| match only {
+            None => r.zones(team, after, limit),
+            // A zone-restricted token lists its own few zones.
+            Some(ids) => {
+                let mut all: Vec<_> = ids.iter().filter_map(|id| r.team_zone(team, *id).ok()).collect();
+                all.sort_by_key(|z| z.id);
+                let total = all.len() as u64;
+                let mut items: Vec<_> = all.into_iter().filter(|z| after.is_none_or(|a| z.id > a)).collect();
+                let next = (items.len() > limit).then(|| items[limit - 1].id);
+                items.truncate(limit);
+                Ok(crate::store::Page { items, next, total })
+            }
+        })
+        .await?;
     Ok(page(p.items.iter().map(view).collect(), &q, p.next, p.total))
 }
 
 async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
-    let id = parse_id(&id, "zone")?;
+    let id = caller.zone(parse_id(&id, "zone")?)?;
     let zone = st.store.read(move |r| r.team_zone(team, id)).await?;
     let mut r = data(StatusCode::OK, view(&zone));
     let (name, value) = super::extract::etag(zone.serial);
@@ -55,7 +71,7 @@ async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>
 
 async fn export(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
-    let id = parse_id(&id, "zone")?;
+    let id = caller.zone(parse_id(&id, "zone")?)?;
     let (zone, records) = st
         .store
         .read(move |r| {
@@ -83,6 +99,7 @@ struct CreateZone {
 
 async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<CreateZone>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Dns))?.team.id;
+    caller.unrestricted()?;
     let given = match &body.name {
         Some(n) => Some(DomainName::parse_zone(n).map_err(|e| ApiError::invalid("invalid_zone", vec![("name", e.0)]))?),
         None => None,

@@ -23,6 +23,18 @@ pub struct Token {
     pub hash: String,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    /// When set, the token reaches only these zones (others answer 404).
+    #[serde(default)]
+    pub zones: Option<Vec<Uuid>>,
+    /// Unix seconds after which the token is refused.
+    #[serde(default)]
+    pub expires: Option<u64>,
+    /// The end of the secret, to tell tokens apart in listings (`ipxapi_…Xy9z`).
+    #[serde(default)]
+    pub hint: String,
+    /// The token that minted this one through the API (`None`: an operator did).
+    #[serde(default)]
+    pub created_by: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -36,6 +36,14 @@ impl WriteCtx {
         Ok(())
     }
 
+    /// The token `id` of `team`; another team's is "not found".
+    pub fn team_token(&self, team: Uuid, id: Uuid) -> Result<Token> {
+        match self.txn.open_table(TOKENS)?.get(id.as_u128())?.map(|v| decode::<Token>(v.value())).transpose()? {
+            Some(t) if t.team_id == team => Ok(t),
+            _ => Err(StoreError::NotFound("token")),
+        }
+    }
+
     /// Marks a token revoked (the row stays, for audit). Revoking twice is not an error.
     pub fn revoke_token(&mut self, id: Uuid) -> Result<Token> {
         let mut tokens = self.txn.open_table(TOKENS)?;

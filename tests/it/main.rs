@@ -12,3 +12,4 @@ mod dns;
 mod hosting;
 mod interop;
 mod limits;
+mod tokens;

@@ -1,0 +1,144 @@
+//! `/v1/tokens`: self-service tokens. A token mints only tokens with a subset of its own
+//! scopes, zones and lifetime; the secret is shown once, in the create response.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::extract::parse_id;
+use super::{ApiError, ApiResult, AppState, Caller, Json, created, page, PageQuery};
+use crate::domain::{Resource, Scope, rfc3339_at, unix_now};
+use crate::store::Token;
+
+/// Longest lifetime a minted token may ask for: ten years.
+const MAX_LIFETIME_SECS: u64 = 10 * 365 * 86_400;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/tokens", get(list).post(create)).route("/tokens/{id}", delete(revoke))
+}
+
+fn view(t: &Token) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "scopes": t.scopes,
+        "zones": t.zones,
+        "hint": t.hint,
+        "expires_at": t.expires.map(rfc3339_at),
+        "revoked_at": t.revoked_at,
+        "created_at": t.created_at,
+        "created_by": t.created_by,
+    })
+}
+
+async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiResult<Response> {
+    let team = caller.require(Scope::read(Resource::Tokens))?.team.id;
+    let mut tokens = st.store.read(move |r| r.tokens(team)).await?;
+    tokens.sort_by_key(|t| (t.created_at.clone(), t.id));
+    let total = tokens.len() as u64;
+    let start = q.after.and_then(|a| tokens.iter().position(|t| t.id == a).map(|i| i + 1)).unwrap_or(0);
+    let items: Vec<Value> = tokens.iter().skip(start).take(q.limit).map(view).collect();
+    let next = (start + q.limit < tokens.len()).then(|| tokens[start + q.limit - 1].id);
+    Ok(page(items, &q, next, total))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateToken {
+    name: String,
+    /// Defaults to the caller's own scopes.
+    scopes: Option<Vec<String>>,
+    /// Restrict the new token to these zones.
+    zones: Option<Vec<Uuid>>,
+    /// Lifetime in seconds; defaults to the caller's remaining one (or none).
+    expires_in: Option<u64>,
+}
+
+async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<CreateToken>) -> ApiResult<Response> {
+    let me = caller.require(Scope::write(Resource::Tokens))?.clone();
+    let mut errors = Vec::new();
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        errors.push(("name", "a token name is 1 to 100 printable characters".to_string()));
+    }
+    let scopes = match body.scopes {
+        None => me.scopes.clone(),
+        Some(list) if list.is_empty() => {
+            errors.push(("scopes", "name at least one scope, or leave scopes out to copy yours".into()));
+            Vec::new()
+        }
+        Some(list) => list.iter().filter_map(|s| s.parse::<Scope>().map_err(|e| errors.push(("scopes", e))).ok()).collect(),
+    };
+    let expires = match body.expires_in {
+        Some(0) => {
+            errors.push(("expires_in", "a lifetime is at least one second".into()));
+            None
+        }
+        Some(s) if s > MAX_LIFETIME_SECS => {
+            errors.push(("expires_in", format!("a lifetime is at most {MAX_LIFETIME_SECS} seconds")));
+            None
+        }
+        Some(s) => Some(unix_now() + s),
+        None => me.expires,
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::invalid("invalid_token_request", errors));
+    }
+    // Never more than the caller has.
+    if let Some(beyond) = scopes.iter().find(|s| !me.allows(**s)) {
+        return Err(ApiError::insufficient_scope(*beyond));
+    }
+    if let (Some(mine), Some(wanted)) = (me.expires, expires) {
+        if wanted > mine {
+            return Err(ApiError::invalid("invalid_token_request", vec![("expires_in", "a token cannot outlive the token that mints it".into())]));
+        }
+    }
+    let zones = match (&me.zones, body.zones) {
+        (None, z) => z,
+        (Some(mine), None) => Some(mine.clone()),
+        (Some(mine), Some(wanted)) => {
+            if let Some(z) = wanted.iter().find(|z| !mine.contains(z)) {
+                return Err(ApiError::not_found(&format!("zone {z}")));
+            }
+            Some(wanted)
+        }
+    };
+    let team = me.team.id;
+    if let Some(list) = &zones {
+        let list = list.clone();
+        let missing = st.store.read(move |r| Ok(list.iter().copied().find(|z| r.team_zone(team, *z).is_err()))).await?;
+        if let Some(z) = missing {
+            return Err(ApiError::invalid("invalid_token_request", vec![("zones", format!("no zone {z} in this account"))]));
+        }
+    }
+    let (creator, scopes_for_mint) = (me.token_id, scopes.clone());
+    let (mut token, secret) = tokio::task::spawn_blocking(move || crate::auth::mint(team, &name, &scopes_for_mint))
+        .await
+        .map_err(ApiError::internal)?;
+    token.zones = zones;
+    token.expires = expires;
+    token.created_by = Some(creator);
+    let row = token.clone();
+    st.store.write(move |tx| tx.create_token(&row)).await?;
+    let mut v = view(&token);
+    v["token"] = Value::String(secret);
+    Ok(created(format!("/v1/tokens/{}", token.id), v))
+}
+
+async fn revoke(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let team = caller.require(Scope::write(Resource::Tokens))?.team.id;
+    let id = parse_id(&id, "token")?;
+    st.store
+        .write(move |tx| {
+            tx.team_token(team, id)?;
+            tx.revoke_token(id)
+        })
+        .await?;
+    st.auth.forget(id);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,79 @@
+//! Self-service tokens: subsets only, zone restrictions, expiry, revocation.
+
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn a_token_mints_a_narrower_token_whose_secret_is_shown_once() {
+    let app = spawn_app().await;
+    let admin = app.team("acme", &[]).await;
+    let r = app.post(&admin, "/v1/tokens", json!({ "name": "ci", "scopes": ["dns:read"] })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let secret = r.data()["token"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("ipxapi_"));
+    assert!(r.data()["hint"].as_str().unwrap().starts_with("ipxapi_…"));
+    let who = app.get(&secret, "/v1/whoami").await;
+    assert_eq!(who.data()["token"]["scopes"], json!(["dns:read"]));
+    let list = app.get(&admin, "/v1/tokens").await;
+    assert_eq!(list.status, 200);
+    let text = list.body.to_string();
+    assert!(!text.contains(&secret[7..]), "listings never show a secret");
+    assert_eq!(list.body["meta"]["pagination"]["total"], 2);
+    // A dns:read token can neither mint (no tokens:write) nor widen.
+    let r = app.post(&secret, "/v1/tokens", json!({ "name": "x" })).await;
+    assert_eq!((r.status.as_u16(), r.body["error"]["fields"]["scope"].as_str()), (403, Some("tokens:write")));
+    let minter = app.post(&admin, "/v1/tokens", json!({ "name": "m", "scopes": ["dns:read", "tokens:write"] })).await.data()["token"].as_str().unwrap().to_string();
+    let r = app.post(&minter, "/v1/tokens", json!({ "name": "w", "scopes": ["dns:write"] })).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "insufficient_scope"));
+    assert_eq!(r.body["error"]["fields"]["scope"], "dns:write");
+    assert_eq!(app.post(&minter, "/v1/tokens", json!({ "name": "r", "scopes": ["dns:read"] })).await.status, 201);
+    for body in [json!({ "name": "" }), json!({ "name": "a", "scopes": ["dns:admin"] }), json!({ "name": "a", "expires_in": 0 }), json!({ "name": "a", "scopes": [] })] {
+        assert_eq!(app.post(&admin, "/v1/tokens", body.clone()).await.status, 422, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_zone_restricted_token_reaches_its_zones_only() {
+    let app = spawn_app().await;
+    let admin = app.team("acme", &[]).await;
+    let mine = app.zone(&admin, "mine.test").await;
+    let other = app.zone(&admin, "other.test").await;
+    let r = app.post(&admin, "/v1/tokens", json!({ "name": "acme-dns", "scopes": ["dns:write", "tokens:write"], "zones": [mine] })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let acme = r.data()["token"].as_str().unwrap().to_string();
+    assert_eq!(app.record(&acme, &mine, "_acme-challenge", "TXT", "proof").await.status, 201);
+    for path in [format!("/v1/zones/{other}"), format!("/v1/zones/{other}/records"), format!("/v1/zones/{other}/export")] {
+        assert_eq!(app.get(&acme, &path).await.status, 404, "{path}");
+    }
+    assert_eq!(app.record(&acme, &other, "x", "TXT", "no").await.status, 404);
+    let listed = app.get(&acme, "/v1/zones").await;
+    assert_eq!(listed.body["meta"]["pagination"]["total"], 1);
+    assert_eq!(listed.data()[0]["id"], mine.as_str());
+    let r = app.post(&acme, "/v1/zones", json!({ "name": "new.test" })).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "zone_restricted"));
+    assert_eq!(app.post(&acme, "/v1/tokens", json!({ "name": "wider", "zones": [other] })).await.status, 404);
+    let narrower = app.post(&acme, "/v1/tokens", json!({ "name": "same" })).await;
+    assert_eq!(narrower.data()["zones"], json!([mine]), "a restricted token mints restricted tokens");
+}
+
+#[tokio::test]
+async fn expired_and_revoked_tokens_are_401() {
+    let app = spawn_app().await;
+    let admin = app.team("acme", &[]).await;
+    let short = app.post(&admin, "/v1/tokens", json!({ "name": "short", "expires_in": 1 })).await;
+    let secret = short.data()["token"].as_str().unwrap().to_string();
+    assert!(short.data()["expires_at"].is_string());
+    assert_eq!(app.get(&secret, "/v1/whoami").await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(app.get(&secret, "/v1/whoami").await.status, 401, "expired, even when cached");
+    let t = app.post(&admin, "/v1/tokens", json!({ "name": "gone" })).await;
+    let (id, secret) = (t.id(), t.data()["token"].as_str().unwrap().to_string());
+    assert_eq!(app.get(&secret, "/v1/whoami").await.status, 200);
+    let beta = app.team("beta", &[]).await;
+    assert_eq!(app.delete(&beta, &format!("/v1/tokens/{id}")).await.status, 404, "another team's token");
+    assert_eq!(app.delete(&admin, &format!("/v1/tokens/{id}")).await.status, 204);
+    assert_eq!(app.get(&secret, "/v1/whoami").await.status, 401);
+    let listed = app.get(&admin, "/v1/tokens").await.body.to_string();
+    assert!(listed.contains("revoked_at\":\"20"));
+}
