@@ -161,6 +161,10 @@ impl Drop for Running {
 }
 
 async fn run_job(store: &Store, provisioner: &dyn Provisioner, config: &Arc<Config>, id: Uuid) {
+    crate::store::ACTOR.scope(crate::store::Actor::system(), run_job_as_system(store, provisioner, config, id)).await
+}
+
+async fn run_job_as_system(store: &Store, provisioner: &dyn Provisioner, config: &Arc<Config>, id: Uuid) {
     let started = match store.write(move |tx| tx.start_job(id)).await {
         Ok(Some(started)) => started,
         Ok(None) => return,

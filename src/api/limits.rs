@@ -129,9 +129,11 @@ pub async fn layer(State(st): State<AppState>, mut req: Request, next: Next) -> 
     let class = Class::of(req.method(), req.uri().path());
     let mut response = match st.limits.check(principal.token_id, class) {
         Ok(remaining) => {
+            let request_id = super::error::REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
+            let actor = crate::store::Actor::token(principal.token_id, request_id);
             req.extensions_mut().insert(principal);
             req.extensions_mut().insert(Admitted { class, remaining });
-            let mut r = next.run(req).await;
+            let mut r = crate::store::ACTOR.scope(actor, next.run(req)).await;
             set(&mut r, "ratelimit", &st.limits.state_header(class, remaining));
             r
         }

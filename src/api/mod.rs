@@ -1,6 +1,7 @@
 //! The `/v1` REST API: JSON only, team-scoped bearer tokens, one error envelope.
 
 mod error;
+mod events;
 mod extract;
 mod idempotency;
 pub mod limits;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(projects::routes())
         .merge(sites::routes())
         .merge(tokens::routes())
+        .merge(events::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::layer));
     Router::new()
         .route("/healthz", get(|| async { axum::Json(json!({ "data": { "status": "ok" } })) }))

@@ -2,6 +2,7 @@
 //! thread that commits whatever writes are waiting together (group commit: one fsync for many
 //! acknowledged writes), publishes the batch's changes to the commit listener, then answers.
 
+mod audit;
 mod hosting;
 mod model;
 mod read;
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use redb::{Database, ReadTransaction, ReadableDatabase, TableDefinition};
 use uuid::Uuid;
 
+pub use audit::{ACTOR, Actor, Event};
 pub use hosting::{IDEMPOTENCY_TTL_SECS, Idem};
 pub use model::{Change, IdempotencyRecord, Job, JobSummary, Project, Record, Site, Soa, Team, Token, Zone};
 pub use read::{Page, Reader};
@@ -122,6 +124,7 @@ impl Store {
             txn.open_table(RECORDS)?;
             txn.open_table(RECORD_NAMES)?;
             txn.open_table(JOURNAL)?;
+            txn.open_table(audit::EVENTS)?;
             txn.open_table(hosting::PROJECTS)?;
             txn.open_table(hosting::TEAM_PROJECTS)?;
             txn.open_table(hosting::PROJECT_SITES)?;

@@ -31,6 +31,10 @@ impl Reader {
         Reader { txn }
     }
 
+    pub(crate) fn txn(&self) -> &ReadTransaction {
+        &self.txn
+    }
+
     fn get<T: DeserializeOwned>(&self, table: TableDefinition<u128, &[u8]>, id: Uuid) -> Result<Option<T>> {
         let t = self.txn.open_table(table)?;
         t.get(id.as_u128())?.map(|v| decode(v.value())).transpose()

@@ -23,6 +23,8 @@ impl WriteCtx {
         let team = Team { id: new_id(), name: name.to_string(), created_at: now_rfc3339() };
         names.insert(name, team.id.as_u128())?;
         self.txn.open_table(TEAMS)?.insert(team.id.as_u128(), serde_json::to_vec(&team)?.as_slice())?;
+        drop(names);
+        self.audit(team.id, "team.created", "team", team.id, team.name.clone())?;
         Ok(team)
     }
 
@@ -33,6 +35,7 @@ impl WriteCtx {
         }
         self.txn.open_table(TOKENS)?.insert(token.id.as_u128(), serde_json::to_vec(token)?.as_slice())?;
         self.txn.open_table(TEAM_TOKENS)?.insert((token.team_id.as_u128(), token.id.as_u128()), ())?;
+        self.audit(token.team_id, "token.created", "token", token.id, format!("{} ({})", token.name, token.scopes.join(",")))?;
         Ok(())
     }
 
@@ -54,6 +57,8 @@ impl WriteCtx {
         if token.revoked_at.is_none() {
             token.revoked_at = Some(now_rfc3339());
             tokens.insert(id.as_u128(), serde_json::to_vec(&token)?.as_slice())?;
+            drop(tokens);
+            self.audit(token.team_id, "token.revoked", "token", token.id, token.name.clone())?;
         }
         Ok(token)
     }

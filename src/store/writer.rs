@@ -11,6 +11,7 @@ use redb::{Database, WriteTransaction};
 use tokio::sync::oneshot;
 
 use super::{Change, CommitListener, Result, StoreError};
+use super::audit::{ACTOR, Actor};
 
 /// Most jobs one transaction takes; bounds the latency a batch adds to its first job.
 const MAX_BATCH: usize = 512;
@@ -19,6 +20,8 @@ const MAX_BATCH: usize = 512;
 pub struct WriteCtx {
     pub(crate) txn: WriteTransaction,
     pub(crate) changes: Vec<Change>,
+    /// Who the running job writes for: its audit events name them.
+    pub(crate) actor: Actor,
 }
 
 impl WriteCtx {
@@ -44,6 +47,7 @@ trait Job: Send {
 struct Task<F, R> {
     f: F,
     reply: oneshot::Sender<Result<R>>,
+    actor: Actor,
 }
 
 impl<F, R> Job for Task<F, R>
@@ -52,7 +56,8 @@ where
     R: Send + 'static,
 {
     fn run(self: Box<Self>, ctx: &mut WriteCtx) -> (Outcome, Answer) {
-        let Task { f, reply } = *self;
+        let Task { f, reply, actor } = *self;
+        ctx.actor = actor;
         let result = match catch_unwind(AssertUnwindSafe(|| f(ctx))) {
             Ok(r) => r,
             Err(_) => Err(StoreError::Storage("a write panicked; its transaction was aborted".into())),
@@ -88,7 +93,9 @@ impl Handle {
         F: FnOnce(&mut WriteCtx) -> Result<R> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        if let Err(mpsc::SendError(job)) = self.tx.send(Box::new(Task { f, reply })) {
+        // The caller's actor (set by the API per request), or the operator (CLI).
+        let actor = ACTOR.try_with(Clone::clone).unwrap_or_else(|_| Actor::operator());
+        if let Err(mpsc::SendError(job)) = self.tx.send(Box::new(Task { f, reply, actor })) {
             job.fail(StoreError::Storage("the store is shut down".into()));
         }
         rx
@@ -144,7 +151,7 @@ fn run_batch(db: &Database, listener: &Mutex<Option<CommitListener>>, batch: Vec
             return;
         }
     };
-    let mut ctx = WriteCtx { txn, changes: Vec::new() };
+    let mut ctx = WriteCtx { txn, changes: Vec::new(), actor: Actor::operator() };
     let mut answers = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     let mut failure = None;
@@ -161,7 +168,7 @@ fn run_batch(db: &Database, listener: &Mutex<Option<CommitListener>>, batch: Vec
             }
         }
     }
-    let WriteCtx { txn, changes } = ctx;
+    let WriteCtx { txn, changes, .. } = ctx;
     let failure = match failure {
         Some(e) => {
             drop(txn); // aborts

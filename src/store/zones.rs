@@ -273,6 +273,7 @@ impl WriteCtx {
         self.txn.open_table(TEAM_ZONES)?.insert((team.as_u128(), zone.id.as_u128()), ())?;
         self.put_zone(&zone)?;
         self.emit(Change::ZonePut(zone.clone()));
+        self.audit(team, "zone.created", "zone", zone.id, format!("{} ({} records)", zone.name, zone.record_count))?;
         {
             let mut records = self.txn.open_table(RECORDS)?;
             let mut idx = self.txn.open_table(RECORD_NAMES)?;
@@ -338,6 +339,7 @@ impl WriteCtx {
         }
         self.touch_zone(zone, 1, &[], std::slice::from_ref(&row))?;
         self.emit(Change::RecordPut { old: None, new: row.clone() });
+        self.audit(team, "record.created", "record", row.id, summary(&row))?;
         Ok(row)
     }
 
@@ -377,6 +379,7 @@ impl WriteCtx {
             put_record(&mut records, &mut idx, &row)?;
         }
         self.touch_zone(zone, 0, std::slice::from_ref(&old), std::slice::from_ref(&row))?;
+        self.audit(team, "record.updated", "record", row.id, format!("{} → {}", summary(&old), summary(&row)))?;
         self.emit(Change::RecordPut { old: Some(old), new: row.clone() });
         Ok(row)
     }
@@ -486,6 +489,13 @@ impl WriteCtx {
         let journal_removed: Vec<Record> = removed.iter().cloned().chain(updated.iter().map(|(o, _)| o.clone())).collect();
         let journal_added: Vec<Record> = updated.iter().map(|(_, n)| n.clone()).chain(created.iter().cloned()).collect();
         let zone = self.touch_zone(zone, created.len() as i64 - removed.len() as i64, &journal_removed, &journal_added)?;
+        self.audit(
+            team,
+            "zone.batch_applied",
+            "zone",
+            zone.id,
+            format!("{} deleted, {} updated, {} created", removed.len(), updated.len(), created.len()),
+        )?;
         for old in &removed {
             self.emit(Change::RecordRemoved(old.clone()));
         }
@@ -508,9 +518,14 @@ impl WriteCtx {
         self.txn.open_table(RECORDS)?.remove((zone_id.as_u128(), id.as_u128()))?;
         self.txn.open_table(RECORD_NAMES)?.remove((zone_id.as_u128(), old.name.as_str(), id.as_u128()))?;
         self.touch_zone(zone, -1, std::slice::from_ref(&old), &[])?;
+        self.audit(team, "record.deleted", "record", old.id, summary(&old))?;
         self.emit(Change::RecordRemoved(old.clone()));
         Ok(old)
     }
+}
+
+fn summary(r: &Record) -> String {
+    format!("{} {} {}", r.name, r.rtype, r.content)
 }
 
 fn field_of(e: &StoreError) -> &'static str {

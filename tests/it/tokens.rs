@@ -77,3 +77,33 @@ async fn expired_and_revoked_tokens_are_401() {
     let listed = app.get(&admin, "/v1/tokens").await.body.to_string();
     assert!(listed.contains("revoked_at\":\"20"));
 }
+
+#[tokio::test]
+async fn changes_through_the_api_and_the_cli_are_in_the_audit_log() {
+    let app = spawn_app().await;
+    let admin = app.team("acme", &[]).await;
+    let zone = app.zone(&admin, "audit.test").await;
+    let r = app.client.post(app.url(&format!("/v1/zones/{zone}/records"))).bearer_auth(&admin).header("x-request-id", "req-42")
+        .json(&json!({ "name": "www", "type": "A", "content": "192.0.2.1" })).send().await.unwrap();
+    let record: serde_json::Value = r.json().await.unwrap();
+    let rid = record["data"]["id"].as_str().unwrap().to_string();
+    app.delete(&admin, &format!("/v1/zones/{zone}/records/{rid}")).await;
+    app.operator(ipx::admin::Command::TokenCreate { team: "acme".into(), name: "by-cli".into(), scopes: vec![] }).await.unwrap();
+    let who = app.get(&admin, "/v1/whoami").await.data()["token"]["id"].clone();
+    let events = app.get(&admin, &format!("/v1/events?resource_id={rid}")).await;
+    assert_eq!(events.status, 200);
+    let list = events.data().as_array().unwrap();
+    assert_eq!(list.iter().map(|e| e["action"].as_str().unwrap()).collect::<Vec<_>>(), ["record.created", "record.deleted"]);
+    assert_eq!(list[0]["actor"]["token_id"], who);
+    assert_eq!(list[0]["actor"]["request_id"], "req-42");
+    assert_eq!(list[0]["summary"], "www.audit.test A 192.0.2.1");
+    let tokens = app.get(&admin, "/v1/events?resource_type=token").await;
+    let cli = tokens.data().as_array().unwrap().iter().find(|e| e["summary"].as_str().unwrap().starts_with("by-cli")).expect("the CLI's token");
+    assert_eq!(cli["actor"]["kind"], "operator");
+    // Another team sees none of it; a dns-only token cannot read it.
+    let beta = app.team("beta", &[]).await;
+    assert!(app.get(&beta, "/v1/events?resource_type=record").await.data().as_array().unwrap().is_empty());
+    let dns = app.team("acme", &["dns:write"]).await;
+    assert_eq!(app.get(&dns, "/v1/events").await.status, 403);
+    assert_eq!(app.get(&admin, "/v1/events?resource_type=bogus").await.status, 400);
+}

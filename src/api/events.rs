@@ -1,0 +1,41 @@
+//! `GET /v1/events`: the team's audit log (who changed what, when, by which request).
+//! An account-level view: it needs `tokens:read`.
+
+use axum::extract::State;
+use axum::http::Uri;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use uuid::Uuid;
+
+use super::{ApiError, ApiResult, AppState, Caller, PageQuery, page};
+use crate::domain::{Resource, Scope};
+
+const TYPES: &[&str] = &["team", "token", "zone", "record", "project", "site"];
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/events", get(list))
+}
+
+async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery, uri: Uri) -> ApiResult<Response> {
+    let team = caller.require(Scope::read(Resource::Tokens))?.team.id;
+    caller.unrestricted()?;
+    let (mut rtype, mut rid) = (None, None);
+    for pair in uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("resource_type", v) => {
+                if !TYPES.contains(&v) {
+                    return Err(ApiError::bad_request("invalid_filter", format!("resource_type is one of {}", TYPES.join(", "))));
+                }
+                rtype = Some(v.to_string());
+            }
+            ("resource_id", v) => {
+                rid = Some(Uuid::try_parse(v).map_err(|_| ApiError::bad_request("invalid_filter", "resource_id is not a UUID"))?);
+            }
+            _ => {}
+        }
+    }
+    let (after, limit) = (q.after, q.limit);
+    let p = st.store.read(move |r| r.events(team, rtype, rid, after, limit)).await?;
+    Ok(page(p.items, &q, p.next, p.total))
+}
