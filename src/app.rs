@@ -85,6 +85,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         let path = db_path.clone();
         tokio::task::spawn_blocking(move || Store::open(&path)).await.expect("open task")?
     };
+    store.set_caps(config.limits);
     let catalog = Arc::new(Catalog::default());
     {
         let (store, catalog) = (store.clone(), catalog.clone());

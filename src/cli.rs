@@ -133,6 +133,7 @@ impl Cli {
 pub fn run_operator(config: &Config, command: Command) -> Result<String, String> {
     match Store::open(&config.db_path()) {
         Ok(store) => {
+            store.set_caps(config.limits);
             let out = admin::execute(&store, None, command);
             store.close();
             out

@@ -20,6 +20,22 @@ pub struct Config {
     pub demo: DemoConfig,
     pub hosting: HostingConfig,
     pub rate_limits: RateLimitConfig,
+    pub limits: Caps,
+}
+
+/// Per-team caps on what an account can create.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Caps {
+    pub zones_per_team: u64,
+    pub records_per_zone: u64,
+    pub sites_per_team: u64,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Caps { zones_per_team: 1000, records_per_zone: 100_000, sites_per_team: 1000 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -64,8 +64,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Longest request target (path and query) accepted: 414 past it.
+const MAX_URI: usize = 8 * 1024;
+/// Most header bytes accepted: 431 past them.
+const MAX_HEADERS: usize = 32 * 1024;
+
 /// Gives every request an id (the client's `X-Request-Id` when it is sane), makes it
-/// available to error bodies, and returns it in `X-Request-Id`.
+/// available to error bodies, and returns it in `X-Request-Id`. Refuses oversized request
+/// targets and headers before anything else looks at them.
 async fn request_id(request: Request, next: Next) -> Response {
     let id = request
         .headers()
@@ -74,7 +80,22 @@ async fn request_id(request: Request, next: Next) -> Response {
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let mut response = error::REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    let header_bytes: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    let too_big = if request.uri().to_string().len() > MAX_URI {
+        Some(ApiError::new(StatusCode::URI_TOO_LONG, "uri_too_long", format!("the request target is longer than {MAX_URI} bytes")))
+    } else if header_bytes > MAX_HEADERS {
+        Some(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the request headers are larger than {MAX_HEADERS} bytes"),
+        ))
+    } else {
+        None
+    };
+    let mut response = match too_big {
+        Some(e) => error::REQUEST_ID.scope(id.clone(), async move { e.into_response() }).await,
+        None => error::REQUEST_ID.scope(id.clone(), next.run(request)).await,
+    };
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }

@@ -185,6 +185,11 @@ impl WriteCtx {
             self.audit(team, "site.create_retried", "site", site.id, site.domain.to_string())?;
             return Ok((site, job));
         }
+        let t = team.as_u128();
+        let sites = self.txn.open_table(TEAM_SITES)?.range((t, 0)..=(t, u128::MAX))?.count() as u64;
+        if sites >= self.caps.sites_per_team {
+            return Err(StoreError::invalid("too_many_sites", "domain", format!("an account holds at most {} sites", self.caps.sites_per_team)));
+        }
         let zone = self.zone_for_domain(team, &domain)?;
         let now = now_rfc3339();
         let mut site = Site {

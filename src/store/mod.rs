@@ -21,7 +21,7 @@ pub use hosting::{IDEMPOTENCY_TTL_SECS, Idem};
 pub use model::{Change, IdempotencyRecord, Job, JobSummary, Project, Record, Site, Soa, Team, Token, Zone};
 pub use read::{Page, Reader};
 pub use writer::WriteCtx;
-pub use zones::{Batch, BatchOutcome, JOURNAL_ENTRIES, JournalEntry, MAX_BATCH_ITEMS, MAX_RECORDS_PER_ZONE, NewRecord, RecordPatch, ZoneSeed, managed_error};
+pub use zones::{Batch, BatchOutcome, JOURNAL_ENTRIES, JournalEntry, MAX_BATCH_ITEMS, NewRecord, RecordPatch, ZoneSeed, managed_error};
 
 pub(crate) const TEAMS: TableDefinition<u128, &[u8]> = TableDefinition::new("teams");
 pub(crate) const TEAM_NAMES: TableDefinition<&str, u128> = TableDefinition::new("team_names");
@@ -103,6 +103,7 @@ pub struct Store {
     writer: writer::Handle,
     listener: Arc<Mutex<Option<CommitListener>>>,
     thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    caps: Arc<Mutex<crate::config::Caps>>,
 }
 
 impl Store {
@@ -137,8 +138,9 @@ impl Store {
         }
         txn.commit()?;
         let listener: Arc<Mutex<Option<CommitListener>>> = Arc::default();
-        let (writer, thread) = writer::spawn(db.clone(), listener.clone());
-        Ok(Store { db, writer, listener, thread: Arc::new(Mutex::new(Some(thread))) })
+        let caps: Arc<Mutex<crate::config::Caps>> = Arc::default();
+        let (writer, thread) = writer::spawn(db.clone(), listener.clone(), caps.clone());
+        Ok(Store { db, writer, listener, thread: Arc::new(Mutex::new(Some(thread))), caps })
     }
 
     /// Drops this handle and, once it was the last one, waits for the writer to finish its
@@ -149,6 +151,11 @@ impl Store {
         if let Some(t) = thread {
             let _ = t.join();
         }
+    }
+
+    /// Sets the per-team caps writes are checked against.
+    pub fn set_caps(&self, caps: crate::config::Caps) {
+        *self.caps.lock().expect("caps lock") = caps;
     }
 
     /// Installs the function that publishes committed changes (the DNS snapshots).

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use super::{Change, CommitListener, Result, StoreError};
 use super::audit::{ACTOR, Actor};
+use crate::config::Caps;
 
 /// Most jobs one transaction takes; bounds the latency a batch adds to its first job.
 const MAX_BATCH: usize = 512;
@@ -22,6 +23,8 @@ pub struct WriteCtx {
     pub(crate) changes: Vec<Change>,
     /// Who the running job writes for: its audit events name them.
     pub(crate) actor: Actor,
+    /// Per-team caps in force.
+    pub(crate) caps: Caps,
 }
 
 impl WriteCtx {
@@ -122,6 +125,7 @@ impl Handle {
 pub(crate) fn spawn(
     db: Arc<Database>,
     listener: Arc<Mutex<Option<CommitListener>>>,
+    caps: Arc<Mutex<Caps>>,
 ) -> (Handle, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
     let thread = std::thread::Builder::new()
@@ -135,14 +139,14 @@ pub(crate) fn spawn(
                         Err(_) => break,
                     }
                 }
-                run_batch(&db, &listener, batch);
+                run_batch(&db, &listener, &caps, batch);
             }
         })
         .expect("spawn writer thread");
     (Handle { tx }, thread)
 }
 
-fn run_batch(db: &Database, listener: &Mutex<Option<CommitListener>>, batch: Vec<Box<dyn Job>>) {
+fn run_batch(db: &Database, listener: &Mutex<Option<CommitListener>>, caps: &Mutex<Caps>, batch: Vec<Box<dyn Job>>) {
     let txn = match db.begin_write() {
         Ok(t) => t,
         Err(e) => {
@@ -151,7 +155,8 @@ fn run_batch(db: &Database, listener: &Mutex<Option<CommitListener>>, batch: Vec
             return;
         }
     };
-    let mut ctx = WriteCtx { txn, changes: Vec::new(), actor: Actor::operator() };
+    let caps = *caps.lock().expect("caps lock");
+    let mut ctx = WriteCtx { txn, changes: Vec::new(), actor: Actor::operator(), caps };
     let mut answers = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     let mut failure = None;

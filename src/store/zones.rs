@@ -25,9 +25,6 @@ pub struct JournalEntry {
     pub added: Vec<Record>,
 }
 
-/// Most records one zone may hold; bounds what one team can make the server keep in memory.
-pub const MAX_RECORDS_PER_ZONE: u64 = 1_000_000;
-
 #[derive(Debug, Clone)]
 pub struct NewRecord {
     pub name: DomainName,
@@ -234,8 +231,14 @@ impl WriteCtx {
 
     pub fn create_zone(&mut self, team: Uuid, seed: ZoneSeed) -> Result<Zone> {
         self.check_zone_name(team, &seed.name)?;
-        if seed.records.len() as u64 > MAX_RECORDS_PER_ZONE {
-            return Err(StoreError::invalid("too_many_records", "records", format!("a zone holds at most {MAX_RECORDS_PER_ZONE} records")));
+        let caps = self.caps;
+        if seed.records.len() as u64 > caps.records_per_zone {
+            return Err(StoreError::invalid("too_many_records", "records", format!("a zone holds at most {} records", caps.records_per_zone)));
+        }
+        let t = team.as_u128();
+        let zones = self.txn.open_table(TEAM_ZONES)?.range((t, 0)..=(t, u128::MAX))?.count() as u64;
+        if zones >= caps.zones_per_team {
+            return Err(StoreError::invalid("too_many_zones", "name", format!("an account holds at most {} zones", caps.zones_per_team)));
         }
         // Check the whole seed in memory first: nothing may be written if any record is bad.
         let mut by_name: HashMap<&DomainName, Vec<Record>> = HashMap::new();
@@ -327,8 +330,8 @@ impl WriteCtx {
         if !new.name.is_in(&zone.name) {
             return Err(StoreError::invalid("invalid_record", "name", format!("{} is outside the zone {}", new.name, zone.name)));
         }
-        if zone.record_count >= MAX_RECORDS_PER_ZONE {
-            return Err(StoreError::invalid("too_many_records", "zone", format!("a zone holds at most {MAX_RECORDS_PER_ZONE} records")));
+        if zone.record_count >= self.caps.records_per_zone {
+            return Err(StoreError::invalid("too_many_records", "zone", format!("a zone holds at most {} records", self.caps.records_per_zone)));
         }
         check_rules(&zone.name, &new, &self.records_at(zone_id, new.name.as_str())?)?;
         let row = record_row(zone_id, &new, &now_rfc3339());
@@ -467,8 +470,8 @@ impl WriteCtx {
             created.push(row);
         }
         let count = zone.record_count as i64 - removed.len() as i64 + created.len() as i64;
-        if count > MAX_RECORDS_PER_ZONE as i64 {
-            errors.push(("creates".into(), "creates", format!("a zone holds at most {MAX_RECORDS_PER_ZONE} records")));
+        if count > self.caps.records_per_zone as i64 {
+            errors.push(("creates".into(), "too_many_records", format!("a zone holds at most {} records", self.caps.records_per_zone)));
         }
         if !errors.is_empty() {
             return Err(StoreError::Batch(errors));

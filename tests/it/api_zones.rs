@@ -116,3 +116,33 @@ async fn zones_are_created_from_a_zone_file_and_exported_as_one() {
     let b = app.team("beta", &[]).await;
     assert_eq!(app.get(&b, &format!("/v1/zones/{id}/export")).await.status, 404);
 }
+
+#[tokio::test]
+async fn per_team_caps_and_request_size_caps_are_clear_errors() {
+    let app = crate::helpers::spawn_app_with(|c, _| {
+        c.limits.zones_per_team = 2;
+        c.limits.records_per_zone = 3; // the two managed NS and one more
+        c.limits.sites_per_team = 1;
+    })
+    .await;
+    let token = app.team("acme", &[]).await;
+    let z1 = app.zone(&token, "one.test").await;
+    app.zone(&token, "two.test").await;
+    let r = app.post(&token, "/v1/zones", json!({ "name": "three.test" })).await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "too_many_zones"));
+    assert_eq!(app.record(&token, &z1, "a", "A", "192.0.2.1").await.status, 201);
+    let r = app.record(&token, &z1, "b", "A", "192.0.2.2").await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "too_many_records"));
+    let r = app.post(&token, &format!("/v1/zones/{z1}/records/batch"), json!({ "creates": [{ "name": "c", "type": "A", "content": "192.0.2.3" }] })).await;
+    assert_eq!(r.status, 422);
+    let other = app.team("other", &[]).await;
+    assert_eq!(app.post(&other, "/v1/sites", json!({ "domain": "s1.test" })).await.status, 202);
+    let r = app.post(&other, "/v1/sites", json!({ "domain": "s2.test" })).await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "too_many_sites"));
+    assert_eq!(app.get(&token, "/v1/zones").await.body["meta"]["pagination"]["total"], 2);
+    let long = format!("/v1/zones?x={}", "a".repeat(9000));
+    let r = app.get(&token, &long).await;
+    assert_eq!((r.status.as_u16(), r.code()), (414, "uri_too_long"));
+    let r = app.client.get(app.url("/v1/zones")).bearer_auth(&token).header("x-big", "b".repeat(40_000)).send().await.unwrap();
+    assert_eq!(r.status(), 431);
+}
