@@ -326,3 +326,59 @@ async fn a_batch_with_one_bad_item_changes_nothing_and_names_it() {
     assert_eq!(app.udp("atomic.test.", RecordType::SOA).await.answers[0], soa, "so is DNS");
     assert_eq!(app.udp("x.atomic.test.", RecordType::A).await.metadata.response_code, ResponseCode::NXDomain);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_through_2500_records_while_others_write_skips_and_repeats_nothing() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "paging.test").await;
+    for chunk in 0..3 {
+        let creates: Vec<Value> = (chunk * 1000..(chunk * 1000 + 1000).min(2500))
+            .map(|i| json!({ "name": format!("p{i}"), "type": "TXT", "content": format!("{i}") }))
+            .collect();
+        assert_eq!(app.post(&token, &format!("/v1/zones/{zone}/records/batch"), json!({ "creates": creates })).await.status, 200);
+    }
+    let listed = record_ids(&app, &token, &zone).await; // first 1000
+    let victims: Vec<(String, String)> = listed
+        .iter()
+        .filter(|r| r["name"].as_str().unwrap().starts_with("p1"))
+        .take(50)
+        .map(|r| (r["id"].as_str().unwrap().to_string(), r["name"].as_str().unwrap().to_string()))
+        .collect();
+    // Another client inserts and deletes while we page.
+    let writer = {
+        let (app, token, zone) = (app.clone(), token.clone(), zone.clone());
+        tokio::spawn(async move {
+            for (i, (victim, _)) in victims.iter().enumerate() {
+                app.record(&token, &zone, &format!("new{i}"), "TXT", "x").await;
+                app.delete(&token, &format!("/v1/zones/{zone}/records/{victim}")).await;
+            }
+            victims
+        })
+    };
+    let mut seen: Vec<String> = Vec::new();
+    let mut path = format!("/v1/zones/{zone}/records?limit=100");
+    loop {
+        let r = app.get(&token, &path).await;
+        seen.extend(r.data().as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap().to_string() + "|" + x["id"].as_str().unwrap()));
+        match r.body["meta"]["pagination"]["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/zones/{zone}/records?limit=100&cursor={c}"),
+            None => break,
+        }
+        tokio::task::yield_now().await;
+    }
+    let deleted = writer.await.unwrap();
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "nothing repeated");
+    for i in 0..2500 {
+        let name = format!("p{i}.paging.test");
+        let times = seen.iter().filter(|s| s.split('|').next() == Some(name.as_str())).count();
+        if deleted.iter().any(|(_, n)| *n == name) {
+            assert!(times <= 1, "{name}, deleted meanwhile, was seen {times} times");
+        } else {
+            assert_eq!(times, 1, "{name} lived through the paging and must be seen once");
+        }
+    }
+}
