@@ -17,7 +17,8 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/events", get(list))
 }
 
-async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery, uri: Uri) -> ApiResult<Response> {
+#[utoipa::path(get, path = "/v1/events", tag = "account", params(("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("resource_type" = Option<String>, Query), ("resource_id" = Option<Uuid>, Query)), responses((status = 200, body = super::openapi::EventList)))]
+pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery, uri: Uri) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Tokens))?.team.id;
     caller.unrestricted()?;
     let (mut rtype, mut rid) = (None, None);

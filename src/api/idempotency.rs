@@ -32,17 +32,17 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
         return next.run(req).await;
     }
     let Some(key) = req.headers().get("idempotency-key") else { return next.run(req).await };
+    // The key belongs to the token's team (verified by the rate-limit layer); an
+    // unauthenticated request is answered (401) as usual.
+    let Some(principal) = req.extensions().get::<std::sync::Arc<crate::auth::Principal>>().cloned() else {
+        return next.run(req).await;
+    };
     let key = match key.to_str() {
         Ok(k) if !k.is_empty() && k.len() <= MAX_KEY && k.bytes().all(|b| b.is_ascii_graphic() || b == b' ') => k.to_string(),
         _ => {
             return ApiError::bad_request("invalid_idempotency_key", format!("an Idempotency-Key is 1 to {MAX_KEY} printable characters"))
                 .into_response();
         }
-    };
-    // The key belongs to the token's team (verified by the rate-limit layer); an
-    // unauthenticated request is answered (401) as usual.
-    let Some(principal) = req.extensions().get::<std::sync::Arc<crate::auth::Principal>>().cloned() else {
-        return next.run(req).await;
     };
     let team = principal.team.id;
     let (parts, body) = req.into_parts();

@@ -4,6 +4,7 @@ mod error;
 mod events;
 mod extract;
 mod idempotency;
+pub mod openapi;
 pub mod limits;
 mod projects;
 mod records;
@@ -44,6 +45,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/whoami", get(whoami::show))
+        .route("/openapi.json", get(openapi::serve))
         .merge(zones::routes())
         .merge(records::routes())
         .merge(projects::routes())

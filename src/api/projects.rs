@@ -15,38 +15,43 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/projects", get(list).post(create)).route("/projects/{id}", get(show).patch(rename).delete(remove))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ProjectBody {
+pub(super) struct ProjectBody {
     name: String,
 }
 
-async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiResult<Response> {
+#[utoipa::path(get, path = "/v1/projects", tag = "projects", params(("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")), responses((status = 200, body = super::openapi::ProjectList)))]
+pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Projects))?.team.id;
     let (after, limit) = (q.after, q.limit);
     let p = st.store.read(move |r| r.projects(team, after, limit)).await?;
     Ok(page(p.items, &q, p.next, p.total))
 }
 
-async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<ProjectBody>) -> ApiResult<Response> {
+#[utoipa::path(post, path = "/v1/projects", tag = "projects", request_body = ProjectBody, responses((status = 201, body = super::openapi::ProjectData)))]
+pub(super) async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<ProjectBody>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Projects))?.team.id;
     let p = st.store.write(move |tx| tx.create_project(team, &body.name)).await?;
     Ok(created(format!("/v1/projects/{}", p.id), p))
 }
 
-async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(get, path = "/v1/projects/{id}", tag = "projects", params(("id" = Uuid, Path, description = "The project")), responses((status = 200, body = super::openapi::ProjectData)))]
+pub(super) async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Projects))?.team.id;
     let id = parse_id(&id, "project")?;
     Ok(data(StatusCode::OK, st.store.read(move |r| r.project(team, id)).await?))
 }
 
-async fn rename(State(st): State<AppState>, caller: Caller, Path(id): Path<String>, Json(body): Json<ProjectBody>) -> ApiResult<Response> {
+#[utoipa::path(patch, path = "/v1/projects/{id}", tag = "projects", params(("id" = Uuid, Path, description = "The project")), request_body = ProjectBody, responses((status = 200, body = super::openapi::ProjectData)))]
+pub(super) async fn rename(State(st): State<AppState>, caller: Caller, Path(id): Path<String>, Json(body): Json<ProjectBody>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Projects))?.team.id;
     let id = parse_id(&id, "project")?;
     Ok(data(StatusCode::OK, st.store.write(move |tx| tx.rename_project(team, id, &body.name)).await?))
 }
 
-async fn remove(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(delete, path = "/v1/projects/{id}", tag = "projects", params(("id" = Uuid, Path, description = "The project")), responses((status = 204, description = "Deleted")))]
+pub(super) async fn remove(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Projects))?.team.id;
     let id = parse_id(&id, "project")?;
     st.store.write(move |tx| tx.delete_project(team, id)).await?;

@@ -57,7 +57,8 @@ fn managed_soa() -> ApiError {
     .into()
 }
 
-async fn list(State(st): State<AppState>, caller: Caller, Path(zone_id): Path<String>, q: PageQuery) -> ApiResult<Response> {
+#[utoipa::path(get, path = "/v1/zones/{zone_id}/records", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")), responses((status = 200, body = super::openapi::RecordList)))]
+pub(super) async fn list(State(st): State<AppState>, caller: Caller, Path(zone_id): Path<String>, q: PageQuery) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let zone_id = caller.zone(parse_id(&zone_id, "zone")?)?;
     let (limit, after) = (q.limit, q.after);
@@ -84,7 +85,8 @@ async fn list(State(st): State<AppState>, caller: Caller, Path(zone_id): Path<St
     Ok(r)
 }
 
-async fn show(State(st): State<AppState>, caller: Caller, Path((zone_id, id)): Path<(String, String)>) -> ApiResult<Response> {
+#[utoipa::path(get, path = "/v1/zones/{zone_id}/records/{record_id}", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone"), ("record_id" = Uuid, Path, description = "The record (the zone id for its SOA)")), responses((status = 200, body = super::openapi::RecordData)))]
+pub(super) async fn show(State(st): State<AppState>, caller: Caller, Path((zone_id, id)): Path<(String, String)>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let zone_id = caller.zone(parse_id(&zone_id, "zone")?)?;
     let id = parse_id(&id, "record")?;
@@ -101,9 +103,9 @@ async fn show(State(st): State<AppState>, caller: Caller, Path((zone_id, id)): P
     Ok(r)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateRecord {
+pub(super) struct CreateRecord {
     name: String,
     #[serde(rename = "type")]
     rtype: String,
@@ -135,7 +137,8 @@ fn validate(
     }
 }
 
-async fn create(
+#[utoipa::path(post, path = "/v1/zones/{zone_id}/records", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone"), ("If-Match" = Option<String>, Header, description = "The zone ETag")), request_body = CreateRecord, responses((status = 201, body = super::openapi::RecordData, headers(("Location" = String), ("ETag" = String)))))]
+pub(super) async fn create(
     State(st): State<AppState>,
     caller: Caller,
     Path(zone_id): Path<String>,
@@ -167,9 +170,9 @@ async fn create(
     Ok(r)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateRecord {
+pub(super) struct UpdateRecord {
     name: Option<String>,
     #[serde(rename = "type")]
     rtype: Option<String>,
@@ -177,7 +180,8 @@ struct UpdateRecord {
     ttl: Option<i64>,
 }
 
-async fn update(
+#[utoipa::path(patch, path = "/v1/zones/{zone_id}/records/{record_id}", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone"), ("record_id" = Uuid, Path, description = "The record (the zone id for its SOA)"), ("If-Match" = Option<String>, Header, description = "The zone ETag")), request_body = UpdateRecord, responses((status = 200, body = super::openapi::RecordData)))]
+pub(super) async fn update(
     State(st): State<AppState>,
     caller: Caller,
     Path((zone_id, id)): Path<(String, String)>,
@@ -218,7 +222,8 @@ async fn update(
     Ok(r)
 }
 
-async fn remove(
+#[utoipa::path(delete, path = "/v1/zones/{zone_id}/records/{record_id}", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone"), ("record_id" = Uuid, Path, description = "The record (the zone id for its SOA)"), ("If-Match" = Option<String>, Header, description = "The zone ETag")), responses((status = 204, description = "Deleted")))]
+pub(super) async fn remove(
     State(st): State<AppState>,
     caller: Caller,
     Path((zone_id, id)): Path<(String, String)>,
@@ -247,9 +252,9 @@ async fn remove(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BatchPatch {
+pub(super) struct BatchPatch {
     id: uuid::Uuid,
     name: Option<String>,
     #[serde(rename = "type")]
@@ -258,9 +263,9 @@ struct BatchPatch {
     ttl: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BatchBody {
+pub(super) struct BatchBody {
     #[serde(default)]
     deletes: Vec<uuid::Uuid>,
     #[serde(default)]
@@ -271,7 +276,8 @@ struct BatchBody {
 
 /// `POST /v1/zones/{id}/records/batch`: deletes, patches and creates applied in one
 /// transaction and one snapshot swap, or not at all (422 naming each failing item).
-async fn batch(
+#[utoipa::path(post, path = "/v1/zones/{zone_id}/records/batch", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone"), ("If-Match" = Option<String>, Header, description = "The zone ETag")), request_body = BatchBody, responses((status = 200, body = super::openapi::BatchData)))]
+pub(super) async fn batch(
     State(st): State<AppState>,
     caller: Caller,
     Path(zone_id): Path<String>,

@@ -44,7 +44,8 @@ fn check_php(st: &AppState, v: &str) -> Result<(), ApiError> {
     }
 }
 
-async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery, uri: axum::http::Uri) -> ApiResult<Response> {
+#[utoipa::path(get, path = "/v1/sites", tag = "sites", params(("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("project_id" = Option<Uuid>, Query), ("status" = Option<String>, Query)), responses((status = 200, body = super::openapi::SiteList)))]
+pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery, uri: axum::http::Uri) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Sites))?.team.id;
     let mut project: Option<Uuid> = None;
     let mut status: Option<String> = None;
@@ -72,21 +73,23 @@ async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery, uri: axu
     Ok(page(p.items, &q, p.next, p.total))
 }
 
-async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(get, path = "/v1/sites/{id}", tag = "sites", params(("id" = Uuid, Path, description = "The site")), responses((status = 200, body = super::openapi::SiteData)))]
+pub(super) async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Sites))?.team.id;
     let id = parse_id(&id, "site")?;
     Ok(data(StatusCode::OK, st.store.read(move |r| r.site(team, id)).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateSite {
+pub(super) struct CreateSite {
     domain: String,
     project_id: Option<Uuid>,
     php_version: Option<String>,
 }
 
-async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<CreateSite>) -> ApiResult<Response> {
+#[utoipa::path(post, path = "/v1/sites", tag = "sites", params(("Idempotency-Key" = Option<String>, Header)), request_body = CreateSite, responses((status = 202, body = super::openapi::SiteData, headers(("Location" = String)))))]
+pub(super) async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<CreateSite>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Sites))?.team.id;
     caller.unrestricted()?; // a site may make a zone
     let domain = DomainName::parse_zone(&body.domain).map_err(|e| ApiError::invalid("invalid_site", vec![("domain", e.0)]))?;
@@ -102,15 +105,17 @@ fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Uuid>>, D::
     Option::<Uuid>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateSite {
+pub(super) struct UpdateSite {
     php_version: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Uuid>)]
     project_id: Option<Option<Uuid>>,
 }
 
-async fn update(State(st): State<AppState>, caller: Caller, Path(id): Path<String>, Json(body): Json<UpdateSite>) -> ApiResult<Response> {
+#[utoipa::path(patch, path = "/v1/sites/{id}", tag = "sites", params(("id" = Uuid, Path, description = "The site")), request_body = UpdateSite, responses((status = 200, body = super::openapi::SiteData), (status = 202, body = super::openapi::SiteData)))]
+pub(super) async fn update(State(st): State<AppState>, caller: Caller, Path(id): Path<String>, Json(body): Json<UpdateSite>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Sites))?.team.id;
     let id = parse_id(&id, "site")?;
     if let Some(v) = &body.php_version {
@@ -144,14 +149,16 @@ async fn update(State(st): State<AppState>, caller: Caller, Path(id): Path<Strin
     })
 }
 
-async fn ssl(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(post, path = "/v1/sites/{id}/ssl", tag = "sites", params(("id" = Uuid, Path, description = "The site")), responses((status = 202, body = super::openapi::SiteData)))]
+pub(super) async fn ssl(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Sites))?.team.id;
     let id = parse_id(&id, "site")?;
     let (site, job) = st.store.write(move |tx| tx.request_step(team, id, "ssl", json!({}))).await?;
     Ok(accepted(&st, site, job))
 }
 
-async fn wordpress(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(post, path = "/v1/sites/{id}/wordpress", tag = "sites", params(("id" = Uuid, Path, description = "The site"), ("Idempotency-Key" = Option<String>, Header)), responses((status = 202, body = super::openapi::SiteData)))]
+pub(super) async fn wordpress(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Wordpress))?.team.id;
     let id = parse_id(&id, "site")?;
     let (site, job) = st.store.write(move |tx| tx.request_step(team, id, "wordpress", json!({}))).await?;

@@ -36,7 +36,8 @@ fn view(t: &Token) -> Value {
     })
 }
 
-async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiResult<Response> {
+#[utoipa::path(get, path = "/v1/tokens", tag = "account", params(("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")), responses((status = 200, body = super::openapi::TokenList)))]
+pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Tokens))?.team.id;
     let mut tokens = st.store.read(move |r| r.tokens(team)).await?;
     tokens.sort_by_key(|t| (t.created_at.clone(), t.id));
@@ -47,9 +48,9 @@ async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiRe
     Ok(page(items, &q, next, total))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateToken {
+pub(super) struct CreateToken {
     name: String,
     /// Defaults to the caller's own scopes.
     scopes: Option<Vec<String>>,
@@ -59,7 +60,8 @@ struct CreateToken {
     expires_in: Option<u64>,
 }
 
-async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<CreateToken>) -> ApiResult<Response> {
+#[utoipa::path(post, path = "/v1/tokens", tag = "account", request_body = CreateToken, responses((status = 201, body = super::openapi::TokenCreatedData)))]
+pub(super) async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<CreateToken>) -> ApiResult<Response> {
     let me = caller.require(Scope::write(Resource::Tokens))?.clone();
     let mut errors = Vec::new();
     let name = body.name.trim().to_string();
@@ -130,7 +132,8 @@ async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<Cre
     Ok(created(format!("/v1/tokens/{}", token.id), v))
 }
 
-async fn revoke(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "account", params(("id" = Uuid, Path, description = "The token")), responses((status = 204, description = "Revoked")))]
+pub(super) async fn revoke(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Tokens))?.team.id;
     let id = parse_id(&id, "token")?;
     st.store

@@ -10,6 +10,7 @@ use axum::extract::State;
 use super::limits::{Admitted, Class};
 use super::{AppState, Caller, data};
 
+#[utoipa::path(get, path = "/v1/whoami", tag = "account", responses((status = 200, body = super::openapi::WhoamiData)))]
 pub async fn show(State(st): State<AppState>, caller: Caller, admitted: Option<Extension<Admitted>>) -> Response {
     let p = &caller.0;
     let policies: Vec<_> = Class::ALL

@@ -36,7 +36,8 @@ pub fn view(z: &Zone) -> Value {
     })
 }
 
-async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiResult<Response> {
+#[utoipa::path(get, path = "/v1/zones", tag = "dns", params(("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")), responses((status = 200, body = super::openapi::ZoneList)))]
+pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let (limit, after) = (q.limit, q.after);
     let only = caller.0.zones.clone();
@@ -59,7 +60,8 @@ async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiRe
     Ok(page(p.items.iter().map(view).collect(), &q, p.next, p.total))
 }
 
-async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(get, path = "/v1/zones/{zone_id}", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone")), responses((status = 200, body = super::openapi::ZoneData, headers(("ETag" = String, description = "The zone serial")))))]
+pub(super) async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let id = caller.zone(parse_id(&id, "zone")?)?;
     let zone = st.store.read(move |r| r.team_zone(team, id)).await?;
@@ -69,7 +71,8 @@ async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>
     Ok(r)
 }
 
-async fn export(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(get, path = "/v1/zones/{zone_id}/export", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone")), responses((status = 200, body = super::openapi::ZoneExportData)))]
+pub(super) async fn export(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let id = caller.zone(parse_id(&id, "zone")?)?;
     let (zone, records) = st
@@ -88,16 +91,17 @@ async fn export(State(st): State<AppState>, caller: Caller, Path(id): Path<Strin
     Ok(data(StatusCode::OK, json!({ "zone_id": zone.id, "name": zone.name, "serial": zone.serial, "format": "rfc1035", "text": text })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateZone {
+pub(super) struct CreateZone {
     name: Option<String>,
     /// An RFC 1035 master file whose records (but its SOA and apex NS: the platform's own
     /// replace them) become the zone's.
     zone_file: Option<String>,
 }
 
-async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<CreateZone>) -> ApiResult<Response> {
+#[utoipa::path(post, path = "/v1/zones", tag = "dns", request_body = CreateZone, responses((status = 201, body = super::openapi::ZoneData, headers(("Location" = String), ("ETag" = String)))))]
+pub(super) async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<CreateZone>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Dns))?.team.id;
     caller.unrestricted()?;
     let given = match &body.name {

@@ -126,3 +126,31 @@ async fn healthz_answers_without_auth_and_request_ids_are_echoed() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-request-id"], "trace-42");
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let app = crate::helpers::spawn_app().await;
+    let r = app.client.get(app.url("/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, method) in [
+        ("/v1/whoami", "get"),
+        ("/v1/zones", "post"),
+        ("/v1/zones/{zone_id}/export", "get"),
+        ("/v1/zones/{zone_id}/records/batch", "post"),
+        ("/v1/zones/{zone_id}/records/{record_id}", "patch"),
+        ("/v1/sites/{id}/wordpress", "post"),
+        ("/v1/projects/{id}", "delete"),
+        ("/v1/tokens", "post"),
+        ("/v1/events", "get"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path}");
+        for status in ["401", "404", "422", "429"] {
+            assert_eq!(op["responses"][status]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody", "{method} {path} {status}");
+        }
+        assert!(op["responses"]["401"]["headers"]["X-Request-Id"].is_object());
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+}
