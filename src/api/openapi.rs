@@ -156,15 +156,8 @@ pub struct TokenView {
 
 #[derive(Serialize, ToSchema)]
 pub struct TokenCreated {
-    pub id: Uuid,
-    pub name: String,
-    pub scopes: Vec<String>,
-    pub zones: Option<Vec<Uuid>>,
-    pub hint: String,
-    pub expires_at: Option<String>,
-    pub revoked_at: Option<String>,
-    pub created_at: String,
-    pub created_by: Option<Uuid>,
+    #[serde(flatten)]
+    pub view: TokenView,
     /// The secret, shown this once.
     pub token: String,
 }
