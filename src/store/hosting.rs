@@ -350,11 +350,25 @@ impl WriteCtx {
                 site_id: Some(site.id),
             })
         };
-        let records = vec![
+        let mut records = vec![
             managed(&site.domain, "A", &site.ipv4)?,
             managed(&site.domain, "AAAA", &site.ipv6)?,
             managed(&www, "CNAME", &format!("{}.", site.domain))?,
         ];
+        // Check all three before writing any: a clash fails the job and leaves nothing behind.
+        // A retried create finds its own records from before and keeps them.
+        if let Some(z) = &zone {
+            let mut kept = Vec::new();
+            for new in records {
+                let others = self.records_at(z.id, new.name.as_str()).map_err(fail)?;
+                if others.iter().any(|r| r.site_id == Some(site.id) && r.rtype == new.data.rtype.to_string()) {
+                    continue;
+                }
+                super::zones::check_rules(&z.name, &new, &others).map_err(|e| format!("cannot add the site's records: {e}"))?;
+                kept.push(new);
+            }
+            records = kept;
+        }
         let zone = match zone {
             Some(z) => z,
             None => {
@@ -362,12 +376,7 @@ impl WriteCtx {
                 self.create_zone(site.team_id, seed).map_err(fail)?
             }
         };
-        // Re-provisioning (a retried create) may find its own records from before.
         for new in records {
-            let existing = self.records_at(zone.id, new.name.as_str()).map_err(fail)?;
-            if existing.iter().any(|r| r.site_id == Some(site.id) && r.rtype == new.data.rtype.to_string()) {
-                continue;
-            }
             self.create_record(site.team_id, zone.id, new).map_err(|e| format!("cannot add the site's records: {e}"))?;
         }
         site.zone_id = Some(zone.id);

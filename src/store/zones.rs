@@ -132,7 +132,7 @@ pub(crate) fn reversed(name: &str) -> String {
 }
 
 /// RFC 1034/2181 rules for adding `new` beside `others` (the records already at its name).
-fn check_rules(zone: &DomainName, new: &NewRecord, others: &[Record]) -> Result<()> {
+pub(crate) fn check_rules(zone: &DomainName, new: &NewRecord, others: &[Record]) -> Result<()> {
     let rtype = new.data.rtype;
     if rtype == RecordType::SOA {
         return Err(StoreError::invalid("managed_record", "type", "the SOA record is managed by the platform"));

@@ -342,3 +342,24 @@ async fn operators_list_and_delete_sites_with_their_managed_records() {
     assert_eq!(app.udp("gone.test.", RecordType::A).await.answers.len(), 0, "managed records went with the site");
     assert_eq!(answers(&app.udp("mail.gone.test.", RecordType::A).await), ["mail.gone.test. A 192.0.2.9"], "the team's own stay");
 }
+
+#[tokio::test]
+async fn a_create_that_clashes_with_the_teams_records_fails_and_leaves_nothing() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "clash.test").await;
+    assert_eq!(app.record(&token, &zone, "www", "A", "198.51.100.7").await.status, 201);
+    let before = app.get(&token, &format!("/v1/zones/{zone}")).await.data()["serial"].clone();
+    let id = create_site(&app, &token, "clash.test").await;
+    let s = app.wait_site(&token, &id, |s| status(s) == "failed").await;
+    assert!(s["last_job"]["error"].as_str().unwrap().contains("www.clash.test"), "{s}");
+    assert_eq!(app.udp("clash.test.", RecordType::A).await.answers.len(), 0, "no apex A was left behind");
+    assert_eq!(app.get(&token, &format!("/v1/zones/{zone}")).await.data()["serial"], before, "the zone did not change");
+    // Once the team's record is gone, asking again provisions it.
+    let list = app.get(&token, &format!("/v1/zones/{zone}/records")).await;
+    let www = list.data().as_array().unwrap().iter().find(|r| r["name"] == "www.clash.test").unwrap()["id"].as_str().unwrap().to_string();
+    app.delete(&token, &format!("/v1/zones/{zone}/records/{www}")).await;
+    assert_eq!(app.post(&token, "/v1/sites", json!({ "domain": "clash.test" })).await.status, 202);
+    app.wait_site(&token, &id, |s| status(s) == "active").await;
+    assert_eq!(answers(&app.udp("clash.test.", RecordType::A).await), ["clash.test. A 192.0.2.80"]);
+}
