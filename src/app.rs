@@ -30,7 +30,7 @@ pub struct Running {
     pub demo_token: Option<String>,
     pub store: Store,
     pub catalog: Arc<Catalog>,
-    dns: hickory_server::Server<Handler>,
+    dns_udp: JoinHandle<()>,
     dns_tcp: JoinHandle<()>,
     api: JoinHandle<()>,
     admin: JoinHandle<()>,
@@ -107,7 +107,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             dns::Transfers { acl: config.dns.transfer_acl(), store: store.clone() },
             dns::tsig::Keys::new(&config.dns.transfer_keys()),
         );
-    let (dns, dns_tcp) =
+    let (dns_udp, dns_tcp) =
         dns::serve(udp, tcp, handler, Duration::from_secs(config.dns.tcp_idle_timeout_secs), config.dns.tcp_max_connections);
     tracing::info!("dns listening on {dns_addr} (udp and tcp)");
 
@@ -134,16 +134,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     });
     tracing::info!("api listening on http://{api_addr}");
-    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, dns, dns_tcp, api, admin, worker, sweeper, stop })
+    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, dns_udp, dns_tcp, api, admin, worker, sweeper, stop })
 }
 
 impl Running {
     /// Stops accepting work, lets requests in flight finish, and closes the store.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.dns.shutdown_gracefully().await;
-        drop(self.dns); // its handler holds a store handle (IXFR)
-        self.dns_tcp.abort(); // closes every connection with it
+        // The DNS tasks hold a store handle (IXFR); aborting them closes every connection too.
+        self.dns_udp.abort();
+        self.dns_tcp.abort();
+        let _ = self.dns_udp.await;
         let _ = self.dns_tcp.await;
         self.admin.abort();
         let _ = self.admin.await;

@@ -1,11 +1,13 @@
-//! The authoritative DNS server: hickory-server's sockets, our own request handler over the
-//! snapshots in `snapshot`. This module never writes to the store.
+//! The authoritative DNS server: our own request handler over the snapshots in `snapshot`,
+//! behind our own UDP and TCP loops (hickory-proto for the wire format, hickory-server's
+//! request and response types). This module never writes to the store.
 
 pub mod answer;
 pub mod notify;
 pub mod snapshot;
 pub mod tcp;
 pub mod tsig;
+pub mod udp;
 pub mod xfr;
 
 use std::sync::Arc;
@@ -17,7 +19,6 @@ use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
-use hickory_server::Server;
 use tokio::net::{TcpListener, UdpSocket};
 
 pub use snapshot::Catalog;
@@ -56,19 +57,11 @@ impl Handler {
     /// Answers one message in wire form: every response message (none for what is not
     /// answered, several for a zone transfer). For benches, fuzzing and embedding.
     pub async fn answer(&self, raw: Vec<u8>, src: std::net::SocketAddr, protocol: Protocol) -> Vec<Vec<u8>> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
         match Request::from_bytes(raw.clone(), src, protocol) {
             Ok(request) => {
-                let responder = tcp::Responder::new(tx, protocol == Protocol::Udp);
-                let sending = self.handle_request::<_, hickory_server::net::runtime::TokioTime>(&request, responder);
-                let collecting = async {
-                    let mut out = Vec::new();
-                    while let Some(m) = rx.recv().await {
-                        out.push(m);
-                    }
-                    out
-                };
-                tokio::join!(sending, collecting).1
+                let collect = tcp::Collect::new(protocol == Protocol::Udp);
+                self.handle_request::<_, hickory_server::net::runtime::TokioTime>(&request, collect.clone()).await;
+                collect.take()
             }
             Err(_) => tcp::formerr(&raw).into_iter().collect(),
         }
@@ -293,17 +286,19 @@ pub fn attach(store: &Store, catalog: Arc<Catalog>, notifier: Option<notify::Not
     Ok(())
 }
 
-/// Starts serving on already-bound sockets (port 0 works: the caller reads the addresses):
-/// UDP through hickory-server's `Server`, TCP through our own loop (see `tcp`).
+/// UDP receive loops sharing the socket.
+const UDP_LOOPS: usize = 4;
+
+/// Starts serving on already-bound sockets (port 0 works: the caller reads the addresses).
+/// Dropping (aborting) the returned tasks stops the server and closes its connections.
 pub fn serve(
     udp: UdpSocket,
     tcp: TcpListener,
     handler: Handler,
     tcp_idle: Duration,
     tcp_max_connections: usize,
-) -> (Server<Handler>, tokio::task::JoinHandle<()>) {
-    let mut server = Server::new(handler.clone());
-    server.register_socket(udp);
+) -> (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>) {
+    let udp = tokio::spawn(udp::serve(udp, handler.clone(), UDP_LOOPS));
     let tcp = tokio::spawn(tcp::serve(tcp, handler, tcp_idle, tcp_max_connections));
-    (server, tcp)
+    (udp, tcp)
 }

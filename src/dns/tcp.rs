@@ -25,18 +25,10 @@ use super::Handler;
 /// Queries of one connection answered at once; more wait for a slot.
 const IN_FLIGHT_PER_CONNECTION: usize = 32;
 
-/// Encodes each response into its own buffer and hands it on. Over UDP a response is cut
-/// (TC) at the size its OPT record advertises, or 512 octets without one (RFC 1035 §4.2.1).
+/// Encodes each response into its own buffer and hands it to the connection's writer.
 #[derive(Clone)]
-pub(crate) struct Responder {
+struct Responder {
     tx: mpsc::Sender<Vec<u8>>,
-    udp: bool,
-}
-
-impl Responder {
-    pub(crate) fn new(tx: mpsc::Sender<Vec<u8>>, udp: bool) -> Self {
-        Responder { tx, udp }
-    }
 }
 
 #[async_trait::async_trait]
@@ -55,10 +47,51 @@ impl ResponseHandler for Responder {
         let mut buf = Vec::with_capacity(512);
         let info = {
             let mut enc = BinEncoder::new(&mut buf);
-            enc.set_max_size(if self.udp { response.edns().map_or(512, |e| e.max_payload()) } else { u16::MAX });
+            enc.set_max_size(u16::MAX);
             response.destructive_emit(&mut enc)?
         };
         self.tx.send(buf).await.map_err(|_| NetError::from("connection closed"))?;
+        Ok(info)
+    }
+}
+
+/// Keeps the encoded responses (`Handler::answer`).
+#[derive(Clone)]
+pub(crate) struct Collect {
+    out: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    udp: bool,
+}
+
+impl Collect {
+    pub(crate) fn new(udp: bool) -> Self {
+        Collect { out: Arc::default(), udp }
+    }
+
+    pub(crate) fn take(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.out.lock().expect("collect lock"))
+    }
+}
+
+#[async_trait::async_trait]
+impl ResponseHandler for Collect {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        let mut buf = Vec::with_capacity(512);
+        let info = {
+            let mut enc = BinEncoder::new(&mut buf);
+            enc.set_max_size(if self.udp { response.edns().map_or(512, |e| e.max_payload()) } else { u16::MAX });
+            response.destructive_emit(&mut enc)?
+        };
+        self.out.lock().expect("collect lock").push(buf);
         Ok(info)
     }
 }
@@ -130,7 +163,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, handler: Arc<Handler>, 
                 _ => break,
             }
             let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
-            let (handler, responder) = (handler.clone(), Responder::new(tx.clone(), false));
+            let (handler, responder) = (handler.clone(), Responder { tx: tx.clone() });
             while queries.try_join_next().is_some() {}
             queries.spawn(async move {
                 match Request::from_bytes(raw.clone(), peer, Protocol::Tcp) {
