@@ -4,6 +4,7 @@
 
 pub mod answer;
 pub mod notify;
+mod respond;
 pub mod snapshot;
 pub mod tcp;
 pub mod tsig;
@@ -59,9 +60,9 @@ impl Handler {
     pub async fn answer(&self, raw: Vec<u8>, src: std::net::SocketAddr, protocol: Protocol) -> Vec<Vec<u8>> {
         match Request::from_bytes(raw.clone(), src, protocol) {
             Ok(request) => {
-                let collect = tcp::Collect::new(protocol == Protocol::Udp);
+                let collect = respond::Responder::collect(protocol == Protocol::Udp);
                 self.handle_request::<_, hickory_server::net::runtime::TokioTime>(&request, collect.clone()).await;
-                collect.take()
+                collect.taken()
             }
             Err(_) => tcp::formerr(&raw).into_iter().collect(),
         }

@@ -8,93 +8,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::rr::Record;
-use hickory_proto::serialize::binary::BinEncoder;
-use hickory_server::net::NetError;
 use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponse;
+use hickory_server::server::{Request, RequestHandler};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use super::Handler;
+use super::respond::Responder;
 
 /// Queries of one connection answered at once; more wait for a slot.
 const IN_FLIGHT_PER_CONNECTION: usize = 32;
-
-/// Encodes each response into its own buffer and hands it to the connection's writer.
-#[derive(Clone)]
-struct Responder {
-    tx: mpsc::Sender<Vec<u8>>,
-}
-
-#[async_trait::async_trait]
-impl ResponseHandler for Responder {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, NetError> {
-        let mut buf = Vec::with_capacity(512);
-        let info = {
-            let mut enc = BinEncoder::new(&mut buf);
-            enc.set_max_size(u16::MAX);
-            response.destructive_emit(&mut enc)?
-        };
-        self.tx.send(buf).await.map_err(|_| NetError::from("connection closed"))?;
-        Ok(info)
-    }
-}
-
-/// Keeps the encoded responses (`Handler::answer`).
-#[derive(Clone)]
-pub(crate) struct Collect {
-    out: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
-    udp: bool,
-}
-
-impl Collect {
-    pub(crate) fn new(udp: bool) -> Self {
-        Collect { out: Arc::default(), udp }
-    }
-
-    pub(crate) fn take(&self) -> Vec<Vec<u8>> {
-        std::mem::take(&mut *self.out.lock().expect("collect lock"))
-    }
-}
-
-#[async_trait::async_trait]
-impl ResponseHandler for Collect {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, NetError> {
-        let mut buf = Vec::with_capacity(512);
-        let info = {
-            let mut enc = BinEncoder::new(&mut buf);
-            enc.set_max_size(if self.udp { response.edns().map_or(512, |e| e.max_payload()) } else { u16::MAX });
-            response.destructive_emit(&mut enc)?
-        };
-        self.out.lock().expect("collect lock").push(buf);
-        Ok(info)
-    }
-}
 
 /// A FORMERR for a message we cannot parse but whose header we can read.
 pub(crate) fn formerr(raw: &[u8]) -> Option<Vec<u8>> {
@@ -163,16 +89,16 @@ async fn connection(stream: TcpStream, peer: SocketAddr, handler: Arc<Handler>, 
                 _ => break,
             }
             let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
-            let (handler, responder) = (handler.clone(), Responder { tx: tx.clone() });
+            let (handler, tx) = (handler.clone(), tx.clone());
             while queries.try_join_next().is_some() {}
             queries.spawn(async move {
                 match Request::from_bytes(raw.clone(), peer, Protocol::Tcp) {
                     Ok(request) => {
-                        handler.handle_request::<_, TokioTime>(&request, responder).await;
+                        handler.handle_request::<_, TokioTime>(&request, Responder::tcp(tx)).await;
                     }
                     Err(_) => {
                         if let Some(reply) = formerr(&raw) {
-                            let _ = responder.tx.send(reply).await;
+                            let _ = tx.send(reply).await;
                         }
                     }
                 }
