@@ -101,47 +101,6 @@ pub struct BatchResult {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct JobView {
-    pub id: Uuid,
-    /// create, php, ssl, wordpress
-    pub step: String,
-    /// pending, running, done, failed
-    pub state: String,
-    pub error: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SiteView {
-    pub id: Uuid,
-    pub team_id: Uuid,
-    pub domain: String,
-    pub project_id: Option<Uuid>,
-    pub zone_id: Option<Uuid>,
-    /// provisioning, active, updating, failed, suspended
-    pub status: String,
-    pub php_version: String,
-    /// none, pending, active, failed
-    pub ssl: String,
-    pub ssl_expires_at: Option<String>,
-    /// not_installed, installing, installed, failed
-    pub wordpress: String,
-    pub ipv4: String,
-    pub ipv6: String,
-    pub last_job: Option<JobView>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ProjectView {
-    pub id: Uuid,
-    pub team_id: Uuid,
-    pub name: String,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct TokenView {
     pub id: Uuid,
     pub name: String,
@@ -160,25 +119,6 @@ pub struct TokenCreated {
     pub view: TokenView,
     /// The secret, shown this once.
     pub token: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ActorView {
-    /// token, operator or system
-    pub kind: String,
-    pub token_id: Option<Uuid>,
-    pub request_id: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct EventView {
-    pub id: Uuid,
-    pub at: String,
-    pub action: String,
-    pub resource_type: String,
-    pub resource_id: Uuid,
-    pub actor: ActorView,
-    pub summary: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -233,10 +173,10 @@ macro_rules! envelopes {
 envelopes! {
     ZoneData, ZoneList => ZoneView;
     RecordData, RecordList => RecordView;
-    SiteData, SiteList => SiteView;
-    ProjectData, ProjectList => ProjectView;
+    SiteData, SiteList => crate::store::Site;
+    ProjectData, ProjectList => crate::store::Project;
     TokenData, TokenList => TokenView;
-    EventData, EventList => EventView;
+    EventData, EventList => crate::store::Event;
 }
 
 #[derive(Serialize, ToSchema)]

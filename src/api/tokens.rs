@@ -95,10 +95,10 @@ pub(super) async fn create(State(st): State<AppState>, caller: Caller, Json(body
     if let Some(beyond) = scopes.iter().find(|s| !me.allows(**s)) {
         return Err(ApiError::insufficient_scope(*beyond));
     }
-    if let (Some(mine), Some(wanted)) = (me.expires, expires) {
-        if wanted > mine {
-            return Err(ApiError::invalid("invalid_token_request", vec![("expires_in", "a token cannot outlive the token that mints it".into())]));
-        }
+    if let (Some(mine), Some(wanted)) = (me.expires, expires)
+        && wanted > mine
+    {
+        return Err(ApiError::invalid("invalid_token_request", vec![("expires_in", "a token cannot outlive the token that mints it".into())]));
     }
     let zones = match (&me.zones, body.zones) {
         (None, z) => z,

@@ -276,10 +276,10 @@ pub fn attach(store: &Store, catalog: Arc<Catalog>, notifier: Option<notify::Not
         if let Some(n) = &notifier {
             let mut seen = std::collections::HashSet::new();
             for c in changes {
-                if let crate::store::Change::ZonePut(z) = c {
-                    if seen.insert(z.id) {
-                        n.changed(z.id);
-                    }
+                if let crate::store::Change::ZonePut(z) = c
+                    && seen.insert(z.id)
+                {
+                    n.changed(z.id);
                 }
             }
         }

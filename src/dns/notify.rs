@@ -97,10 +97,12 @@ async fn send_until_acked(origin: &hickory_proto::rr::Name, soa: hickory_proto::
         let mut buf = [0u8; 1024];
         let deadline = tokio::time::Instant::now() + wait;
         while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
-            if let Ok(reply) = Message::from_vec(&buf[..n]) {
-                if reply.metadata.id == id && reply.metadata.message_type == MessageType::Response && reply.metadata.op_code == OpCode::Notify {
-                    return true;
-                }
+            if let Ok(reply) = Message::from_vec(&buf[..n])
+                && reply.metadata.id == id
+                && reply.metadata.message_type == MessageType::Response
+                && reply.metadata.op_code == OpCode::Notify
+            {
+                return true;
             }
         }
         wait = (wait * 2).min(Duration::from_secs(30));

@@ -14,7 +14,7 @@ pub(crate) const EVENTS: TableDefinition<(u128, u128), &[u8]> = TableDefinition:
 
 /// Who a write is for. The API sets it per request (task-local); the store's writer reads it
 /// when the write is submitted.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Actor {
     /// `token`, `operator` (the CLI) or `system` (provisioning jobs).
     pub kind: String,
@@ -39,7 +39,7 @@ tokio::task_local! {
     pub static ACTOR: Actor;
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Event {
     pub id: Uuid,
     pub at: String,

@@ -121,7 +121,7 @@ mod hex {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Project {
     pub id: Uuid,
     pub team_id: Uuid,
@@ -131,10 +131,11 @@ pub struct Project {
 }
 
 /// A hosted site. The state words are documented in docs/hosting.md.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Site {
     pub id: Uuid,
     pub team_id: Uuid,
+    #[schema(value_type = String)]
     pub domain: DomainName,
     pub project_id: Option<Uuid>,
     pub zone_id: Option<Uuid>,
@@ -154,7 +155,7 @@ pub struct Site {
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct JobSummary {
     pub id: Uuid,
     pub step: String,

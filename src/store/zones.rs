@@ -422,9 +422,9 @@ impl WriteCtx {
             .chain(batch.creates.iter().map(|n| n.name.clone()))
             .collect();
         for name in names {
-            if !at.contains_key(&name) {
-                let rows = self.records_at(zone_id, name.as_str())?;
-                at.insert(name, rows);
+            if let std::collections::hash_map::Entry::Vacant(slot) = at.entry(name) {
+                let rows = self.records_at(zone_id, slot.key().as_str())?;
+                slot.insert(rows);
             }
         }
         let now = now_rfc3339();
