@@ -36,6 +36,7 @@ pub struct Running {
     admin: JoinHandle<()>,
     worker: JoinHandle<()>,
     sweeper: JoinHandle<()>,
+    keys_sweeper: JoinHandle<()>,
     stop: watch::Sender<bool>,
 }
 
@@ -122,6 +123,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let (jobs, worker) = crate::hosting::start(store.clone(), crate::hosting::provisioner(&config), config.clone());
     let limits = Arc::new(api::limits::Limits::new(&config.rate_limits));
     let sweeper = api::limits::sweep(limits.clone());
+    let keys_sweeper = api::idempotency::sweep(store.clone());
     let state = AppState { store: store.clone(), auth, config: config.clone(), jobs, limits };
     let (stop, mut stopped) = watch::channel(false);
     let app = api::router(state);
@@ -134,7 +136,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     });
     tracing::info!("api listening on http://{api_addr}");
-    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, dns_udp, dns_tcp, api, admin, worker, sweeper, stop })
+    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, dns_udp, dns_tcp, api, admin, worker, sweeper, keys_sweeper, stop })
 }
 
 impl Running {
@@ -152,6 +154,7 @@ impl Running {
         self.worker.abort();
         let _ = self.worker.await;
         self.sweeper.abort();
+        self.keys_sweeper.abort();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.api).await;
         let store = self.store;
         drop(self.catalog);

@@ -119,6 +119,18 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Request body cap in bytes (413 past it).
     pub max_body_bytes: usize,
+    /// Time to send a request's headers; also the keep-alive idle timeout.
+    pub header_read_timeout_secs: u64,
+    /// Time to send a request's body.
+    pub body_read_timeout_secs: u64,
+    /// Time a response waits for a client that does not read it.
+    pub write_timeout_secs: u64,
+    /// HTTP connections at once, in all.
+    pub max_connections: usize,
+    /// HTTP connections at once from one address.
+    pub max_connections_per_address: usize,
+    /// Time requests and jobs in flight get to finish at shutdown.
+    pub shutdown_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -261,6 +273,13 @@ impl Config {
             if data_encoding::BASE64.decode(key.secret.as_bytes()).is_err() || crate::domain::DomainName::parse(&key.name).is_err() {
                 return bad(format!("dns.tsig_keys: key {:?} needs a domain name and a base64 secret", key.name));
             }
+        }
+        let a = &self.api;
+        if a.header_read_timeout_secs == 0 || a.body_read_timeout_secs == 0 || a.write_timeout_secs == 0 {
+            return bad("api: timeouts must be at least 1 second".into());
+        }
+        if a.max_connections == 0 || a.max_connections_per_address == 0 {
+            return bad("api: connection caps must be at least 1".into());
         }
         if self.dns.max_udp_payload < 512 {
             return bad("dns.max_udp_payload must be at least 512".into());

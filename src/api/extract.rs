@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -11,16 +13,17 @@ use uuid::Uuid;
 
 use super::{ApiError, AppState};
 use crate::auth::{AuthError, Principal};
+use crate::config::ApiConfig;
 use crate::domain::Scope;
 
 /// A JSON request body: `415` unless the content type is JSON, `413` past the body limit,
 /// `400` for malformed JSON, `422` for JSON of the wrong shape.
 pub struct Json<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -38,13 +41,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 "send the body as JSON with Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than the server accepts")
-            } else {
-                ApiError::bad_request("unreadable_body", rejection.body_text())
-            }
-        })?;
+        let bytes = read_body(req.into_body(), &state.config.api).await?;
         serde_json::from_slice(&bytes).map(Json).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", format!("the body does not fit this endpoint: {e}"))
@@ -52,6 +49,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             _ => ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")),
         })
     }
+}
+
+/// Reads a whole request body: `413` past the body limit, `408` when the client does not
+/// send it within the body timeout (a slow body holds a connection and a task).
+pub async fn read_body(body: Body, api: &ApiConfig) -> Result<Bytes, ApiError> {
+    let read = axum::body::to_bytes(body, api.max_body_bytes);
+    match tokio::time::timeout(Duration::from_secs(api.body_read_timeout_secs), read).await {
+        Err(_) => Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request body did not arrive in time")
+            .with_header(header::CONNECTION, "close")),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => Err(too_large()),
+        Ok(Err(e)) => Err(ApiError::bad_request("unreadable_body", format!("the request body could not be read: {e}"))),
+    }
+}
+
+/// `413` for a body over the limit.
+pub fn too_large() -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than the server accepts")
+        .with_header(header::CONNECTION, "close")
 }
 
 /// The authenticated caller. Rejects with `401` and `WWW-Authenticate: Bearer`.

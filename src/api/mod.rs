@@ -3,7 +3,7 @@
 mod error;
 mod events;
 mod extract;
-mod idempotency;
+pub mod idempotency;
 pub mod openapi;
 pub mod limits;
 mod projects;

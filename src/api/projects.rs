@@ -8,6 +8,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::extract::parse_id;
+use super::idempotency::Idempotency;
 use super::{ApiResult, AppState, Caller, Json, PageQuery, created, data, page};
 use crate::domain::{Resource, Scope};
 
@@ -30,10 +31,14 @@ pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuer
 }
 
 #[utoipa::path(post, path = "/v1/projects", tag = "projects", request_body = ProjectBody, responses((status = 201, body = super::openapi::ProjectData)))]
-pub(super) async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<ProjectBody>) -> ApiResult<Response> {
-    let team = caller.require(Scope::write(Resource::Projects))?.team.id;
-    let p = st.store.write(move |tx| tx.create_project(team, &body.name)).await?;
-    Ok(created(format!("/v1/projects/{}", p.id), p))
+pub(super) async fn create(State(st): State<AppState>, caller: Caller, idem: Idempotency, Json(body): Json<ProjectBody>) -> ApiResult<Response> {
+    let me = caller.require(Scope::write(Resource::Projects))?;
+    let team = me.team.id;
+    idem.once(&st, me, async {
+        let p = st.store.write(move |tx| tx.create_project(team, &body.name)).await?;
+        Ok(created(format!("/v1/projects/{}", p.id), p))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/v1/projects/{id}", tag = "projects", params(("id" = Uuid, Path, description = "The project")), responses((status = 200, body = super::openapi::ProjectData)))]

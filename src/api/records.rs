@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use axum::http::HeaderMap;
 
 use super::extract::{etag, if_match, parse_id};
+use super::idempotency::Idempotency;
 use super::{ApiError, ApiResult, AppState, Caller, Json, PageQuery, created, data, page};
 use crate::domain::{DomainName, RecordData, Resource, Scope, USER_TYPES, check_ttl, parse_rdata};
 use crate::store::{NewRecord, Record, RecordPatch, StoreError, Zone};
@@ -143,11 +144,16 @@ pub(super) async fn create(
     caller: Caller,
     Path(zone_id): Path<String>,
     headers: HeaderMap,
+    idem: Idempotency,
     Json(body): Json<CreateRecord>,
 ) -> ApiResult<Response> {
-    let team = caller.require(Scope::write(Resource::Dns))?.team.id;
+    let me = caller.require(Scope::write(Resource::Dns))?;
     let zone_id = caller.zone(parse_id(&zone_id, "zone")?)?;
     let expected = if_match(&headers)?;
+    idem.once(&st, me, create_record(&st, me.team.id, zone_id, expected, body)).await
+}
+
+async fn create_record(st: &AppState, team: uuid::Uuid, zone_id: uuid::Uuid, expected: Option<u32>, body: CreateRecord) -> ApiResult<Response> {
     let zone = st.store.read(move |r| r.team_zone(team, zone_id)).await?;
     let (name, data, ttl) = validate(&zone.name, Some(&body.name), &body.rtype, &body.content, body.ttl)?;
     let new = NewRecord {
@@ -282,12 +288,17 @@ pub(super) async fn batch(
     caller: Caller,
     Path(zone_id): Path<String>,
     headers: HeaderMap,
+    idem: Idempotency,
     Json(body): Json<BatchBody>,
 ) -> ApiResult<Response> {
-    use crate::store::{Batch, MAX_BATCH_ITEMS};
-    let team = caller.require(Scope::write(Resource::Dns))?.team.id;
+    let me = caller.require(Scope::write(Resource::Dns))?;
     let zone_id = caller.zone(parse_id(&zone_id, "zone")?)?;
     let expected = if_match(&headers)?;
+    idem.once(&st, me, apply_batch(&st, me.team.id, zone_id, expected, body)).await
+}
+
+async fn apply_batch(st: &AppState, team: uuid::Uuid, zone_id: uuid::Uuid, expected: Option<u32>, body: BatchBody) -> ApiResult<Response> {
+    use crate::store::{Batch, MAX_BATCH_ITEMS};
     let items = body.deletes.len() + body.patches.len() + body.creates.len();
     if items == 0 || items > MAX_BATCH_ITEMS {
         return Err(ApiError::invalid("invalid_batch", vec![("batch", format!("a batch holds 1 to {MAX_BATCH_ITEMS} items, not {items}"))]));

@@ -11,6 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::extract::parse_id;
+use super::idempotency::Idempotency;
 use super::{ApiError, ApiResult, AppState, Caller, Json, PageQuery, data, page};
 use crate::domain::{DomainName, Resource, Scope};
 use crate::store::{Job, Site};
@@ -89,15 +90,19 @@ pub(super) struct CreateSite {
 }
 
 #[utoipa::path(post, path = "/v1/sites", tag = "sites", params(("Idempotency-Key" = Option<String>, Header)), request_body = CreateSite, responses((status = 202, body = super::openapi::SiteData, headers(("Location" = String)))))]
-pub(super) async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<CreateSite>) -> ApiResult<Response> {
-    let team = caller.require(Scope::write(Resource::Sites))?.team.id;
+pub(super) async fn create(State(st): State<AppState>, caller: Caller, idem: Idempotency, Json(body): Json<CreateSite>) -> ApiResult<Response> {
+    let me = caller.require(Scope::write(Resource::Sites))?;
     caller.unrestricted()?; // a site may make a zone
+    idem.once(&st, me, create_site(&st, me.team.id, body)).await
+}
+
+async fn create_site(st: &AppState, team: Uuid, body: CreateSite) -> ApiResult<Response> {
     let domain = DomainName::parse_zone(&body.domain).map_err(|e| ApiError::invalid("invalid_site", vec![("domain", e.0)]))?;
     let php = body.php_version.unwrap_or_else(|| st.config.hosting.default_php.clone());
-    check_php(&st, &php)?;
+    check_php(st, &php)?;
     let hosting = st.config.hosting.clone();
     let (site, job) = st.store.write(move |tx| tx.create_site(team, domain, body.project_id, php, &hosting)).await?;
-    Ok(accepted(&st, site, job))
+    Ok(accepted(st, site, job))
 }
 
 /// Absent stays `None`; `null` becomes `Some(None)`.
@@ -150,17 +155,21 @@ pub(super) async fn update(State(st): State<AppState>, caller: Caller, Path(id):
 }
 
 #[utoipa::path(post, path = "/v1/sites/{id}/ssl", tag = "sites", params(("id" = Uuid, Path, description = "The site")), responses((status = 202, body = super::openapi::SiteData)))]
-pub(super) async fn ssl(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
-    let team = caller.require(Scope::write(Resource::Sites))?.team.id;
+pub(super) async fn ssl(State(st): State<AppState>, caller: Caller, idem: Idempotency, Path(id): Path<String>) -> ApiResult<Response> {
+    let me = caller.require(Scope::write(Resource::Sites))?;
     let id = parse_id(&id, "site")?;
-    let (site, job) = st.store.write(move |tx| tx.request_step(team, id, "ssl", json!({}))).await?;
-    Ok(accepted(&st, site, job))
+    idem.once(&st, me, step(&st, me.team.id, id, "ssl")).await
+}
+
+/// Asks for an asynchronous step on a site: `202` once its job is committed and queued.
+async fn step(st: &AppState, team: Uuid, id: Uuid, step: &'static str) -> ApiResult<Response> {
+    let (site, job) = st.store.write(move |tx| tx.request_step(team, id, step, json!({}))).await?;
+    Ok(accepted(st, site, job))
 }
 
 #[utoipa::path(post, path = "/v1/sites/{id}/wordpress", tag = "sites", params(("id" = Uuid, Path, description = "The site"), ("Idempotency-Key" = Option<String>, Header)), responses((status = 202, body = super::openapi::SiteData)))]
-pub(super) async fn wordpress(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
-    let team = caller.require(Scope::write(Resource::Wordpress))?.team.id;
+pub(super) async fn wordpress(State(st): State<AppState>, caller: Caller, idem: Idempotency, Path(id): Path<String>) -> ApiResult<Response> {
+    let me = caller.require(Scope::write(Resource::Wordpress))?;
     let id = parse_id(&id, "site")?;
-    let (site, job) = st.store.write(move |tx| tx.request_step(team, id, "wordpress", json!({}))).await?;
-    Ok(accepted(&st, site, job))
+    idem.once(&st, me, step(&st, me.team.id, id, "wordpress")).await
 }

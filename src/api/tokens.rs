@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::extract::parse_id;
+use super::idempotency::{Idempotency, Secrets};
 use super::{ApiError, ApiResult, AppState, Caller, Json, created, page, PageQuery};
+use crate::auth::Principal;
 use crate::domain::{Resource, Scope, rfc3339_at, unix_now};
 use crate::store::Token;
 
@@ -61,8 +63,12 @@ pub(super) struct CreateToken {
 }
 
 #[utoipa::path(post, path = "/v1/tokens", tag = "account", request_body = CreateToken, responses((status = 201, body = super::openapi::TokenCreatedData)))]
-pub(super) async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<CreateToken>) -> ApiResult<Response> {
-    let me = caller.require(Scope::write(Resource::Tokens))?.clone();
+pub(super) async fn create(State(st): State<AppState>, caller: Caller, idem: Idempotency, Json(body): Json<CreateToken>) -> ApiResult<Response> {
+    let me = caller.require(Scope::write(Resource::Tokens))?;
+    idem.once(&st, me, mint_token(&st, me, body)).await
+}
+
+async fn mint_token(st: &AppState, me: &Principal, body: CreateToken) -> ApiResult<Response> {
     let mut errors = Vec::new();
     let name = body.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -129,7 +135,9 @@ pub(super) async fn create(State(st): State<AppState>, caller: Caller, Json(body
     st.store.write(move |tx| tx.create_token(&row)).await?;
     let mut v = view(&token);
     v["token"] = Value::String(secret);
-    Ok(created(format!("/v1/tokens/{}", token.id), v))
+    let mut r = created(format!("/v1/tokens/{}", token.id), v);
+    r.extensions_mut().insert(Secrets(&["/data/token"]));
+    Ok(r)
 }
 
 #[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "account", params(("id" = Uuid, Path, description = "The token")), responses((status = 204, description = "Revoked")))]

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::parse_id;
+use super::idempotency::Idempotency;
 use super::{ApiError, ApiResult, AppState, Caller, Json, PageQuery, created, data, page};
 use crate::domain::{DomainName, Resource, Scope};
 use crate::store::{Zone, ZoneSeed};
@@ -101,9 +102,13 @@ pub(super) struct CreateZone {
 }
 
 #[utoipa::path(post, path = "/v1/zones", tag = "dns", request_body = CreateZone, responses((status = 201, body = super::openapi::ZoneData, headers(("Location" = String), ("ETag" = String)))))]
-pub(super) async fn create(State(st): State<AppState>, caller: Caller, Json(body): Json<CreateZone>) -> ApiResult<Response> {
-    let team = caller.require(Scope::write(Resource::Dns))?.team.id;
+pub(super) async fn create(State(st): State<AppState>, caller: Caller, idem: Idempotency, Json(body): Json<CreateZone>) -> ApiResult<Response> {
+    let me = caller.require(Scope::write(Resource::Dns))?;
     caller.unrestricted()?;
+    idem.once(&st, me, create_zone(&st, me.team.id, body)).await
+}
+
+async fn create_zone(st: &AppState, team: uuid::Uuid, body: CreateZone) -> ApiResult<Response> {
     let given = match &body.name {
         Some(n) => Some(DomainName::parse_zone(n).map_err(|e| ApiError::invalid("invalid_zone", vec![("name", e.0)]))?),
         None => None,

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::read::decode;
 use super::zones::reversed;
 use super::{
-    Change, IdempotencyRecord, Job, JobSummary, NewRecord, Project, Result, Site, StoreError, WriteCtx, Zone, ZoneSeed,
+    Change, Job, JobSummary, NewRecord, Project, Result, Site, StoreError, WriteCtx, Zone, ZoneSeed,
     new_id, RECORDS, RECORD_NAMES, ZONE_NAMES, ZONES,
 };
 use crate::config::{DnsConfig, HostingConfig, ZoneDefaults};
@@ -25,23 +25,6 @@ pub(crate) const SITE_DOMAINS: TableDefinition<&str, u128> = TableDefinition::ne
 pub(crate) const JOBS: TableDefinition<u128, &[u8]> = TableDefinition::new("jobs");
 /// Jobs not yet done or failed: what the worker resumes after a restart.
 pub(crate) const OPEN_JOBS: TableDefinition<u128, ()> = TableDefinition::new("open_jobs");
-/// (team, route + key) → the stored outcome.
-pub(crate) const IDEMPOTENCY: TableDefinition<(u128, &str), &[u8]> = TableDefinition::new("idempotency");
-
-/// How long an idempotency key is remembered, and how long a first request may run before
-/// its key is taken as abandoned (the server died mid-request).
-pub const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
-pub const IDEMPOTENCY_RUNNING_SECS: u64 = 120;
-
-/// What `begin_idempotent` found for a key.
-#[derive(Debug)]
-pub enum Idem {
-    Proceed,
-    Replay(IdempotencyRecord),
-    Mismatch,
-    InFlight,
-}
-
 fn put<T: Serialize>(ctx: &WriteCtx, table: TableDefinition<u128, &[u8]>, id: Uuid, row: &T) -> Result<()> {
     ctx.txn.open_table(table)?.insert(id.as_u128(), serde_json::to_vec(row)?.as_slice())?;
     Ok(())
@@ -433,47 +416,4 @@ impl WriteCtx {
             }
         Ok(site)
     }
-
-    pub fn begin_idempotent(&mut self, team: Uuid, key: &str, fingerprint: &str) -> Result<Idem> {
-        let mut t = self.txn.open_table(IDEMPOTENCY)?;
-        let now = unix_now();
-        let existing: Option<IdempotencyRecord> = t.get((team.as_u128(), key))?.map(|v| decode(v.value())).transpose()?;
-        if let Some(rec) = existing {
-            let age = now.saturating_sub(rec.created);
-            let abandoned = rec.status.is_none() && age > IDEMPOTENCY_RUNNING_SECS;
-            if age < IDEMPOTENCY_TTL_SECS && !abandoned {
-                return Ok(if rec.fingerprint != fingerprint {
-                    Idem::Mismatch
-                } else if rec.status.is_none() {
-                    Idem::InFlight
-                } else {
-                    Idem::Replay(rec)
-                });
-            }
-        }
-        let rec = IdempotencyRecord { fingerprint: fingerprint.into(), created: now, status: None, body: None, location: None };
-        t.insert((team.as_u128(), key), serde_json::to_vec(&rec)?.as_slice())?;
-        Ok(Idem::Proceed)
-    }
-
-    /// Stores the first response for a key (or forgets the key when `status` is `None`).
-    pub fn finish_idempotent(&mut self, team: Uuid, key: &str, status: Option<u16>, body: String, location: Option<String>) -> Result<()> {
-        let mut t = self.txn.open_table(IDEMPOTENCY)?;
-        let Some(mut rec) = t.get((team.as_u128(), key))?.map(|v| decode::<IdempotencyRecord>(v.value())).transpose()? else {
-            return Ok(());
-        };
-        match status {
-            Some(s) => {
-                rec.status = Some(s);
-                rec.body = Some(body);
-                rec.location = location;
-                t.insert((team.as_u128(), key), serde_json::to_vec(&rec)?.as_slice())?;
-            }
-            None => {
-                t.remove((team.as_u128(), key))?;
-            }
-        }
-        Ok(())
-    }
 }
-

@@ -4,6 +4,7 @@
 
 mod audit;
 mod hosting;
+mod idempotency;
 mod model;
 mod read;
 mod teams;
@@ -17,7 +18,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, TableDefinition};
 use uuid::Uuid;
 
 pub use audit::{ACTOR, Actor, Event};
-pub use hosting::{IDEMPOTENCY_TTL_SECS, Idem};
+pub use idempotency::{IDEMPOTENCY_TTL_SECS, Idem};
 pub use model::{Change, IdempotencyRecord, Job, JobSummary, Project, Record, Site, Soa, Team, Token, Zone};
 pub use read::{Page, Reader};
 pub use writer::WriteCtx;
@@ -134,7 +135,10 @@ impl Store {
             txn.open_table(hosting::SITE_DOMAINS)?;
             txn.open_table(hosting::JOBS)?;
             txn.open_table(hosting::OPEN_JOBS)?;
-            txn.open_table(hosting::IDEMPOTENCY)?;
+            txn.open_table(idempotency::IDEMPOTENCY)?;
+            txn.open_table(idempotency::IDEMPOTENCY_BY_AGE)?;
+            // Held whole responses, secrets included: gone, not migrated.
+            txn.delete_table(idempotency::IDEMPOTENCY_V1)?;
         }
         txn.commit()?;
         let listener: Arc<Mutex<Option<CommitListener>>> = Arc::default();

@@ -193,4 +193,6 @@ pub struct IdempotencyRecord {
     pub status: Option<u16>,
     pub body: Option<String>,
     pub location: Option<String>,
+    #[serde(default)]
+    pub etag: Option<String>,
 }

@@ -10,6 +10,7 @@ mod cli;
 mod conformance;
 mod dns;
 mod hosting;
+mod idempotency;
 mod interop;
 mod limits;
 mod tokens;
