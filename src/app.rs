@@ -30,6 +30,7 @@ pub struct Running {
     pub demo_token: Option<String>,
     pub store: Store,
     pub catalog: Arc<Catalog>,
+    pub auth: Arc<Authenticator>,
     dns_udp: JoinHandle<()>,
     dns_tcp: JoinHandle<()>,
     api: JoinHandle<()>,
@@ -112,7 +113,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         dns::serve(udp, tcp, handler, Duration::from_secs(config.dns.tcp_idle_timeout_secs), config.dns.tcp_max_connections);
     tracing::info!("dns listening on {dns_addr} (udp and tcp)");
 
-    let auth = Arc::new(Authenticator::new(store.clone()));
+    let auth = Arc::new(Authenticator::new(store.clone(), crate::auth::Policy::from_config(&config.auth)));
     let admin = crate::admin::listen(&config.socket_path(), store.clone(), auth.clone())
         .map_err(|source| StartError::Bind { what: "operator socket", addr: config.api.listen, source })?;
 
@@ -122,21 +123,21 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let api_addr = listener.local_addr().expect("bound");
     let (jobs, worker) = crate::hosting::start(store.clone(), crate::hosting::provisioner(&config), config.clone());
     let limits = Arc::new(api::limits::Limits::new(&config.rate_limits));
-    let sweeper = api::limits::sweep(limits.clone());
+    let sweeper = api::limits::sweep(limits.clone(), auth.clone());
     let keys_sweeper = api::idempotency::sweep(store.clone());
-    let state = AppState { store: store.clone(), auth, config: config.clone(), jobs, limits };
+    let state = AppState { store: store.clone(), auth: auth.clone(), config: config.clone(), jobs, limits };
     let (stop, mut stopped) = watch::channel(false);
     let app = api::router(state);
     let api = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        if let Err(e) = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await {
             tracing::error!(error = %e, "api server failed");
         }
     });
     tracing::info!("api listening on http://{api_addr}");
-    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, dns_udp, dns_tcp, api, admin, worker, sweeper, keys_sweeper, stop })
+    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, auth, dns_udp, dns_tcp, api, admin, worker, sweeper, keys_sweeper, stop })
 }
 
 impl Running {
@@ -158,6 +159,7 @@ impl Running {
         let _ = tokio::time::timeout(Duration::from_secs(10), self.api).await;
         let store = self.store;
         drop(self.catalog);
+        drop(self.auth);
         let _ = tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(move || store.close())).await;
     }
 }

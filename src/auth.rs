@@ -4,15 +4,20 @@
 //! 6-char CRC-32 checksum. The checksum lets a mistyped or made-up token be refused before
 //! any store lookup, and lets secret scanners recognise ours. Only an argon2id hash of the
 //! secret is stored. argon2 is deliberately slow, so a verified secret is remembered by a
-//! keyed fingerprint; revocation drops it from that cache at once.
+//! keyed fingerprint; revocation drops it from that cache at once. Guessing is bounded: see
+//! [`Authenticator`].
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::domain::{Scope, now_rfc3339};
@@ -53,12 +58,18 @@ impl Principal {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
     #[error("missing bearer token")]
     Missing,
     #[error("invalid or revoked token")]
     Invalid,
+    /// Too many failed verifications for this token id or from this address.
+    #[error("too many failed attempts")]
+    Throttled(Duration),
+    /// Every hash slot is taken and the queue is full.
+    #[error("too many verifications at once")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -92,22 +103,27 @@ fn crc32(data: &[u8]) -> u32 {
 
 /// Builds a fresh secret for token `id`.
 fn new_secret(id: Uuid) -> String {
+    let mut random = String::with_capacity(RANDOM_LEN);
+    let mut bytes = [0u8; RANDOM_LEN];
+    // 62 * 4 = 248: rejecting bytes ≥ 248 keeps every character uniform.
+    while random.len() < RANDOM_LEN {
+        getrandom::fill(&mut bytes).expect("OS random source");
+        for &b in &bytes {
+            if b < 248 && random.len() < RANDOM_LEN {
+                random.push(ALPHABET[(b % 62) as usize] as char);
+            }
+        }
+    }
+    format_secret(id, &random)
+}
+
+/// A well-formed secret for token `id` with the given 32 base62 characters of randomness
+/// (the format is public; only the random part is secret). For tests and tooling.
+pub fn format_secret(id: Uuid, random: &str) -> String {
     let mut s = String::with_capacity(SECRET_LEN);
     s.push_str(PREFIX);
     base62(id.as_u128(), ID_LEN, &mut s);
-    let mut random = [0u8; RANDOM_LEN];
-    getrandom::fill(&mut random).expect("OS random source");
-    // 62 * 4 = 248: rejecting bytes ≥ 248 keeps every character uniform.
-    let mut i = 0;
-    while i < RANDOM_LEN {
-        for &b in &random {
-            if b < 248 && i < RANDOM_LEN {
-                s.push(ALPHABET[(b % 62) as usize] as char);
-                i += 1;
-            }
-        }
-        getrandom::fill(&mut random).expect("OS random source");
-    }
+    s.push_str(random);
     let check = crc32(s.as_bytes());
     base62(check as u128, CHECK_LEN, &mut s);
     s
@@ -153,67 +169,237 @@ struct Cached {
     principal: Arc<Principal>,
 }
 
+/// How an unverified secret is checked: what bounds the cost of guessing.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Failed verifications per minute for one token id, and for one client address.
+    pub failures_per_token: u32,
+    pub failures_per_address: u32,
+    /// argon2id verifications at once.
+    pub hash_slots: usize,
+}
+
+impl Policy {
+    pub fn from_config(c: &crate::config::AuthConfig) -> Policy {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let hash_slots = if c.max_concurrent_hashes == 0 { cores.saturating_sub(1).max(1) } else { c.max_concurrent_hashes };
+        Policy { failures_per_token: c.failures_per_minute_per_token, failures_per_address: c.failures_per_minute_per_address, hash_slots }
+    }
+}
+
+/// Requests that may wait for a hash slot, per slot; past that, `Busy` at once.
+const WAITERS_PER_SLOT: usize = 4;
+/// Longest wait for a hash slot before `Busy`.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+/// The failure window.
+const WINDOW: Duration = Duration::from_secs(60);
+/// Most ids and addresses whose failures are tracked; beyond it new ones are refused until
+/// old windows expire (memory stays bounded whatever an attacker sends).
+const MAX_TRACKED: usize = 100_000;
+
+/// Who a failure counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Culprit {
+    Token(Uuid),
+    /// An IPv4 address, or the /64 of an IPv6 one.
+    Address(IpAddr),
+}
+
+
+/// Failures per culprit in fixed one-minute windows.
+#[derive(Default)]
+struct Failures(Mutex<HashMap<Culprit, (Instant, u32)>>);
+
+impl Failures {
+    /// When `who` has used its `limit` this window: how long until it may try again.
+    fn blocked(&self, who: Culprit, limit: u32) -> Option<Duration> {
+        let map = self.0.lock().expect("failures");
+        let (start, count) = *map.get(&who)?;
+        let left = WINDOW.checked_sub(start.elapsed())?;
+        (count >= limit).then_some(left)
+    }
+
+    fn record(&self, who: Culprit) {
+        let mut map = self.0.lock().expect("failures");
+        if map.len() >= MAX_TRACKED && !map.contains_key(&who) {
+            map.retain(|_, (start, _)| start.elapsed() < WINDOW);
+        }
+        let now = Instant::now();
+        let entry = map.entry(who).or_insert((now, 0));
+        if entry.0.elapsed() >= WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+    }
+
+    /// Whether a new culprit can be tracked at all (else it is refused, bounded memory).
+    fn full(&self, who: Culprit) -> bool {
+        let map = self.0.lock().expect("failures");
+        map.len() >= MAX_TRACKED && !map.contains_key(&who)
+    }
+
+    fn prune(&self) {
+        self.0.lock().expect("failures").retain(|_, (start, _)| start.elapsed() < WINDOW);
+    }
+}
+
 /// Verifies bearer tokens, remembering the ones that verified.
+///
+/// A secret seen before is checked against a keyed fingerprint (no argon2). Otherwise the
+/// caller's address and the token id must have failures left this minute; an unknown,
+/// revoked or expired id is refused without hashing, after the time a hash takes (so a live
+/// id cannot be told from a dead one); a live one waits for one of a few hash slots.
 pub struct Authenticator {
     store: Store,
     keys: RandomState,
     cache: Mutex<HashMap<Uuid, Cached>>,
+    policy: Policy,
+    failures: Failures,
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    /// Recent argon2 verification time, microseconds (moving average).
+    hash_micros: AtomicU64,
+    /// argon2 verifications run so far.
+    hashes: AtomicU64,
+    /// One verification per token id at a time: parallel first uses of a new token wait for
+    /// the first and find it cached; parallel guesses for one id queue here.
+    in_flight: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Authenticator {
-    pub fn new(store: Store) -> Self {
-        Authenticator { store, keys: RandomState::new(), cache: Mutex::default() }
+    pub fn new(store: Store, policy: Policy) -> Self {
+        Authenticator {
+            store,
+            keys: RandomState::new(),
+            cache: Mutex::default(),
+            slots: Arc::new(Semaphore::new(policy.hash_slots)),
+            policy,
+            failures: Failures::default(),
+            waiting: AtomicUsize::new(0),
+            hash_micros: AtomicU64::new(40_000),
+            hashes: AtomicU64::new(0),
+            in_flight: Mutex::default(),
+        }
     }
 
-    pub async fn verify(&self, secret: &str) -> Result<Arc<Principal>, AuthError> {
-        let id = parse_secret(secret).ok_or(AuthError::Invalid)?;
+    fn cached(&self, id: Uuid, fingerprint: u64) -> Option<Result<Arc<Principal>, AuthError>> {
+        let cache = self.cache.lock().expect("auth cache");
+        let hit = cache.get(&id).filter(|hit| hit.fingerprint == fingerprint)?;
+        Some(if hit.principal.expired() { Err(AuthError::Invalid) } else { Ok(hit.principal.clone()) })
+    }
+
+    /// Verifies `secret` for a request from `from`.
+    pub async fn verify(&self, secret: &str, from: IpAddr) -> Result<Arc<Principal>, AuthError> {
+        let started = Instant::now();
+        let address = Culprit::Address(crate::domain::client_key(from));
+        let Some(id) = parse_secret(secret) else {
+            self.failures.record(address);
+            return Err(AuthError::Invalid);
+        };
         let fingerprint = self.keys.hash_one(secret);
-        if let Some(hit) = self.cache.lock().expect("auth cache").get(&id)
-            && hit.fingerprint == fingerprint
-        {
-            if hit.principal.expired() {
-                return Err(AuthError::Invalid);
-            }
-            return Ok(hit.principal.clone());
+        if let Some(hit) = self.cached(id, fingerprint) {
+            return hit;
         }
-        let secret = secret.to_string();
-        let principal = self
+        let lock = self.in_flight.lock().expect("in flight").entry(id).or_default().clone();
+        let guard = tokio::time::timeout(SLOT_WAIT, lock.lock()).await.map_err(|_| AuthError::Busy)?;
+        let result = match self.cached(id, fingerprint) {
+            Some(hit) => hit,
+            None => self.verify_uncached(secret, id, fingerprint, address, started).await,
+        };
+        drop(guard);
+        let mut in_flight = self.in_flight.lock().expect("in flight");
+        if Arc::strong_count(&lock) == 2 {
+            in_flight.remove(&id); // nobody else waits for this id
+        }
+        result
+    }
+
+    async fn verify_uncached(&self, secret: &str, id: Uuid, fingerprint: u64, address: Culprit, started: Instant) -> Result<Arc<Principal>, AuthError> {
+        let token = Culprit::Token(id);
+        let blocked = self.failures.blocked(address, self.policy.failures_per_address).or(self.failures.blocked(token, self.policy.failures_per_token));
+        if let Some(wait) = blocked {
+            return Err(AuthError::Throttled(wait));
+        }
+        if self.failures.full(address) || self.failures.full(token) {
+            return Err(AuthError::Throttled(WINDOW));
+        }
+        let row = self
             .store
             .read(move |r| {
                 let Some(token) = r.token(id)? else { return Ok(None) };
-                if token.revoked_at.is_some() {
-                    return Ok(None);
-                }
                 let Some(team) = r.team(token.team_id)? else { return Ok(None) };
-                let ok = PasswordHash::new(&token.hash)
-                    .map(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok())
-                    .unwrap_or(false);
-                if !ok {
-                    return Ok(None);
-                }
-                let scopes = token.scopes.iter().filter_map(|s| s.parse().ok()).collect();
-                Ok(Some(Principal {
-                    team,
-                    token_id: token.id,
-                    token_name: token.name,
-                    scopes,
-                    zones: token.zones,
-                    expires: token.expires,
-                }))
+                Ok(Some((token, team)))
             })
-            .await?
-            .ok_or(AuthError::Invalid)?;
-        if principal.expired() {
+            .await?;
+        let live = row.filter(|(t, _)| t.revoked_at.is_none() && t.expires.is_none_or(|e| crate::domain::unix_now() < e));
+        let Some((token_row, team)) = live else {
+            self.fail(address, token, started).await;
+            return Err(AuthError::Invalid);
+        };
+        let ok = self.hash_check(secret, token_row.hash.clone()).await?;
+        if !ok {
+            self.fail(address, token, started).await;
             return Err(AuthError::Invalid);
         }
-        let principal = Arc::new(principal);
+        let scopes = token_row.scopes.iter().filter_map(|s| s.parse().ok()).collect();
+        let principal = Arc::new(Principal {
+            team,
+            token_id: token_row.id,
+            token_name: token_row.name,
+            scopes,
+            zones: token_row.zones,
+            expires: token_row.expires,
+        });
         self.cache.lock().expect("auth cache").insert(id, Cached { fingerprint, principal: principal.clone() });
         Ok(principal)
+    }
+
+    /// Counts a failure and answers no sooner than a hash would have.
+    async fn fail(&self, address: Culprit, token: Culprit, started: Instant) {
+        self.failures.record(address);
+        self.failures.record(token);
+        let typical = Duration::from_micros(self.hash_micros.load(Ordering::Relaxed));
+        tokio::time::sleep_until((started + typical).into()).await;
+    }
+
+    /// Runs argon2id in a hash slot on the blocking pool.
+    async fn hash_check(&self, secret: &str, hash: String) -> Result<bool, AuthError> {
+        let waiting = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let permit = if waiting >= self.policy.hash_slots * WAITERS_PER_SLOT {
+            None
+        } else {
+            tokio::time::timeout(SLOT_WAIT, self.slots.clone().acquire_owned()).await.ok().and_then(Result::ok)
+        };
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let Some(permit) = permit else { return Err(AuthError::Busy) };
+        let secret = secret.to_string();
+        let (ok, took) = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let ok = PasswordHash::new(&hash).map(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok()).unwrap_or(false);
+            drop(permit);
+            (ok, started.elapsed())
+        })
+        .await
+        .map_err(|e| AuthError::Store(StoreError::Storage(format!("hash task failed: {e}"))))?;
+        self.hashes.fetch_add(1, Ordering::Relaxed);
+        let old = self.hash_micros.load(Ordering::Relaxed);
+        self.hash_micros.store((old * 7 + took.as_micros() as u64) / 8, Ordering::Relaxed);
+        Ok(ok)
+    }
+
+    /// argon2 verifications run since start.
+    pub fn hashes(&self) -> u64 {
+        self.hashes.load(Ordering::Relaxed)
     }
 
     /// Forgets a token at once (revocation).
     pub fn forget(&self, id: Uuid) {
         self.cache.lock().expect("auth cache").remove(&id);
+    }
+
+    /// Drops failure windows that are over (called periodically).
+    pub fn prune(&self) {
+        self.failures.prune();
     }
 }
 

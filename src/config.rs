@@ -20,7 +20,20 @@ pub struct Config {
     pub demo: DemoConfig,
     pub hosting: HostingConfig,
     pub rate_limits: RateLimitConfig,
+    pub auth: AuthConfig,
     pub limits: Caps,
+}
+
+/// What bounds the cost of guessing tokens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Failed verifications per minute for one token id.
+    pub failures_per_minute_per_token: u32,
+    /// Failed verifications per minute from one address.
+    pub failures_per_minute_per_address: u32,
+    /// argon2id verifications at once; 0: cores − 1 (at least 1).
+    pub max_concurrent_hashes: usize,
 }
 
 /// Per-team caps on what an account can create.
@@ -41,12 +54,14 @@ impl Default for Caps {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
-    /// GET requests per minute per token.
+    /// GET requests per minute per team.
     pub read_per_minute: u32,
-    /// Other changes per minute per token.
+    /// Other changes per minute per team.
     pub write_per_minute: u32,
-    /// Site creates, SSL and WordPress requests per minute per token.
+    /// Site creates, SSL and WordPress requests per minute per team.
     pub provision_per_minute: u32,
+    /// Requests per minute from one address without a valid token.
+    pub unauthenticated_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -249,8 +264,11 @@ impl Config {
             return bad("hosting.provisioner = \"exec\" needs hosting.exec_command".into());
         }
         let r = &self.rate_limits;
-        if r.read_per_minute == 0 || r.write_per_minute == 0 || r.provision_per_minute == 0 {
+        if r.read_per_minute == 0 || r.write_per_minute == 0 || r.provision_per_minute == 0 || r.unauthenticated_per_minute == 0 {
             return bad("rate_limits: every quota must be at least 1 per minute".into());
+        }
+        if self.auth.failures_per_minute_per_token == 0 || self.auth.failures_per_minute_per_address == 0 {
+            return bad("auth: failure limits must be at least 1 per minute".into());
         }
         if self.hosting.workers == 0 {
             return bad("hosting.workers must be at least 1".into());

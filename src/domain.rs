@@ -284,6 +284,19 @@ impl fmt::Display for Scope {
     }
 }
 
+/// The unit a client is counted in: its IPv4 address, or the /64 of its IPv6 address (one
+/// host usually holds a whole /64). IPv4-mapped IPv6 addresses count as IPv4.
+pub fn client_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+        v4 => v4,
+    }
+}
+
 /// RFC 3339 UTC timestamp of now, millisecond precision.
 pub fn now_rfc3339() -> String {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();

@@ -102,6 +102,13 @@ impl From<AuthError> for ApiError {
                 .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"ipx\""),
             AuthError::Invalid => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "the token is invalid, expired or revoked")
                 .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"ipx\", error=\"invalid_token\""),
+            AuthError::Throttled(wait) => {
+                let secs = wait.as_secs().max(1).to_string();
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "auth_throttled", format!("too many failed token verifications; retry in {secs} s"))
+                    .with_header(header::RETRY_AFTER, &secs)
+            }
+            AuthError::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many token verifications at once; retry shortly")
+                .with_header(header::RETRY_AFTER, "1"),
             AuthError::Store(e) => e.into(),
         }
     }

@@ -100,17 +100,13 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        // Usually already verified by the rate-limit layer.
+    /// The principal the gate verified; the gate left the reason when there is none.
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
         if let Some(p) = parts.extensions.get::<Arc<Principal>>() {
             return Ok(Caller(p.clone()));
         }
-        let value = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(AuthError::Missing)?;
-        let (scheme, token) = value.trim().split_once(' ').ok_or(AuthError::Invalid)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(AuthError::Missing.into());
-        }
-        Ok(Caller(state.auth.verify(token.trim()).await?))
+        let why = parts.extensions.get::<super::gate::Unauthenticated>().map_or(AuthError::Missing, |u| u.0.clone());
+        Err(why.into())
     }
 }
 

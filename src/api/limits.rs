@@ -1,25 +1,26 @@
-//! Per-token rate limits in three classes (governor, GCRA: O(1) state per active token),
-//! reported on every response in the IETF draft's fields (draft-ietf-httpapi-ratelimit-headers):
-//! `RateLimit-Policy: "read";q=1200;w=60, …` and `RateLimit: "read";r=1199;t=0`.
+//! Per-team rate limits in three classes, shared by the team's tokens (governor, GCRA: O(1)
+//! state per active team), reported on every response in the IETF draft's fields
+//! (draft-ietf-httpapi-ratelimit-headers): `RateLimit-Policy: "read";q=1200;w=60, …` and
+//! `RateLimit: "read";r=1199;t=0`; and a per-address budget for requests without a valid
+//! token.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use std::net::IpAddr;
+
+use axum::http::Method;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use uuid::Uuid;
 
-use super::{ApiError, AppState};
 use crate::config::RateLimitConfig;
 
 type Limiter = RateLimiter<Uuid, DefaultKeyedStateStore<Uuid>, DefaultClock, StateInformationMiddleware>;
+type AddressLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
@@ -59,6 +60,7 @@ pub struct Admitted {
 
 pub struct Limits {
     limiters: [(u32, Limiter); 3],
+    unauthenticated: (u32, AddressLimiter),
     clock: DefaultClock,
 }
 
@@ -68,7 +70,12 @@ impl Limits {
             let n = NonZeroU32::new(n).expect("config validated");
             (n.get(), RateLimiter::keyed(Quota::per_minute(n)).with_middleware::<StateInformationMiddleware>())
         };
-        Limits { limiters: [make(c.read_per_minute), make(c.write_per_minute), make(c.provision_per_minute)], clock: DefaultClock::default() }
+        let anon = NonZeroU32::new(c.unauthenticated_per_minute).expect("config validated");
+        Limits {
+            limiters: [make(c.read_per_minute), make(c.write_per_minute), make(c.provision_per_minute)],
+            unauthenticated: (anon.get(), RateLimiter::keyed(Quota::per_minute(anon))),
+            clock: DefaultClock::default(),
+        }
     }
 
     fn of(&self, class: Class) -> &(u32, Limiter) {
@@ -79,20 +86,31 @@ impl Limits {
         self.of(class).0
     }
 
-    /// Spends one request of `class` for `token`: the remaining budget, or how long to wait.
-    pub fn check(&self, token: Uuid, class: Class) -> Result<u32, Duration> {
-        match self.of(class).1.check_key(&token) {
+    /// Spends one request of `class` for `team`: the remaining budget, or how long to wait.
+    pub fn check(&self, team: Uuid, class: Class) -> Result<u32, Duration> {
+        match self.of(class).1.check_key(&team) {
             Ok(state) => Ok(state.remaining_burst_capacity()),
             Err(not_until) => Err(not_until.wait_time_from(self.clock.now())),
         }
     }
 
-    /// Forgets tokens whose budgets are full again (keeps memory to active tokens).
+    /// Spends one unauthenticated request from `ip` (IPv6 counted per /64).
+    pub fn check_unauthenticated(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.unauthenticated.1.check_key(&crate::domain::client_key(ip)).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    pub fn unauthenticated_per_minute(&self) -> u32 {
+        self.unauthenticated.0
+    }
+
+    /// Forgets teams and addresses whose budgets are full again (keeps memory to active ones).
     pub fn retain_recent(&self) {
         for (_, l) in &self.limiters {
             l.retain_recent();
             l.shrink_to_fit();
         }
+        self.unauthenticated.1.retain_recent();
+        self.unauthenticated.1.shrink_to_fit();
     }
 
     pub fn policy_header(&self) -> String {
@@ -100,67 +118,21 @@ impl Limits {
     }
 
     /// `RateLimit` for a class: `r` remaining, `t` seconds until the budget is whole again.
-    fn state_header(&self, class: Class, remaining: u32) -> String {
+    pub fn state_header(&self, class: Class, remaining: u32) -> String {
         let q = self.per_minute(class);
         let t = ((q - remaining.min(q)) as u64 * 60).div_ceil(q as u64);
         format!("\"{}\";r={remaining};t={t}", class.name())
     }
 }
 
-fn set(response: &mut Response, name: &'static str, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        response.headers_mut().insert(name, v);
-    }
-}
-
-/// Authenticates the bearer token once for the whole request (handlers and the idempotency
-/// layer find the principal in the request's extensions) and spends its budget.
-pub async fn layer(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    let token = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.split_once(' '));
-    let principal = match token {
-        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => st.auth.verify(t.trim()).await.ok(),
-        _ => None,
-    };
-    let Some(principal) = principal else {
-        let mut r = next.run(req).await; // the handler answers 401
-        set(&mut r, "ratelimit-policy", &st.limits.policy_header());
-        return r;
-    };
-    let class = Class::of(req.method(), req.uri().path());
-    let mut response = match st.limits.check(principal.token_id, class) {
-        Ok(remaining) => {
-            let request_id = super::error::REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
-            let actor = crate::store::Actor::token(principal.token_id, request_id);
-            req.extensions_mut().insert(principal);
-            req.extensions_mut().insert(Admitted { class, remaining });
-            let mut r = crate::store::ACTOR.scope(actor, next.run(req)).await;
-            set(&mut r, "ratelimit", &st.limits.state_header(class, remaining));
-            r
-        }
-        Err(wait) => {
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            let mut r = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("this token has used its {} budget ({} a minute); retry in {secs} s", class.name(), st.limits.per_minute(class)),
-            )
-            .into_response();
-            set(&mut r, "retry-after", &secs.to_string());
-            set(&mut r, "ratelimit", &format!("\"{}\";r=0;t={secs}", class.name()));
-            r
-        }
-    };
-    set(&mut response, "ratelimit-policy", &st.limits.policy_header());
-    response
-}
-
-/// Runs `retain_recent` every minute until the limits are dropped.
-pub fn sweep(limits: Arc<Limits>) -> tokio::task::JoinHandle<()> {
+/// Every minute, forgets budgets that are whole again and failure windows that are over.
+pub fn sweep(limits: Arc<Limits>, auth: Arc<crate::auth::Authenticator>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
             limits.retain_recent();
+            auth.prune();
         }
     })
 }

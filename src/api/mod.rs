@@ -3,6 +3,7 @@
 mod error;
 mod events;
 mod extract;
+mod gate;
 pub mod idempotency;
 pub mod openapi;
 pub mod limits;
@@ -61,7 +62,7 @@ pub fn router(state: AppState) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
         })
         .layer(DefaultBodyLimit::max(state.config.api.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), limits::layer))
+        .layer(middleware::from_fn_with_state(state.clone(), gate::layer))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }

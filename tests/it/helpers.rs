@@ -48,6 +48,9 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.rate_limits.read_per_minute = 1_000_000;
     config.rate_limits.write_per_minute = 1_000_000;
     config.rate_limits.provision_per_minute = 1_000_000;
+    config.rate_limits.unauthenticated_per_minute = 1_000_000;
+    config.auth.failures_per_minute_per_token = 1_000_000;
+    config.auth.failures_per_minute_per_address = 1_000_000;
     config
 }
 

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api_auth;
+mod auth_flood;
 mod api_records;
 mod api_zones;
 mod cli;

@@ -1,0 +1,104 @@
+//! Every request's first stop: who is calling (the bearer token, verified once per request)
+//! and whether the budget allows the request. A valid token spends its team's budget of the
+//! request's class; a request without one spends its address's unauthenticated budget and
+//! goes on to be answered 401 by the handler (or served, for the few public routes).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::limits::{Admitted, Class};
+use super::{ApiError, AppState};
+use crate::auth::{AuthError, Principal};
+
+/// Why a request has no principal, for the `Caller` extractor to answer with.
+#[derive(Debug, Clone)]
+pub struct Unauthenticated(pub AuthError);
+
+fn set(response: &mut Response, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, v);
+    }
+}
+
+fn client_ip(req: &Request) -> IpAddr {
+    req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+}
+
+fn bearer(req: &Request) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+pub async fn layer(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    if req.uri().path() == "/healthz" {
+        return next.run(req).await;
+    }
+    let ip = client_ip(&req);
+    let verified = match bearer(&req) {
+        Some(token) => st.auth.verify(token, ip).await,
+        None => Err(AuthError::Missing),
+    };
+    let mut response = match verified {
+        Ok(principal) => admit(&st, principal, req, next).await,
+        Err(e @ (AuthError::Missing | AuthError::Invalid)) => match st.limits.check_unauthenticated(ip) {
+            Ok(()) => {
+                req.extensions_mut().insert(Unauthenticated(e));
+                next.run(req).await
+            }
+            Err(wait) => {
+                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!(
+                        "too many requests without a valid token from this address ({} a minute); retry in {secs} s",
+                        st.limits.unauthenticated_per_minute()
+                    ),
+                )
+                .with_header(header::RETRY_AFTER, &secs.to_string())
+                .into_response()
+            }
+        },
+        Err(e) => ApiError::from(e).into_response(),
+    };
+    set(&mut response, "ratelimit-policy", &st.limits.policy_header());
+    response
+}
+
+/// Spends the team's budget for the request's class and runs it as the principal.
+async fn admit(st: &AppState, principal: Arc<Principal>, mut req: Request, next: Next) -> Response {
+    let class = Class::of(req.method(), req.uri().path());
+    match st.limits.check(principal.team.id, class) {
+        Ok(remaining) => {
+            let request_id = super::error::REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
+            let actor = crate::store::Actor::token(principal.token_id, request_id);
+            req.extensions_mut().insert(principal);
+            req.extensions_mut().insert(Admitted { class, remaining });
+            let mut r = crate::store::ACTOR.scope(actor, next.run(req)).await;
+            set(&mut r, "ratelimit", &st.limits.state_header(class, remaining));
+            r
+        }
+        Err(wait) => {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let mut r = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "this account has used its {} budget ({} a minute, shared by its tokens); retry in {secs} s",
+                    class.name(),
+                    st.limits.per_minute(class)
+                ),
+            )
+            .with_header(header::RETRY_AFTER, &secs.to_string())
+            .into_response();
+            set(&mut r, "ratelimit", &format!("\"{}\";r=0;t={secs}", class.name()));
+            r
+        }
+    }
+}
