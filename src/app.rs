@@ -81,6 +81,11 @@ fn import_demo(store: &Store) -> Result<String, String> {
 
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let config = Arc::new(config);
+    let files = crate::listener::raise_fd_limit();
+    let wanted = (config.api.max_connections + config.dns.tcp_max_connections) as u64 + 256;
+    if files < wanted {
+        tracing::warn!(open_files = files, wanted, "the open-file limit is below what the connection caps allow; lower [api] max_connections or [dns] tcp_max_connections, or raise the limit");
+    }
     let db_path = config.db_path();
     let fresh = !config.store.data_dir.join("ipx.redb").exists();
     let store = {
@@ -126,16 +131,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let sweeper = api::limits::sweep(limits.clone(), auth.clone());
     let keys_sweeper = api::idempotency::sweep(store.clone());
     let state = AppState { store: store.clone(), auth: auth.clone(), config: config.clone(), jobs, limits };
-    let (stop, mut stopped) = watch::channel(false);
+    let (stop, stopped) = watch::channel(false);
     let app = api::router(state);
-    let api = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await {
-            tracing::error!(error = %e, "api server failed");
-        }
-    });
+    let api = {
+        let config = config.clone();
+        tokio::spawn(async move { api::server::serve(listener, app, &config.api, stopped).await })
+    };
     tracing::info!("api listening on http://{api_addr}");
     Ok(Running { dns_addr, api_addr, demo_token, store, catalog, auth, dns_udp, dns_tcp, api, admin, worker, sweeper, keys_sweeper, stop })
 }

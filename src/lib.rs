@@ -3,6 +3,7 @@
 //! Data flows one way: API → store → snapshot → DNS.
 
 pub mod config;
+pub mod listener;
 pub mod domain;
 pub mod store;
 pub mod dns;

@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod limits;
 mod projects;
 mod records;
+pub mod server;
 mod sites;
 mod tokens;
 mod whoami;
@@ -63,7 +64,7 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(state.config.api.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), gate::layer))
-        .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn_with_state(state.clone(), request_id))
         .with_state(state)
 }
 
@@ -74,8 +75,8 @@ const MAX_HEADERS: usize = 32 * 1024;
 
 /// Gives every request an id (the client's `X-Request-Id` when it is sane), makes it
 /// available to error bodies, and returns it in `X-Request-Id`. Refuses oversized request
-/// targets and headers before anything else looks at them.
-async fn request_id(request: Request, next: Next) -> Response {
+/// targets, headers and declared bodies before anything else looks at them.
+async fn request_id(axum::extract::State(st): axum::extract::State<AppState>, request: Request, next: Next) -> Response {
     let id = request
         .headers()
         .get("x-request-id")
@@ -92,6 +93,8 @@ async fn request_id(request: Request, next: Next) -> Response {
             "headers_too_large",
             format!("the request headers are larger than {MAX_HEADERS} bytes"),
         ))
+    } else if declared_length(&request).is_some_and(|n| n > st.config.api.max_body_bytes as u64) {
+        Some(extract::too_large())
     } else {
         None
     };
@@ -103,6 +106,11 @@ async fn request_id(request: Request, next: Next) -> Response {
         response.headers_mut().insert("x-request-id", v);
     }
     response
+}
+
+/// The body length a request declares in `Content-Length`.
+fn declared_length(request: &Request) -> Option<u64> {
+    request.headers().get(axum::http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// `{"data": …}` with a status.

@@ -51,6 +51,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.rate_limits.unauthenticated_per_minute = 1_000_000;
     config.auth.failures_per_minute_per_token = 1_000_000;
     config.auth.failures_per_minute_per_address = 1_000_000;
+    config.api.max_connections_per_address = 1000;
     config
 }
 

@@ -11,6 +11,7 @@ mod cli;
 mod conformance;
 mod dns;
 mod hosting;
+mod http_hygiene;
 mod idempotency;
 mod interop;
 mod limits;
