@@ -115,7 +115,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             dns::tsig::Keys::new(&config.dns.transfer_keys()),
         );
     let (dns_udp, dns_tcp) =
-        dns::serve(udp, tcp, handler, Duration::from_secs(config.dns.tcp_idle_timeout_secs), config.dns.tcp_max_connections);
+        dns::serve(udp, tcp, handler, dns::tcp::Limits::from_config(&config.dns));
     tracing::info!("dns listening on {dns_addr} (udp and tcp)");
 
     let auth = Arc::new(Authenticator::new(store.clone(), crate::auth::Policy::from_config(&config.auth)));

@@ -79,6 +79,12 @@ pub struct DnsConfig {
     pub tcp_idle_timeout_secs: u64,
     /// TCP connections served at once; more are closed on accept.
     pub tcp_max_connections: usize,
+    /// TCP connections served at once from one address.
+    pub tcp_max_connections_per_address: usize,
+    /// Time a TCP answer waits for a peer that does not read.
+    pub tcp_write_timeout_secs: u64,
+    /// Lifetime of a TCP connection, busy or not.
+    pub tcp_max_connection_secs: u64,
     /// Addresses or prefixes allowed to AXFR/IXFR.
     pub allow_transfer: Vec<String>,
     /// Secondaries to NOTIFY on every change.
@@ -298,6 +304,13 @@ impl Config {
         }
         if a.max_connections == 0 || a.max_connections_per_address == 0 {
             return bad("api: connection caps must be at least 1".into());
+        }
+        let d = &self.dns;
+        if d.tcp_idle_timeout_secs == 0 || d.tcp_write_timeout_secs == 0 || d.tcp_max_connection_secs == 0 {
+            return bad("dns: TCP timeouts must be at least 1 second".into());
+        }
+        if d.tcp_max_connections == 0 || d.tcp_max_connections_per_address == 0 {
+            return bad("dns: TCP connection caps must be at least 1".into());
         }
         if self.dns.max_udp_payload < 512 {
             return bad("dns.max_udp_payload must be at least 512".into());

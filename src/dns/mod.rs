@@ -12,7 +12,6 @@ pub mod udp;
 pub mod xfr;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, Record, RecordType};
@@ -296,10 +295,9 @@ pub fn serve(
     udp: UdpSocket,
     tcp: TcpListener,
     handler: Handler,
-    tcp_idle: Duration,
-    tcp_max_connections: usize,
+    tcp_limits: tcp::Limits,
 ) -> (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>) {
     let udp = tokio::spawn(udp::serve(udp, handler.clone(), UDP_LOOPS));
-    let tcp = tokio::spawn(tcp::serve(tcp, handler, tcp_idle, tcp_max_connections));
+    let tcp = tokio::spawn(tcp::serve(tcp, handler, tcp_limits));
     (udp, tcp)
 }

@@ -1,8 +1,10 @@
 //! DNS over TCP (RFC 7766) with our own accept loop: hickory-server's TCP listener has no
-//! cap on connections and answers one query of a connection at a time. Here a connection
-//! beyond `max_connections` is closed at once, queries on one connection are answered
-//! concurrently and in any order (pipelining, §6.2.1.1), and a connection idle for
-//! `idle` is closed (§6.2.3). The messages themselves go through the same `Handler` as UDP.
+//! cap on connections and answers one query of a connection at a time. Here connections are
+//! capped in all and per client address (one past either is closed at once), queries on one
+//! connection are answered concurrently and in any order (pipelining, §6.2.1.1), and a
+//! connection is closed when idle (§6.2.3), when its peer stops reading answers, and at the
+//! end of its lifetime however busy it is: no client can hold a slot for ever. The messages
+//! themselves go through the same `Handler` as UDP.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +16,8 @@ use hickory_server::server::{Request, RequestHandler};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
+
+use crate::listener::{Caps, WriteDeadline};
 use tokio::task::JoinSet;
 
 use super::Handler;
@@ -34,10 +38,35 @@ pub(crate) fn formerr(raw: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// What bounds the connections of one listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A connection with no query for this long is closed.
+    pub idle: Duration,
+    /// A connection whose answers wait this long for the peer to read them is closed.
+    pub write: Duration,
+    /// A connection is closed this long after it opened.
+    pub lifetime: Duration,
+    pub max_connections: usize,
+    pub max_per_address: usize,
+}
+
+impl Limits {
+    pub fn from_config(c: &crate::config::DnsConfig) -> Limits {
+        Limits {
+            idle: Duration::from_secs(c.tcp_idle_timeout_secs),
+            write: Duration::from_secs(c.tcp_write_timeout_secs),
+            lifetime: Duration::from_secs(c.tcp_max_connection_secs),
+            max_connections: c.tcp_max_connections,
+            max_per_address: c.tcp_max_connections_per_address,
+        }
+    }
+}
+
 /// Accepts connections until the task is dropped; dropping it closes every connection.
-pub async fn serve(listener: TcpListener, handler: Handler, idle: Duration, max_connections: usize) {
+pub async fn serve(listener: TcpListener, handler: Handler, limits: Limits) {
     let handler = Arc::new(handler);
-    let slots = Arc::new(Semaphore::new(max_connections));
+    let caps = Caps::new(limits.max_connections, limits.max_per_address);
     let mut connections = JoinSet::new();
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -49,23 +78,31 @@ pub async fn serve(listener: TcpListener, handler: Handler, idle: Duration, max_
             }
         };
         while connections.try_join_next().is_some() {}
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "tcp connection refused: at the connection cap");
-            drop(stream);
-            continue;
+        let slot = match caps.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                tracing::debug!(%peer, ?why, "tcp connection refused at its cap");
+                drop(stream);
+                continue;
+            }
         };
         let handler = handler.clone();
         connections.spawn(async move {
-            connection(stream, peer, handler, idle).await;
+            if tokio::time::timeout(limits.lifetime, connection(stream, peer, handler, limits)).await.is_err() {
+                tracing::debug!(%peer, "tcp connection closed at the end of its lifetime");
+            }
             drop(slot);
         });
     }
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, handler: Arc<Handler>, idle: Duration) {
+async fn connection(stream: TcpStream, peer: SocketAddr, handler: Arc<Handler>, limits: Limits) {
     let _ = stream.set_nodelay(true);
-    let (mut read, mut write) = stream.into_split();
+    let idle = limits.idle;
+    let (mut read, write) = stream.into_split();
+    let mut write = WriteDeadline::new(write, limits.write);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(IN_FLIGHT_PER_CONNECTION);
+    // Ends when the peer stops reading (write timeout) or the connection breaks.
     let writer = async move {
         while let Some(msg) = rx.recv().await {
             let len = (msg.len() as u16).to_be_bytes();
@@ -108,7 +145,12 @@ async fn connection(stream: TcpStream, peer: SocketAddr, handler: Arc<Handler>, 
         // Let the answers to queries already read go out before closing.
         while queries.join_next().await.is_some() {}
     };
-    tokio::join!(reader, writer);
+    tokio::pin!(writer);
+    tokio::select! {
+        // The writer gave up: the peer is gone or does not read; stop reading its queries.
+        () = &mut writer => {}
+        () = reader => writer.await,
+    }
 }
 
 #[cfg(test)]

@@ -284,4 +284,88 @@ mod tcp {
         send(&mut d, &q).await;
         assert!(recv(&mut d).await.is_some(), "slots free up once idle connections close");
     }
+
+    async fn connect_from(from: &str, to: std::net::SocketAddr) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        socket.connect(to).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn one_address_cannot_take_every_connection() {
+        let app = spawn_app_with(|c, _| c.dns.tcp_max_connections_per_address = 3).await;
+        let token = app.team("acme", &[]).await;
+        app.zone(&token, "share.test").await;
+        let q = query("share.test.", RecordType::SOA, false).to_vec().unwrap();
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut s = connect_from("127.0.0.7", app.dns_addr()).await;
+            send(&mut s, &q).await;
+            assert!(recv(&mut s).await.is_some());
+            held.push(s);
+        }
+        let mut fourth = connect_from("127.0.0.7", app.dns_addr()).await;
+        let _ = fourth.write_all(&(q.len() as u16).to_be_bytes()).await;
+        let _ = fourth.write_all(&q).await;
+        assert!(recv(&mut fourth).await.is_none(), "a fourth connection from the address is closed");
+        let mut other = connect_from("127.0.0.8", app.dns_addr()).await;
+        send(&mut other, &q).await;
+        assert!(recv(&mut other).await.is_some(), "another address is served");
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_never_reads_its_answers_loses_the_connection() {
+        let app = spawn_app_with(|c, _| {
+            c.dns.tcp_write_timeout_secs = 1;
+            c.dns.tcp_idle_timeout_secs = 30;
+            c.dns.tcp_max_connections_per_address = 1;
+        })
+        .await;
+        let token = app.team("acme", &[]).await;
+        let zone = app.zone(&token, "fat.test").await;
+        let creates: Vec<_> = (0..60).map(|i| serde_json::json!({ "name": "fat", "type": "TXT", "content": format!("{i:03}{}", "x".repeat(250)) })).collect();
+        let r = app.post(&token, &format!("/v1/zones/{zone}/records/batch"), serde_json::json!({ "creates": creates })).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let q = query("fat.fat.test.", RecordType::TXT, false).to_vec().unwrap();
+        let mut stuck = connect_from("127.0.0.9", app.dns_addr()).await;
+        // ~16 KB answers, asked for again and again and never read.
+        for _ in 0..2000 {
+            let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+            framed.extend_from_slice(&q);
+            if tokio::time::timeout(Duration::from_millis(100), stuck.write_all(&framed)).await.is_err() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        let mut next = connect_from("127.0.0.9", app.dns_addr()).await;
+        send(&mut next, &query("fat.test.", RecordType::SOA, false).to_vec().unwrap()).await;
+        assert!(recv(&mut next).await.is_some(), "the stuck connection was closed long before its idle timeout");
+    }
+
+    #[tokio::test]
+    async fn a_busy_connection_still_ends_at_its_lifetime() {
+        let app = spawn_app_with(|c, _| {
+            c.dns.tcp_max_connection_secs = 2;
+            c.dns.tcp_idle_timeout_secs = 30;
+        })
+        .await;
+        let token = app.team("acme", &[]).await;
+        app.zone(&token, "life.test").await;
+        let q = query("life.test.", RecordType::SOA, false).to_vec().unwrap();
+        let mut s = TcpStream::connect(app.dns_addr()).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut answered = 0;
+        while started.elapsed() < Duration::from_secs(5) {
+            let _ = s.write_all(&(q.len() as u16).to_be_bytes()).await;
+            let _ = s.write_all(&q).await;
+            if recv(&mut s).await.is_none() {
+                break;
+            }
+            answered += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let lived = started.elapsed();
+        assert!(answered >= 5, "answered while alive: {answered}");
+        assert!(lived < Duration::from_secs(4), "closed at its lifetime, not kept for ever: {lived:?}");
+    }
 }
