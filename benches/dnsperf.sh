@@ -83,7 +83,7 @@ print(f'$name: {float(\"$qps\"):,.0f} answers/s, {q:,} answered, $lost lost, {cp
 DATA=$WORK/ipx-data
 "$BIN" --data-dir "$DATA" team create bench >/dev/null
 "$BIN" --data-dir "$DATA" zone import "$ZF" --team bench >/dev/null
-IPX_DEMO_ENABLED=false taskset -c 1 "$BIN" --data-dir "$DATA" serve --dns-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
+IPX_DEMO_ENABLED=false IPX_RRL_ENABLED=false taskset -c 1 "$BIN" --data-dir "$DATA" serve --dns-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
   2>"$WORK/ipx.log" >/dev/null &
 IPX_PID=$!
 PIDS+=("$IPX_PID")

@@ -31,6 +31,8 @@ pub struct Running {
     pub store: Store,
     pub catalog: Arc<Catalog>,
     pub auth: Arc<Authenticator>,
+    /// Response rate limiting, when on.
+    pub rrl: Option<Arc<dns::rrl::Rrl>>,
     dns_udp: JoinHandle<()>,
     dns_tcp: JoinHandle<()>,
     api: JoinHandle<()>,
@@ -108,12 +110,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
 
     let (udp, tcp) = bind_dns(config.dns.listen).await?;
+    let rrl = dns::rrl::Rrl::new(&config.rrl).map(Arc::new);
     let dns_addr = udp.local_addr().expect("bound");
     let handler = Handler::new(catalog.clone(), config.dns.max_udp_payload)
         .with_transfers(
             dns::Transfers { acl: config.dns.transfer_acl(), store: store.clone() },
             dns::tsig::Keys::new(&config.dns.transfer_keys()),
-        );
+        )
+        .with_rrl(rrl.clone());
     let (dns_udp, dns_tcp) =
         dns::serve(udp, tcp, handler, dns::tcp::Limits::from_config(&config.dns));
     tracing::info!("dns listening on {dns_addr} (udp and tcp)");
@@ -138,7 +142,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         tokio::spawn(async move { api::server::serve(listener, app, &config.api, stopped).await })
     };
     tracing::info!("api listening on http://{api_addr}");
-    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, auth, dns_udp, dns_tcp, api, admin, worker, sweeper, keys_sweeper, stop })
+    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, auth, rrl, dns_udp, dns_tcp, api, admin, worker, sweeper, keys_sweeper, stop })
 }
 
 impl Running {

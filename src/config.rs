@@ -14,6 +14,7 @@ pub const EMBEDDED: &str = include_str!("../config.toml");
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub dns: DnsConfig,
+    pub rrl: RrlConfig,
     pub api: ApiConfig,
     pub store: StoreConfig,
     pub zones: ZoneDefaults,
@@ -22,6 +23,27 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     pub auth: AuthConfig,
     pub limits: Caps,
+}
+
+/// Response rate limiting on UDP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RrlConfig {
+    pub enabled: bool,
+    /// Answers per second to one prefix for one kind of answer.
+    pub responses_per_second: u32,
+    /// Past the rate, every `slip`-th answer is sent truncated; 0: none.
+    pub slip: u32,
+    pub ipv4_prefix_length: u8,
+    pub ipv6_prefix_length: u8,
+    /// Addresses or prefixes never limited.
+    pub exempt: Vec<String>,
+}
+
+impl RrlConfig {
+    pub fn exempt_prefixes(&self) -> Vec<ipnet::IpNet> {
+        self.exempt.iter().filter_map(|s| parse_net(s)).collect()
+    }
 }
 
 /// What bounds the cost of guessing tokens.
@@ -304,6 +326,13 @@ impl Config {
         }
         if a.max_connections == 0 || a.max_connections_per_address == 0 {
             return bad("api: connection caps must be at least 1".into());
+        }
+        let rrl = &self.rrl;
+        if rrl.responses_per_second == 0 || !(1..=32).contains(&rrl.ipv4_prefix_length) || !(1..=128).contains(&rrl.ipv6_prefix_length) {
+            return bad("rrl: responses_per_second must be at least 1, ipv4_prefix_length 1 to 32, ipv6_prefix_length 1 to 128".into());
+        }
+        if let Some(e) = rrl.exempt.iter().find(|e| parse_net(e).is_none()) {
+            return bad(format!("rrl.exempt: {e:?} is not an address or a prefix"));
         }
         let d = &self.dns;
         if d.tcp_idle_timeout_secs == 0 || d.tcp_write_timeout_secs == 0 || d.tcp_max_connection_secs == 0 {

@@ -5,6 +5,7 @@
 pub mod answer;
 pub mod notify;
 mod respond;
+pub mod rrl;
 pub mod snapshot;
 pub mod tcp;
 pub mod tsig;
@@ -33,6 +34,7 @@ pub struct Handler {
     max_payload: u16,
     transfers: Option<Transfers>,
     keys: tsig::Keys,
+    rrl: Option<Arc<rrl::Rrl>>,
 }
 
 /// Who may transfer zones, and the store whose journal IXFR reads.
@@ -44,7 +46,21 @@ pub struct Transfers {
 
 impl Handler {
     pub fn new(catalog: Arc<Catalog>, max_payload: u16) -> Self {
-        Handler { catalog, max_payload, transfers: None, keys: tsig::Keys::default() }
+        Handler { catalog, max_payload, transfers: None, keys: tsig::Keys::default(), rrl: None }
+    }
+
+    /// Limits UDP answers per source prefix (`None`: no limit).
+    pub fn with_rrl(mut self, rrl: Option<Arc<rrl::Rrl>>) -> Self {
+        self.rrl = rrl;
+        self
+    }
+
+    /// What RRL says of a UDP answer of `kind` about `name`; TCP is never limited.
+    fn limit(&self, request: &Request, kind: rrl::Kind, name: &[u8], rtype: RecordType) -> rrl::Verdict {
+        match &self.rrl {
+            Some(rrl) if request.protocol() == Protocol::Udp => rrl.check(request.src().ip(), kind, name, u16::from(rtype)),
+            _ => rrl::Verdict::Send,
+        }
     }
 
     /// Allows zone transfers as `transfers` says, and TSIG with `keys`.
@@ -145,7 +161,13 @@ impl RequestHandler for Handler {
         };
         if let Some(rcode) = rcode {
             meta.response_code = rcode;
-            return send!(response, session, empty!(request, edns.as_ref(), meta)).unwrap_or_else(|_| error_info(request, rcode));
+            return match self.limit(request, rrl::Kind::Error, &[], RecordType::NULL) {
+                rrl::Verdict::Drop => error_info(request, rcode),
+                verdict => {
+                    meta.truncation = verdict == rrl::Verdict::Slip;
+                    send!(response, session, empty!(request, edns.as_ref(), meta)).unwrap_or_else(|_| error_info(request, rcode))
+                }
+            };
         }
         let q = &request.queries.queries()[0];
         if request.metadata.op_code == OpCode::Notify || matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR) {
@@ -158,13 +180,43 @@ impl RequestHandler for Handler {
         let key = snapshot::Key::from_name(qname);
         let Some(zone) = zones.find(&key) else {
             meta.response_code = ResponseCode::Refused;
-            return send!(response, session, empty!(request, edns.as_ref(), meta))
-                .unwrap_or_else(|_| error_info(request, ResponseCode::Refused));
+            return match self.limit(request, rrl::Kind::Error, &[], RecordType::NULL) {
+                rrl::Verdict::Drop => error_info(request, ResponseCode::Refused),
+                verdict => {
+                    meta.truncation = verdict == rrl::Verdict::Slip;
+                    send!(response, session, empty!(request, edns.as_ref(), meta)).unwrap_or_else(|_| error_info(request, ResponseCode::Refused))
+                }
+            };
         };
         let mut synth: Vec<Record> = Vec::new();
         let plan = answer::resolve(zone, qname, q.query_type(), &mut synth);
         meta.authoritative = plan.authoritative;
         meta.response_code = plan.rcode;
+        if self.rrl.is_some() {
+            let kind = if !plan.authoritative {
+                rrl::Kind::Referral
+            } else if plan.rcode == ResponseCode::NXDomain {
+                rrl::Kind::NxDomain
+            } else if !synth.is_empty() {
+                rrl::Kind::Wildcard
+            } else if plan.answer.is_empty() {
+                rrl::Kind::NoData
+            } else {
+                rrl::Kind::Positive
+            };
+            let (name, rtype) = match kind {
+                rrl::Kind::Positive | rrl::Kind::NoData => (key.as_bytes(), q.query_type()),
+                _ => (&zone.key[..], RecordType::NULL),
+            };
+            match self.limit(request, kind, name, rtype) {
+                rrl::Verdict::Send => {}
+                rrl::Verdict::Drop => return error_info(request, plan.rcode),
+                rrl::Verdict::Slip => {
+                    meta.truncation = true;
+                    return send!(response, session, empty!(request, edns.as_ref(), meta)).unwrap_or_else(|_| error_info(request, plan.rcode));
+                }
+            }
+        }
         let make = || {
             MessageResponseBuilder::new(&request.queries, edns.as_ref()).build(
                 meta,

@@ -44,6 +44,8 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.dns.listen = "127.0.0.1:0".parse().unwrap();
     config.api.listen = "127.0.0.1:0".parse().unwrap();
     config.demo.enabled = false;
+    // Tests burst from loopback; the RRL tests turn it on with their own rates.
+    config.rrl.enabled = false;
     // Tests make bursts of calls; the rate-limit tests set their own quotas.
     config.rate_limits.read_per_minute = 1_000_000;
     config.rate_limits.write_per_minute = 1_000_000;

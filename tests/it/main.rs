@@ -15,4 +15,5 @@ mod http_hygiene;
 mod idempotency;
 mod interop;
 mod limits;
+mod rrl;
 mod tokens;
