@@ -53,6 +53,16 @@ impl Principal {
         self.zones.as_ref().is_none_or(|z| z.contains(&zone))
     }
 
+    /// Whether a token restricted to `zones` is within this one's restriction (an
+    /// unrestricted token is within no restriction).
+    pub fn covers(&self, zones: Option<&[Uuid]>) -> bool {
+        match (&self.zones, zones) {
+            (None, _) => true,
+            (Some(mine), Some(theirs)) => theirs.iter().all(|z| mine.contains(z)),
+            (Some(_), None) => false,
+        }
+    }
+
     fn expired(&self) -> bool {
         self.expires.is_some_and(|e| crate::domain::unix_now() >= e)
     }

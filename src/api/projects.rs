@@ -33,6 +33,7 @@ pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuer
 #[utoipa::path(post, path = "/v1/projects", tag = "projects", request_body = ProjectBody, responses((status = 201, body = super::openapi::ProjectData)))]
 pub(super) async fn create(State(st): State<AppState>, caller: Caller, idem: Idempotency, Json(body): Json<ProjectBody>) -> ApiResult<Response> {
     let me = caller.require(Scope::write(Resource::Projects))?;
+    caller.unrestricted()?;
     let team = me.team.id;
     idem.once(&st, me, async {
         let p = st.store.write(move |tx| tx.create_project(team, &body.name)).await?;
@@ -51,6 +52,7 @@ pub(super) async fn show(State(st): State<AppState>, caller: Caller, Path(id): P
 #[utoipa::path(patch, path = "/v1/projects/{id}", tag = "projects", params(("id" = Uuid, Path, description = "The project")), request_body = ProjectBody, responses((status = 200, body = super::openapi::ProjectData)))]
 pub(super) async fn rename(State(st): State<AppState>, caller: Caller, Path(id): Path<String>, Json(body): Json<ProjectBody>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Projects))?.team.id;
+    caller.unrestricted()?;
     let id = parse_id(&id, "project")?;
     Ok(data(StatusCode::OK, st.store.write(move |tx| tx.rename_project(team, id, &body.name)).await?))
 }
@@ -58,6 +60,7 @@ pub(super) async fn rename(State(st): State<AppState>, caller: Caller, Path(id):
 #[utoipa::path(delete, path = "/v1/projects/{id}", tag = "projects", params(("id" = Uuid, Path, description = "The project")), responses((status = 204, description = "Deleted")))]
 pub(super) async fn remove(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Projects))?.team.id;
+    caller.unrestricted()?;
     let id = parse_id(&id, "project")?;
     st.store.write(move |tx| tx.delete_project(team, id)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -48,6 +48,7 @@ fn check_php(st: &AppState, v: &str) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/v1/sites", tag = "sites", params(("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("project_id" = Option<Uuid>, Query), ("status" = Option<String>, Query)), responses((status = 200, body = super::openapi::SiteList)))]
 pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery, uri: axum::http::Uri) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Sites))?.team.id;
+    let zones = caller.0.zones.clone();
     let mut project: Option<Uuid> = None;
     let mut status: Option<String> = None;
     for pair in uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -67,7 +68,8 @@ pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuer
         .store
         .read(move |r| {
             r.sites(team, after, limit, |s| {
-                project.is_none_or(|p| s.project_id == Some(p)) && status.as_deref().is_none_or(|st| s.status == st)
+                let visible = zones.as_ref().is_none_or(|z| s.zone_id.is_some_and(|id| z.contains(&id)));
+                visible && project.is_none_or(|p| s.project_id == Some(p)) && status.as_deref().is_none_or(|st| s.status == st)
             })
         })
         .await?;
@@ -78,7 +80,9 @@ pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuer
 pub(super) async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Sites))?.team.id;
     let id = parse_id(&id, "site")?;
-    Ok(data(StatusCode::OK, st.store.read(move |r| r.site(team, id)).await?))
+    let site = st.store.read(move |r| r.site(team, id)).await?;
+    caller.site(&site)?;
+    Ok(data(StatusCode::OK, site))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -123,6 +127,7 @@ pub(super) struct UpdateSite {
 pub(super) async fn update(State(st): State<AppState>, caller: Caller, Path(id): Path<String>, Json(body): Json<UpdateSite>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Sites))?.team.id;
     let id = parse_id(&id, "site")?;
+    visible_site(&st, &caller, id).await?;
     if let Some(v) = &body.php_version {
         check_php(&st, v)?;
     }
@@ -158,7 +163,19 @@ pub(super) async fn update(State(st): State<AppState>, caller: Caller, Path(id):
 pub(super) async fn ssl(State(st): State<AppState>, caller: Caller, idem: Idempotency, Path(id): Path<String>) -> ApiResult<Response> {
     let me = caller.require(Scope::write(Resource::Sites))?;
     let id = parse_id(&id, "site")?;
+    visible_site(&st, &caller, id).await?;
     idem.once(&st, me, step(&st, me.team.id, id, "ssl")).await
+}
+
+/// `404` unless the site is the caller's team's and inside its zone restriction. A site's
+/// zone never changes, so the check holds for the write that follows.
+async fn visible_site(st: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
+    if caller.0.zones.is_none() {
+        return Ok(()); // the store's team check is enough
+    }
+    let team = caller.0.team.id;
+    let site = st.store.read(move |r| r.site(team, id)).await?;
+    caller.site(&site)
 }
 
 /// Asks for an asynchronous step on a site: `202` once its job is committed and queued.
@@ -171,5 +188,6 @@ async fn step(st: &AppState, team: Uuid, id: Uuid, step: &'static str) -> ApiRes
 pub(super) async fn wordpress(State(st): State<AppState>, caller: Caller, idem: Idempotency, Path(id): Path<String>) -> ApiResult<Response> {
     let me = caller.require(Scope::write(Resource::Wordpress))?;
     let id = parse_id(&id, "site")?;
+    visible_site(&st, &caller, id).await?;
     idem.once(&st, me, step(&st, me.team.id, id, "wordpress")).await
 }

@@ -17,6 +17,9 @@ use crate::auth::Principal;
 use crate::domain::{Resource, Scope, rfc3339_at, unix_now};
 use crate::store::Token;
 
+/// Most zones one token may be restricted to.
+const MAX_TOKEN_ZONES: usize = 1000;
+
 /// Longest lifetime a minted token may ask for: ten years.
 const MAX_LIFETIME_SECS: u64 = 10 * 365 * 86_400;
 
@@ -42,6 +45,8 @@ fn view(t: &Token) -> Value {
 pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Tokens))?.team.id;
     let mut tokens = st.store.read(move |r| r.tokens(team)).await?;
+    // A zone-restricted token sees only tokens within its own restriction.
+    tokens.retain(|t| caller.0.covers(t.zones.as_deref()));
     tokens.sort_by_key(|t| (t.created_at.clone(), t.id));
     let total = tokens.len() as u64;
     let start = q.after.and_then(|a| tokens.iter().position(|t| t.id == a).map(|i| i + 1)).unwrap_or(0);
@@ -106,7 +111,19 @@ async fn mint_token(st: &AppState, me: &Principal, body: CreateToken) -> ApiResu
     {
         return Err(ApiError::invalid("invalid_token_request", vec![("expires_in", "a token cannot outlive the token that mints it".into())]));
     }
-    let zones = match (&me.zones, body.zones) {
+    // One entry per zone, and no more zones than an account may hold.
+    let wanted = match body.zones {
+        Some(list) if list.is_empty() || list.len() > MAX_TOKEN_ZONES => {
+            return Err(ApiError::invalid("invalid_token_request", vec![("zones", format!("name 1 to {MAX_TOKEN_ZONES} zones, or leave zones out"))]));
+        }
+        Some(mut list) => {
+            let mut seen = std::collections::HashSet::new();
+            list.retain(|z| seen.insert(*z));
+            Some(list)
+        }
+        None => None,
+    };
+    let zones = match (&me.zones, wanted) {
         (None, z) => z,
         (Some(mine), None) => Some(mine.clone()),
         (Some(mine), Some(wanted)) => {
@@ -144,9 +161,13 @@ async fn mint_token(st: &AppState, me: &Principal, body: CreateToken) -> ApiResu
 pub(super) async fn revoke(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Tokens))?.team.id;
     let id = parse_id(&id, "token")?;
+    let me = caller.0.clone();
     st.store
         .write(move |tx| {
-            tx.team_token(team, id)?;
+            // A token beyond the caller's zone restriction is as good as absent.
+            if !me.covers(tx.team_token(team, id)?.zones.as_deref()) {
+                return Err(crate::store::StoreError::NotFound("token"));
+            }
             tx.revoke_token(id)
         })
         .await?;

@@ -50,11 +50,15 @@ pub struct Event {
     pub actor: Actor,
     /// A short human summary (`www.example.com A 192.0.2.1`).
     pub summary: String,
+    /// The zone the change was made in, when it was made in one: what a zone-restricted
+    /// token may see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_id: Option<Uuid>,
 }
 
 impl WriteCtx {
-    /// Records an event for `team` in the running transaction.
-    pub(crate) fn audit(&mut self, team: Uuid, action: &str, resource_type: &str, resource_id: Uuid, summary: String) -> Result<()> {
+    /// Records an event for `team` (in `zone`, when the change is) in the running transaction.
+    pub(crate) fn audit(&mut self, team: Uuid, action: &str, resource_type: &str, resource_id: Uuid, zone: Option<Uuid>, summary: String) -> Result<()> {
         let event = Event {
             id: new_id(),
             at: now_rfc3339(),
@@ -63,6 +67,7 @@ impl WriteCtx {
             resource_id,
             actor: self.actor.clone(),
             summary,
+            zone_id: zone,
         };
         self.txn.open_table(EVENTS)?.insert((team.as_u128(), event.id.as_u128()), serde_json::to_vec(&event)?.as_slice())?;
         Ok(())
@@ -70,12 +75,14 @@ impl WriteCtx {
 }
 
 impl Reader {
-    /// A team's events, oldest first, optionally about one resource (by type, id or both).
+    /// A team's events, oldest first, optionally about one resource (by type, id or both),
+    /// and only those made in `zones` when given.
     pub fn events(
         &self,
         team: Uuid,
         resource_type: Option<String>,
         resource_id: Option<Uuid>,
+        zones: Option<&[Uuid]>,
         after: Option<Uuid>,
         limit: usize,
     ) -> Result<Page<Event>> {
@@ -85,7 +92,8 @@ impl Reader {
         for entry in t.range((team, 0)..=(team, u128::MAX))? {
             let (k, v) = entry?;
             let e: Event = decode(v.value())?;
-            if resource_type.as_deref().is_some_and(|rt| rt != e.resource_type) || resource_id.is_some_and(|id| id != e.resource_id) {
+            let outside = zones.is_some_and(|z| e.zone_id.is_none_or(|id| !z.contains(&id)));
+            if outside || resource_type.as_deref().is_some_and(|rt| rt != e.resource_type) || resource_id.is_some_and(|id| id != e.resource_id) {
                 continue;
             }
             total += 1;

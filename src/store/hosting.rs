@@ -50,7 +50,7 @@ impl WriteCtx {
         let p = Project { id: new_id(), team_id: team, name, created_at: now.clone(), updated_at: now };
         put(self, PROJECTS, p.id, &p)?;
         self.txn.open_table(TEAM_PROJECTS)?.insert((team.as_u128(), p.id.as_u128()), ())?;
-        self.audit(team, "project.created", "project", p.id, p.name.clone())?;
+        self.audit(team, "project.created", "project", p.id, None, p.name.clone())?;
         Ok(p)
     }
 
@@ -67,7 +67,7 @@ impl WriteCtx {
         p.name = name;
         p.updated_at = now_rfc3339();
         put(self, PROJECTS, p.id, &p)?;
-        self.audit(team, "project.renamed", "project", p.id, p.name.clone())?;
+        self.audit(team, "project.renamed", "project", p.id, None, p.name.clone())?;
         Ok(p)
     }
 
@@ -80,7 +80,7 @@ impl WriteCtx {
         }
         self.txn.open_table(PROJECTS)?.remove(p_id)?;
         self.txn.open_table(TEAM_PROJECTS)?.remove((team.as_u128(), p_id))?;
-        self.audit(team, "project.deleted", "project", p.id, p.name.clone())?;
+        self.audit(team, "project.deleted", "project", p.id, None, p.name.clone())?;
         Ok(p)
     }
 
@@ -165,7 +165,7 @@ impl WriteCtx {
             site.status = "provisioning".into();
             let job = self.new_job(&mut site, "create", serde_json::json!({}))?;
             self.put_site(&mut site)?;
-            self.audit(team, "site.create_retried", "site", site.id, site.domain.to_string())?;
+            self.audit(team, "site.create_retried", "site", site.id, site.zone_id, site.domain.to_string())?;
             return Ok((site, job));
         }
         let t = team.as_u128();
@@ -199,7 +199,7 @@ impl WriteCtx {
         if let Some(p) = project {
             self.txn.open_table(PROJECT_SITES)?.insert((p.as_u128(), site.id.as_u128()), ())?;
         }
-        self.audit(team, "site.created", "site", site.id, site.domain.to_string())?;
+        self.audit(team, "site.created", "site", site.id, site.zone_id, site.domain.to_string())?;
         Ok((site, job))
     }
 
@@ -220,7 +220,7 @@ impl WriteCtx {
         drop(idx);
         site.project_id = project;
         self.put_site(&mut site)?;
-        self.audit(team, "site.moved", "site", site.id, format!("{} to project {}", site.domain, project.map_or("none".into(), |p| p.to_string())))?;
+        self.audit(team, "site.moved", "site", site.id, site.zone_id, format!("{} to project {}", site.domain, project.map_or("none".into(), |p| p.to_string())))?;
         Ok(site)
     }
 
@@ -246,7 +246,7 @@ impl WriteCtx {
         }
         let job = self.new_job(&mut site, step, params.clone())?;
         self.put_site(&mut site)?;
-        self.audit(team, &format!("site.{step}_requested"), "site", site.id, format!("{} {params}", site.domain))?;
+        self.audit(team, &format!("site.{step}_requested"), "site", site.id, site.zone_id, format!("{} {params}", site.domain))?;
         Ok((site, job))
     }
 
@@ -313,7 +313,7 @@ impl WriteCtx {
         }
         self.put_site(&mut site)?;
         let what = format!("site.{}_{}", job.step, job.state);
-        self.audit(site.team_id, &what, "site", site.id, format!("{}{}", site.domain, job.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()))?;
+        self.audit(site.team_id, &what, "site", site.id, site.zone_id, format!("{}{}", site.domain, job.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()))?;
         Ok(site)
     }
 
@@ -391,7 +391,7 @@ impl WriteCtx {
             self.txn.open_table(JOBS)?.remove(j)?;
             self.txn.open_table(OPEN_JOBS)?.remove(j)?;
         }
-        self.audit(site.team_id, "site.deleted", "site", site.id, site.domain.to_string())?;
+        self.audit(site.team_id, "site.deleted", "site", site.id, site.zone_id, site.domain.to_string())?;
         if let Some(zone_id) = site.zone_id
             && let Some(zone) = get::<Zone>(self, ZONES, zone_id)? {
                 let mut removed = Vec::new();

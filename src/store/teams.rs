@@ -24,7 +24,7 @@ impl WriteCtx {
         names.insert(name, team.id.as_u128())?;
         self.txn.open_table(TEAMS)?.insert(team.id.as_u128(), serde_json::to_vec(&team)?.as_slice())?;
         drop(names);
-        self.audit(team.id, "team.created", "team", team.id, team.name.clone())?;
+        self.audit(team.id, "team.created", "team", team.id, None, team.name.clone())?;
         Ok(team)
     }
 
@@ -35,7 +35,7 @@ impl WriteCtx {
         }
         self.txn.open_table(TOKENS)?.insert(token.id.as_u128(), serde_json::to_vec(token)?.as_slice())?;
         self.txn.open_table(TEAM_TOKENS)?.insert((token.team_id.as_u128(), token.id.as_u128()), ())?;
-        self.audit(token.team_id, "token.created", "token", token.id, format!("{} ({})", token.name, token.scopes.join(",")))?;
+        self.audit(token.team_id, "token.created", "token", token.id, None, format!("{} ({})", token.name, token.scopes.join(",")))?;
         Ok(())
     }
 
@@ -58,7 +58,7 @@ impl WriteCtx {
             token.revoked_at = Some(now_rfc3339());
             tokens.insert(id.as_u128(), serde_json::to_vec(&token)?.as_slice())?;
             drop(tokens);
-            self.audit(token.team_id, "token.revoked", "token", token.id, token.name.clone())?;
+            self.audit(token.team_id, "token.revoked", "token", token.id, None, token.name.clone())?;
         }
         Ok(token)
     }

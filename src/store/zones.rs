@@ -276,7 +276,7 @@ impl WriteCtx {
         self.txn.open_table(TEAM_ZONES)?.insert((team.as_u128(), zone.id.as_u128()), ())?;
         self.put_zone(&zone)?;
         self.emit(Change::ZonePut(zone.clone()));
-        self.audit(team, "zone.created", "zone", zone.id, format!("{} ({} records)", zone.name, zone.record_count))?;
+        self.audit(team, "zone.created", "zone", zone.id, Some(zone.id), format!("{} ({} records)", zone.name, zone.record_count))?;
         {
             let mut records = self.txn.open_table(RECORDS)?;
             let mut idx = self.txn.open_table(RECORD_NAMES)?;
@@ -342,7 +342,7 @@ impl WriteCtx {
         }
         self.touch_zone(zone, 1, &[], std::slice::from_ref(&row))?;
         self.emit(Change::RecordPut { old: None, new: row.clone() });
-        self.audit(team, "record.created", "record", row.id, summary(&row))?;
+        self.audit(team, "record.created", "record", row.id, Some(zone_id), summary(&row))?;
         Ok(row)
     }
 
@@ -382,7 +382,7 @@ impl WriteCtx {
             put_record(&mut records, &mut idx, &row)?;
         }
         self.touch_zone(zone, 0, std::slice::from_ref(&old), std::slice::from_ref(&row))?;
-        self.audit(team, "record.updated", "record", row.id, format!("{} → {}", summary(&old), summary(&row)))?;
+        self.audit(team, "record.updated", "record", row.id, Some(zone_id), format!("{} → {}", summary(&old), summary(&row)))?;
         self.emit(Change::RecordPut { old: Some(old), new: row.clone() });
         Ok(row)
     }
@@ -497,6 +497,7 @@ impl WriteCtx {
             "zone.batch_applied",
             "zone",
             zone.id,
+            Some(zone.id),
             format!("{} deleted, {} updated, {} created", removed.len(), updated.len(), created.len()),
         )?;
         for old in &removed {
@@ -521,7 +522,7 @@ impl WriteCtx {
         self.txn.open_table(RECORDS)?.remove((zone_id.as_u128(), id.as_u128()))?;
         self.txn.open_table(RECORD_NAMES)?.remove((zone_id.as_u128(), old.name.as_str(), id.as_u128()))?;
         self.touch_zone(zone, -1, std::slice::from_ref(&old), &[])?;
-        self.audit(team, "record.deleted", "record", old.id, summary(&old))?;
+        self.audit(team, "record.deleted", "record", old.id, Some(zone_id), summary(&old))?;
         self.emit(Change::RecordRemoved(old.clone()));
         Ok(old)
     }

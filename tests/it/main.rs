@@ -15,5 +15,6 @@ mod http_hygiene;
 mod idempotency;
 mod interop;
 mod limits;
+mod restricted;
 mod rrl;
 mod tokens;
