@@ -64,12 +64,16 @@ pub struct AuthConfig {
 pub struct Caps {
     pub zones_per_team: u64,
     pub records_per_zone: u64,
+    /// Records across all of a team's zones: what bounds one account's share of memory.
+    pub records_per_team: u64,
     pub sites_per_team: u64,
+    /// Tokens a team holds at once (revoked and expired ones do not count).
+    pub tokens_per_team: u64,
 }
 
 impl Default for Caps {
     fn default() -> Self {
-        Caps { zones_per_team: 1000, records_per_zone: 100_000, sites_per_team: 1000 }
+        Caps { zones_per_team: 1000, records_per_zone: 100_000, records_per_team: 100_000, sites_per_team: 1000, tokens_per_team: 100 }
     }
 }
 

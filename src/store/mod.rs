@@ -14,7 +14,7 @@ mod zones;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use redb::{Database, ReadTransaction, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use uuid::Uuid;
 
 pub use audit::{ACTOR, Actor, Event};
@@ -34,6 +34,8 @@ pub(crate) const ZONES: TableDefinition<u128, &[u8]> = TableDefinition::new("zon
 pub(crate) const ZONE_NAMES: TableDefinition<&str, u128> = TableDefinition::new("zone_names");
 /// (team, zone) → (): a team's zones in creation order.
 pub(crate) const TEAM_ZONES: TableDefinition<(u128, u128), ()> = TableDefinition::new("team_zones");
+/// team → records across its zones: what the per-team record cap is checked against.
+pub(crate) const TEAM_RECORDS: TableDefinition<u128, u64> = TableDefinition::new("team_records");
 /// (zone, record) → row: a zone's records in creation order (ids are UUIDv7).
 pub(crate) const RECORDS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("records");
 /// (zone, serial) → the change that led away from that serial: IXFR's journal.
@@ -123,6 +125,16 @@ impl Store {
             txn.open_table(ZONES)?;
             txn.open_table(ZONE_NAMES)?;
             txn.open_table(TEAM_ZONES)?;
+            let mut counts = txn.open_table(TEAM_RECORDS)?;
+            if counts.is_empty()? {
+                // A store from before the per-team count: count once from the zones.
+                let zones = txn.open_table(ZONES)?;
+                for entry in zones.iter()? {
+                    let zone: Zone = read::decode(entry?.1.value())?;
+                    let n = counts.get(zone.team_id.as_u128())?.map_or(0, |v| v.value());
+                    counts.insert(zone.team_id.as_u128(), n + zone.record_count)?;
+                }
+            }
             txn.open_table(RECORDS)?;
             txn.open_table(RECORD_NAMES)?;
             txn.open_table(JOURNAL)?;

@@ -33,6 +33,24 @@ impl WriteCtx {
         if self.txn.open_table(TEAMS)?.get(token.team_id.as_u128())?.is_none() {
             return Err(StoreError::NotFound("team"));
         }
+        let now = crate::domain::unix_now();
+        let (tokens, index) = (self.txn.open_table(TOKENS)?, self.txn.open_table(TEAM_TOKENS)?);
+        let t = token.team_id.as_u128();
+        let mut active = 0;
+        for entry in index.range((t, 0)..=(t, u128::MAX))? {
+            if let Some(v) = tokens.get(entry?.0.value().1)? {
+                let held: Token = decode(v.value())?;
+                active += u64::from(held.revoked_at.is_none() && held.expires.is_none_or(|e| now < e));
+            }
+        }
+        drop((tokens, index));
+        if active >= self.caps.tokens_per_team {
+            return Err(StoreError::invalid(
+                "too_many_tokens",
+                "name",
+                format!("an account holds at most {} tokens at once; revoke one first", self.caps.tokens_per_team),
+            ));
+        }
         self.txn.open_table(TOKENS)?.insert(token.id.as_u128(), serde_json::to_vec(token)?.as_slice())?;
         self.txn.open_table(TEAM_TOKENS)?.insert((token.team_id.as_u128(), token.id.as_u128()), ())?;
         self.audit(token.team_id, "token.created", "token", token.id, None, format!("{} ({})", token.name, token.scopes.join(",")))?;

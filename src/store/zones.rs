@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::read::decode;
 use super::{
-    Change, Record, Result, Soa, StoreError, WriteCtx, Zone, new_id, JOURNAL, RECORDS, RECORD_NAMES, TEAM_ZONES, ZONE_NAMES, ZONES,
+    Change, Record, Result, Soa, StoreError, WriteCtx, Zone, new_id, JOURNAL, RECORDS, RECORD_NAMES, TEAM_RECORDS, TEAM_ZONES, ZONE_NAMES, ZONES,
 };
 use crate::config::{DnsConfig, ZoneDefaults};
 use crate::domain::{DomainName, RecordData, now_rfc3339};
@@ -240,6 +240,7 @@ impl WriteCtx {
         if zones >= caps.zones_per_team {
             return Err(StoreError::invalid("too_many_zones", "name", format!("an account holds at most {} zones", caps.zones_per_team)));
         }
+        self.check_team_records(team, seed.records.len() as i64, "records")?;
         // Check the whole seed in memory first: nothing may be written if any record is bad.
         let mut by_name: HashMap<&DomainName, Vec<Record>> = HashMap::new();
         let now = now_rfc3339();
@@ -272,6 +273,7 @@ impl WriteCtx {
             created_at: now.clone(),
             updated_at: now,
         };
+        self.count_team_records(team, zone.record_count as i64)?;
         self.txn.open_table(ZONE_NAMES)?.insert(reversed(zone.name.as_str()).as_str(), zone.id.as_u128())?;
         self.txn.open_table(TEAM_ZONES)?.insert((team.as_u128(), zone.id.as_u128()), ())?;
         self.put_zone(&zone)?;
@@ -286,6 +288,26 @@ impl WriteCtx {
             }
         }
         Ok(zone)
+    }
+
+    /// Refuses `added` more records for `team` past the per-team cap.
+    fn check_team_records(&self, team: Uuid, added: i64, field: &'static str) -> Result<()> {
+        let held = self.txn.open_table(TEAM_RECORDS)?.get(team.as_u128())?.map_or(0, |v| v.value());
+        if added > 0 && held.saturating_add(added as u64) > self.caps.records_per_team {
+            return Err(StoreError::invalid(
+                "too_many_records",
+                field,
+                format!("an account holds at most {} records across its zones; it holds {held}", self.caps.records_per_team),
+            ));
+        }
+        Ok(())
+    }
+
+    fn count_team_records(&mut self, team: Uuid, delta: i64) -> Result<()> {
+        let mut counts = self.txn.open_table(TEAM_RECORDS)?;
+        let held = counts.get(team.as_u128())?.map_or(0, |v| v.value());
+        counts.insert(team.as_u128(), held.saturating_add_signed(delta))?;
+        Ok(())
     }
 
     fn put_zone(&mut self, zone: &Zone) -> Result<()> {
@@ -307,6 +329,7 @@ impl WriteCtx {
         journal.remove((zone.id.as_u128(), from.wrapping_sub(JOURNAL_ENTRIES)))?;
         drop(journal);
         zone.record_count = zone.record_count.saturating_add_signed(count_delta);
+        self.count_team_records(zone.team_id, count_delta)?;
         zone.updated_at = now_rfc3339();
         self.put_zone(&zone)?;
         self.emit(Change::ZonePut(zone.clone()));
@@ -333,6 +356,7 @@ impl WriteCtx {
         if zone.record_count >= self.caps.records_per_zone {
             return Err(StoreError::invalid("too_many_records", "zone", format!("a zone holds at most {} records", self.caps.records_per_zone)));
         }
+        self.check_team_records(team, 1, "zone")?;
         check_rules(&zone.name, &new, &self.records_at(zone_id, new.name.as_str())?)?;
         let row = record_row(zone_id, &new, &now_rfc3339());
         {
@@ -472,6 +496,8 @@ impl WriteCtx {
         let count = zone.record_count as i64 - removed.len() as i64 + created.len() as i64;
         if count > self.caps.records_per_zone as i64 {
             errors.push(("creates".into(), "too_many_records", format!("a zone holds at most {} records", self.caps.records_per_zone)));
+        } else if let Err(e) = self.check_team_records(team, created.len() as i64 - removed.len() as i64, "creates") {
+            errors.push(("creates".into(), "too_many_records", e.to_string()));
         }
         if !errors.is_empty() {
             return Err(StoreError::Batch(errors));
