@@ -134,7 +134,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let limits = Arc::new(api::limits::Limits::new(&config.rate_limits));
     let sweeper = api::limits::sweep(limits.clone(), auth.clone());
     let keys_sweeper = api::idempotency::sweep(store.clone());
-    let state = AppState { store: store.clone(), auth: auth.clone(), config: config.clone(), jobs, limits };
+    let reserved = Arc::new(config.dns.reserved());
+    let state = AppState { store: store.clone(), auth: auth.clone(), config: config.clone(), jobs, limits, reserved };
     let (stop, stopped) = watch::channel(false);
     let app = api::router(state);
     let api = {

@@ -99,6 +99,8 @@ pub struct DnsConfig {
     pub nameservers: Vec<String>,
     /// SOA RNAME of new zones.
     pub hostmaster: String,
+    /// Names no tenant may hold a zone at, above or below.
+    pub reserved_names: Vec<String>,
     /// Largest UDP payload we send or advertise.
     pub max_udp_payload: u16,
     /// Idle timeout of TCP connections, seconds.
@@ -138,6 +140,11 @@ impl std::fmt::Debug for TsigKey {
 }
 
 impl DnsConfig {
+    /// What tenants may not own: public suffixes, the platform's domains, `reserved_names`.
+    pub fn reserved(&self) -> crate::domain::Reserved {
+        crate::domain::Reserved::new(self.nameservers.iter().map(String::as_str), &self.hostmaster, &self.reserved_names)
+    }
+
     /// `allow_transfer` as prefixes (an address alone is a /32 or /128); `key:` entries are
     /// in `transfer_keys`.
     pub fn transfer_acl(&self) -> Vec<ipnet::IpNet> {
@@ -284,7 +291,7 @@ impl Config {
         if self.dns.nameservers.is_empty() {
             return bad("dns.nameservers must name at least one nameserver".into());
         }
-        for ns in self.dns.nameservers.iter().chain([&self.dns.hostmaster]) {
+        for ns in self.dns.nameservers.iter().chain([&self.dns.hostmaster]).chain(&self.dns.reserved_names) {
             if crate::domain::DomainName::parse(ns).is_err() {
                 return bad(format!("{ns:?} is not a valid domain name"));
             }

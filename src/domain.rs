@@ -1,5 +1,9 @@
 //! Validated values of the domain: names, record data, scopes, timestamps. Pure, no I/O.
 
+mod reserved;
+
+pub use reserved::{Reserved, is_public_suffix};
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -42,6 +42,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub jobs: Jobs,
     pub limits: Arc<limits::Limits>,
+    /// Zone names tenants may not own.
+    pub reserved: Arc<crate::domain::Reserved>,
 }
 
 pub fn router(state: AppState) -> Router {

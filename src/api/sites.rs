@@ -102,6 +102,7 @@ pub(super) async fn create(State(st): State<AppState>, caller: Caller, idem: Ide
 
 async fn create_site(st: &AppState, team: Uuid, body: CreateSite) -> ApiResult<Response> {
     let domain = DomainName::parse_zone(&body.domain).map_err(|e| ApiError::invalid("invalid_site", vec![("domain", e.0)]))?;
+    st.reserved.check(&domain).map_err(|e| ApiError::invalid("reserved_name", vec![("domain", e)]))?;
     let php = body.php_version.unwrap_or_else(|| st.config.hosting.default_php.clone());
     check_php(st, &php)?;
     let hosting = st.config.hosting.clone();

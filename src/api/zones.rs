@@ -137,6 +137,7 @@ async fn create_zone(st: &AppState, team: uuid::Uuid, body: CreateZone) -> ApiRe
             seed
         }
     };
+    st.reserved.check(&seed.name).map_err(|e| ApiError::invalid("reserved_name", vec![("name", e)]))?;
     let zone = st.store.write(move |tx| tx.create_zone(team, seed)).await?;
     let mut r = created(format!("/v1/zones/{}", zone.id), view(&zone));
     let (name, value) = super::extract::etag(zone.serial);

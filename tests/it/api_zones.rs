@@ -146,3 +146,25 @@ async fn per_team_caps_and_request_size_caps_are_clear_errors() {
     let r = app.client.get(app.url("/v1/zones")).bearer_auth(&token).header("x-big", "b".repeat(40_000)).send().await.unwrap();
     assert_eq!(r.status(), 431);
 }
+
+#[tokio::test]
+async fn public_suffixes_and_the_platforms_own_domains_cannot_be_taken() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    for name in ["co.uk", "github.io", "ipx.test", "ns1.ipx.test", "deep.below.ipx.test"] {
+        let r = app.post(&token, "/v1/zones", json!({ "name": name })).await;
+        assert_eq!((r.status.as_u16(), r.code()), (422, "reserved_name"), "{name}: {}", r.body);
+        assert!(r.body["error"]["fields"]["name"].as_str().unwrap().contains(name));
+    }
+    let file = "$ORIGIN github.io.\n@ 3600 IN SOA ns1.x. h.x. 1 2 3 4 5\n@ 3600 IN NS ns1.x.\n";
+    let r = app.post(&token, "/v1/zones", json!({ "zone_file": file })).await;
+    assert_eq!(r.code(), "reserved_name");
+    for domain in ["co.uk", "ns2.ipx.test"] {
+        let r = app.post(&token, "/v1/sites", json!({ "domain": domain })).await;
+        assert_eq!((r.status.as_u16(), r.code()), (422, "reserved_name"), "{domain}");
+    }
+    assert_eq!(app.get(&token, "/v1/zones").await.body["meta"]["pagination"]["total"], 0);
+    assert_eq!(app.get(&token, "/v1/sites").await.body["meta"]["pagination"]["total"], 0);
+    // Below a public suffix, names are anyone's.
+    assert_eq!(app.post(&token, "/v1/zones", json!({ "name": "acme.co.uk" })).await.status, 201);
+}
