@@ -31,6 +31,14 @@ pub enum Command {
     SiteDelete { id: String },
 }
 
+impl Command {
+    /// Whether the command changes the store (and so may create a database on a new data
+    /// directory); the others never create one.
+    pub fn writes(&self) -> bool {
+        !matches!(self, Command::TeamList | Command::TokenList { .. } | Command::ZoneExport { .. } | Command::SiteList { .. })
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Reply {
     ok: bool,

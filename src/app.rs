@@ -38,8 +38,8 @@ pub struct Running {
     api: JoinHandle<()>,
     admin: JoinHandle<()>,
     worker: JoinHandle<()>,
-    sweeper: JoinHandle<()>,
-    keys_sweeper: JoinHandle<()>,
+    /// Housekeeping: budgets, idempotency keys, the database file's watch.
+    background: Vec<JoinHandle<()>>,
     stop: watch::Sender<bool>,
 }
 
@@ -132,8 +132,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let api_addr = listener.local_addr().expect("bound");
     let (jobs, worker) = crate::hosting::start(store.clone(), crate::hosting::provisioner(&config), config.clone());
     let limits = Arc::new(api::limits::Limits::new(&config.rate_limits));
-    let sweeper = api::limits::sweep(limits.clone(), auth.clone());
-    let keys_sweeper = api::idempotency::sweep(store.clone());
+    let background = vec![api::limits::sweep(limits.clone(), auth.clone()), api::idempotency::sweep(store.clone()), watch_store(store.clone())];
     let reserved = Arc::new(config.dns.reserved());
     let state = AppState { store: store.clone(), auth: auth.clone(), config: config.clone(), jobs, limits, reserved };
     let (stop, stopped) = watch::channel(false);
@@ -143,7 +142,19 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         tokio::spawn(async move { api::server::serve(listener, app, &config.api, stopped).await })
     };
     tracing::info!("api listening on http://{api_addr}");
-    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, auth, rrl, dns_udp, dns_tcp, api, admin, worker, sweeper, keys_sweeper, stop })
+    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, auth, rrl, dns_udp, dns_tcp, api, admin, worker, background, stop })
+}
+
+/// Checks every two seconds that the database file is still where the next start will
+/// read it (the check logs loudly, once, when it is not).
+fn watch_store(store: Store) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            let _ = store.health();
+        }
+    })
 }
 
 impl Running {
@@ -160,8 +171,10 @@ impl Running {
         // Jobs in flight stay open in the store and run again at the next start.
         self.worker.abort();
         let _ = self.worker.await;
-        self.sweeper.abort();
-        self.keys_sweeper.abort();
+        for task in self.background {
+            task.abort();
+            let _ = task.await; // each holds a store handle: gone before the store closes
+        }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.api).await;
         let store = self.store;
         drop(self.catalog);

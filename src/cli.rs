@@ -131,7 +131,8 @@ impl Cli {
 
 /// Runs an operator command on the database, or through the server when it holds it.
 pub fn run_operator(config: &Config, command: Command) -> Result<String, String> {
-    match Store::open(&config.db_path()) {
+    let opened = if command.writes() { Store::open(&config.db_path()) } else { Store::open_existing(&config.db_path()) };
+    match opened {
         Ok(store) => {
             store.set_caps(config.limits);
             let out = admin::execute(&store, None, command);
@@ -139,6 +140,7 @@ pub fn run_operator(config: &Config, command: Command) -> Result<String, String>
             out
         }
         Err(StoreError::Locked) => admin::send(&config.socket_path(), &command),
+        Err(e @ (StoreError::Missing(_) | StoreError::Unusable(_))) => Err(e.to_string()),
         Err(e) => Err(format!("cannot open {}: {e}", config.db_path().display())),
     }
 }

@@ -90,7 +90,11 @@ impl From<StoreError> for ApiError {
                 e
             }
             StoreError::Precondition(message) => ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", message),
-            StoreError::Locked | StoreError::Storage(_) => ApiError::internal(e),
+            StoreError::Unavailable(why) => {
+                tracing::error!(problem = %why, "write refused");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "writes are refused until an operator repairs the server's data directory; nothing was changed")
+            }
+            StoreError::Locked | StoreError::Storage(_) | StoreError::Missing(_) | StoreError::Unusable(_) => ApiError::internal(e),
         }
     }
 }

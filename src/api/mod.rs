@@ -58,7 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::layer));
     Router::new()
-        .route("/healthz", get(|| async { axum::Json(json!({ "data": { "status": "ok" } })) }))
+        .route("/healthz", get(healthz))
         .nest("/v1", v1)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -68,6 +68,19 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), gate::layer))
         .layer(middleware::from_fn_with_state(state.clone(), request_id))
         .with_state(state)
+}
+
+/// 200 while the server can do its work; 503 once writes are refused (the database file
+/// left its path), so a load balancer takes the instance out.
+async fn healthz(axum::extract::State(st): axum::extract::State<AppState>) -> Response {
+    match st.store.health() {
+        Ok(()) => axum::Json(json!({ "data": { "status": "ok" } })).into_response(),
+        Err(why) => {
+            tracing::error!(problem = %why, "health check fails");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the server refuses writes: its database file is gone from the data directory")
+                .into_response()
+        }
+    }
 }
 
 /// Longest request target (path and query) accepted: 414 past it.

@@ -6,6 +6,7 @@ mod audit;
 mod hosting;
 mod idempotency;
 mod model;
+mod open;
 mod read;
 mod teams;
 mod writer;
@@ -21,6 +22,7 @@ pub use audit::{ACTOR, Actor, Event};
 pub use idempotency::{IDEMPOTENCY_TTL_SECS, Idem};
 pub use model::{Change, IdempotencyRecord, Job, JobSummary, Project, Record, Site, Soa, Team, Token, Zone};
 pub use read::{Page, Reader};
+pub use open::Create;
 pub use writer::WriteCtx;
 pub use zones::{Batch, BatchOutcome, JOURNAL_ENTRIES, JournalEntry, MAX_BATCH_ITEMS, NewRecord, RecordPatch, ZoneSeed, managed_error};
 
@@ -64,6 +66,15 @@ pub enum StoreError {
     Storage(String),
     #[error("the database is held by another process")]
     Locked,
+    /// No database where one must exist (a command that only reads).
+    #[error("there is no database at {}; nothing to read (`ipx serve`, or a command that writes, makes one)", .0.display())]
+    Missing(std::path::PathBuf),
+    /// A file that cannot be used as this database: empty, foreign or damaged.
+    #[error("{0}")]
+    Unusable(String),
+    /// Writes are refused: the file they would go to is gone from its path.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
@@ -95,6 +106,34 @@ impl From<redb::DatabaseError> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Every table, for reading a file through at open.
+const TABLES: [&dyn open::Walk; 24] = [
+    &TEAMS,
+    &TEAM_NAMES,
+    &TOKENS,
+    &TEAM_TOKENS,
+    &ZONES,
+    &ZONE_NAMES,
+    &TEAM_ZONES,
+    &TEAM_RECORDS,
+    &RECORDS,
+    &JOURNAL,
+    &RECORD_NAMES,
+    &audit::EVENTS,
+    &hosting::PROJECTS,
+    &hosting::TEAM_PROJECTS,
+    &hosting::PROJECT_SITES,
+    &hosting::SITES,
+    &hosting::TEAM_SITES,
+    &hosting::SITE_DOMAINS,
+    &hosting::JOBS,
+    &hosting::OPEN_JOBS,
+    &idempotency::IDEMPOTENCY,
+    &idempotency::IDEMPOTENCY_BY_AGE,
+    &idempotency::IDEMPOTENCY_V1,
+    &open::META,
+];
+
 /// Called on the writer thread with each committed batch's changes, before any write of the
 /// batch is acknowledged.
 pub type CommitListener = Arc<dyn Fn(&[Change]) + Send + Sync>;
@@ -103,6 +142,7 @@ pub type CommitListener = Arc<dyn Fn(&[Change]) + Send + Sync>;
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Database>,
+    guard: Arc<open::FileGuard>,
     writer: writer::Handle,
     listener: Arc<Mutex<Option<CommitListener>>>,
     thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
@@ -112,12 +152,29 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the database. Fails with `Locked` when another process has it open.
     pub fn open(path: &Path) -> Result<Store> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Storage(format!("{}: {e}", dir.display())))?;
+        Self::open_with(path, Create::Yes)
+    }
+
+    /// Opens the database only if it exists (`Missing` otherwise): for commands that only read.
+    pub fn open_existing(path: &Path) -> Result<Store> {
+        Self::open_with(path, Create::No)
+    }
+
+    fn open_with(path: &Path, create: Create) -> Result<Store> {
+        let fresh = open::prepare(path, create)?;
+        // Read everything back before anything writes: a damaged file is left as it is.
+        let verified = fresh || open::preflight(path, &TABLES)?;
+        let opened = open::quietly(|| Database::create(path));
+        let db = match opened {
+            Ok(db) => Arc::new(db?),
+            Err(_) => return Err(StoreError::Unusable(format!("{}: the database is damaged (redb could not open it)", path.display()))),
+        };
+        if !verified {
+            open::verify(path, db.as_ref(), &TABLES)?; // repaired on open: read it through now
         }
-        let db = Arc::new(Database::create(path)?);
         let txn = db.begin_write()?;
         {
+            txn.open_table(open::META)?.insert("format", open::FORMAT)?;
             txn.open_table(TEAMS)?;
             txn.open_table(TEAM_NAMES)?;
             txn.open_table(TOKENS)?;
@@ -155,8 +212,14 @@ impl Store {
         txn.commit()?;
         let listener: Arc<Mutex<Option<CommitListener>>> = Arc::default();
         let caps: Arc<Mutex<crate::config::Caps>> = Arc::default();
-        let (writer, thread) = writer::spawn(db.clone(), listener.clone(), caps.clone());
-        Ok(Store { db, writer, listener, thread: Arc::new(Mutex::new(Some(thread))), caps })
+        let guard = Arc::new(open::FileGuard::new(path)?);
+        let (writer, thread) = writer::spawn(db.clone(), guard.clone(), listener.clone(), caps.clone());
+        Ok(Store { db, guard, writer, listener, thread: Arc::new(Mutex::new(Some(thread))), caps })
+    }
+
+    /// `Err` (saying why) once writes are refused because the database file left its path.
+    pub fn health(&self) -> std::result::Result<(), String> {
+        self.guard.check()
     }
 
     /// Drops this handle and, once it was the last one, waits for the writer to finish its

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use super::{Change, CommitListener, Result, StoreError};
 use super::audit::{ACTOR, Actor};
+use super::open::FileGuard;
 use crate::config::Caps;
 
 /// Most jobs one transaction takes; bounds the latency a batch adds to its first job.
@@ -124,6 +125,7 @@ impl Handle {
 /// Starts the writer thread; it ends when every `Handle` is dropped.
 pub(crate) fn spawn(
     db: Arc<Database>,
+    guard: Arc<FileGuard>,
     listener: Arc<Mutex<Option<CommitListener>>>,
     caps: Arc<Mutex<Caps>>,
 ) -> (Handle, std::thread::JoinHandle<()>) {
@@ -139,14 +141,14 @@ pub(crate) fn spawn(
                         Err(_) => break,
                     }
                 }
-                run_batch(&db, &listener, &caps, batch);
+                run_batch(&db, &guard, &listener, &caps, batch);
             }
         })
         .expect("spawn writer thread");
     (Handle { tx }, thread)
 }
 
-fn run_batch(db: &Database, listener: &Mutex<Option<CommitListener>>, caps: &Mutex<Caps>, batch: Vec<Box<dyn Job>>) {
+fn run_batch(db: &Database, guard: &FileGuard, listener: &Mutex<Option<CommitListener>>, caps: &Mutex<Caps>, batch: Vec<Box<dyn Job>>) {
     let txn = match db.begin_write() {
         Ok(t) => t,
         Err(e) => {
@@ -179,7 +181,14 @@ fn run_batch(db: &Database, listener: &Mutex<Option<CommitListener>>, caps: &Mut
             drop(txn); // aborts
             Some(e)
         }
-        None => txn.commit().err().map(StoreError::from),
+        // A commit into a file that left its path would be acknowledged and then lost.
+        None => match guard.check() {
+            Err(why) => {
+                drop(txn);
+                Some(StoreError::Unavailable(why))
+            }
+            Ok(()) => txn.commit().err().map(StoreError::from),
+        },
     };
     if let Some(e) = failure {
         tracing::error!(error = %e, "write transaction failed; nothing in it was acknowledged");

@@ -17,4 +17,5 @@ mod interop;
 mod limits;
 mod restricted;
 mod rrl;
+mod store_faults;
 mod tokens;
