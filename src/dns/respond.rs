@@ -49,6 +49,49 @@ impl Responder {
     }
 }
 
+/// A response too large for the client's UDP size as RFC 2181 §9 and RFC 6891 §7 want it
+/// sent instead: the header with TC set, the question, no records, and the OPT record kept
+/// (so the client still learns our size and any extended rcode). `None` if `full` is not a
+/// well-formed message.
+pub(crate) fn truncated(full: &[u8]) -> Option<Vec<u8>> {
+    let count = |at: usize| -> Option<usize> { Some(u16::from_be_bytes([*full.get(at)?, *full.get(at + 1)?]) as usize) };
+    let (qd, an, ns, ar) = (count(4)?, count(6)?, count(8)?, count(10)?);
+    let mut at = 12;
+    for _ in 0..qd {
+        at = skip_name(full, at)? + 4;
+    }
+    let question_end = at;
+    let mut opt = None;
+    for i in 0..an + ns + ar {
+        let start = at;
+        at = skip_name(full, at)?;
+        let rtype = count(at)?;
+        at += 10 + count(at + 8)?;
+        if i >= an + ns && rtype == 41 {
+            opt = Some(full.get(start..at)?);
+        }
+    }
+    let mut out = Vec::with_capacity(question_end + 32);
+    out.extend_from_slice(full.get(..question_end)?);
+    out[2] |= 0x02; // TC
+    out[6..12].copy_from_slice(&[0, 0, 0, 0, 0, u8::from(opt.is_some())]);
+    out.extend_from_slice(opt.unwrap_or_default());
+    Some(out)
+}
+
+/// The offset just past the (possibly compressed) name at `at`.
+fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let len = *msg.get(at)?;
+        match len {
+            0 => return Some(at + 1),
+            l if l & 0xC0 == 0xC0 => return Some(at + 2),
+            l if l & 0xC0 == 0 => at += 1 + usize::from(l),
+            _ => return None,
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl ResponseHandler for Responder {
     async fn send_response<'a>(
@@ -62,12 +105,16 @@ impl ResponseHandler for Responder {
             impl Iterator<Item = &'a Record> + Send + 'a,
         >,
     ) -> Result<ResponseInfo, NetError> {
+        let limit = if self.udp { response.edns().map_or(512, |e| e.max_payload()) } else { u16::MAX };
         let mut buf = Vec::with_capacity(512);
         let info = {
             let mut enc = BinEncoder::new(&mut buf);
-            enc.set_max_size(if self.udp { response.edns().map_or(512, |e| e.max_payload()) } else { u16::MAX });
+            enc.set_max_size(u16::MAX);
             response.destructive_emit(&mut enc)?
         };
+        if buf.len() > usize::from(limit) {
+            buf = truncated(&buf).ok_or_else(|| NetError::from("cannot truncate the response"))?;
+        }
         match &self.sink {
             Sink::Udp(socket, peer) => {
                 socket.send_to(&buf, *peer).await.map_err(|e| NetError::from(e.to_string()))?;
@@ -76,5 +123,39 @@ impl ResponseHandler for Responder {
             Sink::Collect(out) => out.lock().expect("collect lock").push(buf),
         }
         Ok(info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RData, Record, RecordType, rdata::TXT};
+
+    use super::truncated;
+
+    #[test]
+    fn a_truncated_response_keeps_the_question_and_opt_and_nothing_else() {
+        let mut m = Message::new(0x4242, MessageType::Response, OpCode::Query);
+        m.metadata.authoritative = true;
+        let name = Name::from_ascii("big.example.").unwrap();
+        m.add_query(Query::query(name.clone(), RecordType::TXT));
+        for i in 0..40 {
+            m.add_answer(Record::from_rdata(name.clone(), 60, RData::TXT(TXT::new(vec![format!("{i:03}{}", "x".repeat(60))]))));
+        }
+        let mut e = Edns::new();
+        e.set_max_payload(1232);
+        m.set_edns(e);
+        let full = m.to_vec().unwrap();
+        let cut = Message::from_vec(&truncated(&full).unwrap()).unwrap();
+        assert!(cut.metadata.truncation && cut.metadata.authoritative);
+        assert_eq!(cut.metadata.id, 0x4242);
+        assert_eq!(cut.queries.len(), 1);
+        assert!(cut.answers.is_empty() && cut.authorities.is_empty() && cut.additionals.is_empty());
+        assert_eq!(cut.edns.as_ref().map(|e| e.max_payload()), Some(1232), "OPT kept");
+        let mut plain = m.clone();
+        plain.edns = None;
+        let cut = Message::from_vec(&truncated(&plain.to_vec().unwrap()).unwrap()).unwrap();
+        assert!(cut.edns.is_none() && cut.metadata.truncation);
+        assert!(truncated(&full[..40]).is_none(), "a message cut short is not ours to fix");
     }
 }

@@ -165,6 +165,28 @@ async fn large_answers_set_tc_over_udp_and_come_whole_over_tcp() {
 }
 
 #[tokio::test]
+async fn truncated_answers_are_well_formed_keep_opt_and_hold_no_partial_rrset() {
+    let app = proto_app().await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.get(&token, "/v1/zones").await.data()[0]["id"].as_str().unwrap().to_string();
+    for i in 0..30 {
+        assert_eq!(app.record(&token, &zone, "big", "TXT", &format!("{i:02}-{}", "x".repeat(60))).await.status, 201);
+    }
+    let question = "big.proto.test.".len() + 1 + 4;
+    for edns in [false, true] {
+        let q = query("big.proto.test.", RecordType::TXT, edns);
+        let raw = udp_raw(app.dns_addr(), &q.to_vec().unwrap()).await.unwrap();
+        // Exactly a header, the question and (with EDNS) an 11-octet OPT: no trailing bytes.
+        assert_eq!(raw.len(), 12 + question + if edns { 11 } else { 0 }, "edns={edns}");
+        assert_eq!(&raw[4..12], &[0, 1, 0, 0, 0, 0, 0, u8::from(edns)], "header counts match the sections");
+        let m = Message::from_vec(&raw).unwrap();
+        assert!(m.metadata.truncation && m.metadata.authoritative);
+        assert!(m.answers.is_empty(), "no partial RRset");
+        assert_eq!(m.edns.is_some(), edns, "OPT kept when asked with one");
+    }
+}
+
+#[tokio::test]
 async fn edns_versions_opcodes_and_classes_we_do_not_serve_get_the_right_rcode() {
     let app = proto_app().await;
     let mut m = query("proto.test.", RecordType::A, true);
