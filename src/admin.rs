@@ -69,10 +69,7 @@ pub fn execute(store: &Store, auth: Option<&Authenticator>, cmd: Command) -> Res
         }
         Command::TokenCreate { team, name, scopes } => {
             let team = find_team(&team)?;
-            let name = name.trim().to_string();
-            if name.is_empty() || name.len() > 100 {
-                return Err("a token name is 1 to 100 characters".into());
-            }
+            let name = crate::domain::label_text(&name, 100).ok_or("a token name is 1 to 100 printable characters")?;
             let scopes = scopes.iter().map(|s| s.parse::<Scope>()).collect::<Result<Vec<_>, _>>()?;
             let (token, secret) = mint(team.id, &name, &scopes);
             let row = token.clone();
@@ -92,7 +89,14 @@ pub fn execute(store: &Store, auth: Option<&Authenticator>, cmd: Command) -> Res
             Ok(tokens
                 .iter()
                 .map(|t| {
-                    let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                    let expired = t.expires.is_some_and(|e| crate::domain::unix_now() >= e);
+                    let state = if t.revoked_at.is_some() {
+                        "revoked"
+                    } else if expired {
+                        "expired"
+                    } else {
+                        "active"
+                    };
                     format!("{}\t{}\t{}\t{}\t{state}\n", t.id, t.name, t.scopes.join(","), t.created_at)
                 })
                 .collect())

@@ -1,12 +1,14 @@
 //! Validated values of the domain: names, record data, scopes, timestamps. Pure, no I/O.
 
 mod reserved;
+pub mod text;
 
 pub use reserved::{Reserved, is_public_suffix};
 
 use std::fmt;
 use std::str::FromStr;
 
+use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use hickory_proto::serialize::txt::Parser;
@@ -81,8 +83,10 @@ impl DomainName {
         self.0 == zone.0 || (self.0.len() > zone.0.len() && self.0.ends_with(&zone.0) && self.0.as_bytes()[self.0.len() - zone.0.len() - 1] == b'.')
     }
 
+    /// The name as hickory's type, built from its labels as octets: hickory's text reader
+    /// refuses labels that `parse` accepts (`-dash`), and every name we store is served.
     pub fn to_hickory(&self) -> Name {
-        let mut n = Name::from_ascii(&self.0).expect("validated name");
+        let mut n = Name::from_labels(self.0.split('.').map(str::as_bytes)).expect("validated name");
         n.set_fqdn(true);
         n
     }
@@ -138,12 +142,15 @@ pub fn parse_rdata(rtype_text: &str, content: &str, origin: &DomainName) -> Resu
     if content.len() > 4096 {
         return Err("content is longer than 4096 characters".into());
     }
-    if let Some(c) = content.chars().find(|c| c.is_control()) {
+    if let Some(c) = content.chars().find(|c| text::is_deceptive(*c)) {
         return Err(format!("content holds the control character {c:?}"));
     }
-    let text = if rtype == RecordType::TXT && !content.trim_start().starts_with('"') {
-        quote_txt(content.as_bytes())
-    } else if matches!(rtype, RecordType::TXT | RecordType::CAA) {
+    if rtype == RecordType::TXT {
+        let strings = if content.trim_start().starts_with('"') { text::strings(content) } else { text::unquoted(content) };
+        let strings = strings.map_err(|e| format!("invalid TXT content: {e}"))?;
+        return from_rdata(RData::TXT(TXT::from_bytes(strings.iter().map(Vec::as_slice).collect())));
+    }
+    let text = if rtype == RecordType::CAA {
         content.to_string()
     } else {
         // `@` for the origin (RFC 1035 §5.1), which hickory's parser only takes as an owner.
@@ -161,7 +168,25 @@ pub fn parse_rdata(rtype_text: &str, content: &str, origin: &DomainName) -> Resu
         return Err(format!("invalid {rtype} content"));
     }
     let rdata = record.data.clone();
+    if let RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::DS(ds)) = &rdata {
+        check_ds(ds)?;
+    }
     from_rdata(rdata)
+}
+
+/// A DS digest must be as long as its type makes it (RFC 4034, 4509, 6605): resolvers treat
+/// one of the wrong length as a broken chain.
+fn check_ds(ds: &hickory_proto::dnssec::rdata::DS) -> Result<(), String> {
+    let wanted = match u8::from(ds.digest_type()) {
+        1 => 20,
+        2 => 32,
+        4 => 48,
+        other => return Err(format!("DS digest type {other} is not one validators use; use 2 (SHA-256) or 4 (SHA-384)")),
+    };
+    if ds.digest().len() != wanted {
+        return Err(format!("a DS digest of type {} is {wanted} octets, not {}", u8::from(ds.digest_type()), ds.digest().len()));
+    }
+    Ok(())
 }
 
 /// Builds the stored form of RDATA that is already parsed (zone import, wire decode).
@@ -176,15 +201,11 @@ pub fn from_rdata(rdata: RData) -> Result<RecordData, String> {
 /// RFC 1035 presentation text of RDATA, canonical for storage and zone files.
 pub fn present(rdata: &RData) -> String {
     match rdata {
-        RData::TXT(txt) => txt.txt_data.iter().map(|s| quote_one(s)).collect::<Vec<_>>().join(" "),
+        RData::TXT(txt) => txt.txt_data.iter().map(|s| text::quote(s)).collect::<Vec<_>>().join(" "),
         // hickory prints the CAA value without escaping quotes.
         RData::CAA(caa) => format!("{} {} {}", caa.flags(), caa.tag, quote_one(&caa.value)),
         other => other.to_string(),
     }
-}
-
-fn quote_txt(bytes: &[u8]) -> String {
-    bytes.chunks(255).map(quote_one).collect::<Vec<_>>().join(" ")
 }
 
 fn quote_one(bytes: &[u8]) -> String {
@@ -286,6 +307,15 @@ impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.resource.as_str(), if self.write { "write" } else { "read" })
     }
+}
+
+/// A name people give to things (tokens, projects, teams), trimmed: `None` unless it is 1 to
+/// `max` characters with no control or display-changing character (a bidi override in a
+/// listing would make it read as something else).
+pub fn label_text(name: &str, max: usize) -> Option<String> {
+    let name = name.trim();
+    let ok = !name.is_empty() && name.chars().count() <= max && !name.chars().any(text::is_deceptive);
+    ok.then(|| name.to_string())
 }
 
 /// The unit a client is counted in: its IPv4 address, or the /64 of its IPv6 address (one

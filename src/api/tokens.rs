@@ -75,8 +75,8 @@ pub(super) async fn create(State(st): State<AppState>, caller: Caller, idem: Ide
 
 async fn mint_token(st: &AppState, me: &Principal, body: CreateToken) -> ApiResult<Response> {
     let mut errors = Vec::new();
-    let name = body.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    let name = crate::domain::label_text(&body.name, 100).unwrap_or_default();
+    if name.is_empty() {
         errors.push(("name", "a token name is 1 to 100 printable characters".to_string()));
     }
     let scopes = match body.scopes {

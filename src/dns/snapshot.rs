@@ -170,8 +170,7 @@ impl ZoneSnap {
     }
 
     fn remove(&mut self, row: &Row) {
-        let Ok(name) = Name::from_ascii(format!("{}.", row.name)) else { return };
-        let key = key_of(&name);
+        let key = key_of(&row.name.to_hickory());
         let Some(current) = self.nodes.get(&key) else { return };
         let mut node = (**current).clone();
         let Some(i) = node.rrsets.iter().position(|s| s.ids.contains(&row.id)) else { return };
@@ -254,7 +253,7 @@ fn soa_records(zone: &Zone, origin: &Name) -> (Record, Record) {
 pub fn to_record(row: &Row) -> Option<Record> {
     let decoded = (|| {
         let rtype: RecordType = row.rtype.parse().ok()?;
-        let name = Name::from_ascii(format!("{}.", row.name)).ok()?;
+        let name = row.name.to_hickory();
         let mut dec = BinDecoder::new(&row.rdata);
         let rdata = RData::read(&mut dec, rtype, Restrict::new(row.rdata.len() as u16)).ok()?;
         Some(Record::from_rdata(name, row.ttl, rdata))

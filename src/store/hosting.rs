@@ -36,11 +36,8 @@ fn get<T: DeserializeOwned>(ctx: &WriteCtx, table: TableDefinition<u128, &[u8]>,
 }
 
 fn check_project_name(name: &str) -> Result<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(StoreError::invalid("invalid_project", "name", "a project name is 1 to 100 printable characters"));
-    }
-    Ok(name.to_string())
+    crate::domain::label_text(name, 100)
+        .ok_or_else(|| StoreError::invalid("invalid_project", "name", "a project name is 1 to 100 printable characters"))
 }
 
 impl WriteCtx {

@@ -9,10 +9,10 @@ use crate::domain::now_rfc3339;
 
 impl WriteCtx {
     pub fn create_team(&mut self, name: &str) -> Result<Team> {
-        let name = name.trim();
-        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control()) {
+        let Some(name) = crate::domain::label_text(name, 64).filter(|n| n.len() <= 64) else {
             return Err(StoreError::invalid("invalid_team", "name", "a team name is 1 to 64 printable characters"));
-        }
+        };
+        let name = name.as_str();
         if Uuid::parse_str(name).is_ok() {
             return Err(StoreError::invalid("invalid_team", "name", "a team name cannot be a UUID"));
         }

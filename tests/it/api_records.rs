@@ -382,3 +382,70 @@ async fn paging_through_2500_records_while_others_write_skips_and_repeats_nothin
         }
     }
 }
+
+#[tokio::test]
+async fn txt_content_round_trips_byte_for_byte_through_the_api_and_dns() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "txt.test").await;
+    let cases: [(&str, &str, Vec<&[u8]>); 7] = [
+        ("utf8", "café", vec!["café".as_bytes()]),
+        ("ddd", r#""caf\195\169""#, vec!["café".as_bytes()]),
+        ("quotes", r#""say \"hi\"" "back\\slash""#, vec![b"say \"hi\"", b"back\\slash"]),
+        ("bell", r#""\007bell""#, vec![b"\x07bell"]),
+        ("two", r#""a" "b c""#, vec![b"a", b"b c"]),
+        ("bidi", r#""\226\128\174x""#, vec!["\u{202E}x".as_bytes()]),
+        ("raw", r#""\255\000""#, vec![&[255, 0]]),
+    ];
+    for (name, content, bytes) in cases {
+        let r = app.record(&token, &zone, name, "TXT", content).await;
+        assert_eq!(r.status, 201, "{name}: {}", r.body);
+        let stored = r.data()["content"].as_str().unwrap().to_string();
+        let m = app.udp(&format!("{name}.txt.test."), RecordType::TXT).await;
+        let served: Vec<Vec<u8>> = match &m.answers[0].data {
+            hickory_proto::rr::RData::TXT(t) => t.txt_data.iter().map(|s| s.to_vec()).collect(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(served, bytes.iter().map(|b| b.to_vec()).collect::<Vec<_>>(), "{name}: served as other bytes");
+        // The stored form reads back as the same octets: posting it again is a duplicate.
+        let again = app.record(&token, &zone, name, "TXT", &stored).await;
+        assert_eq!(again.code(), "duplicate_record", "{name}: {stored} is not the same content");
+    }
+    let shown = app.get(&token, &format!("/v1/zones/{zone}/records")).await.body.to_string();
+    assert!(shown.contains(r#"\"café\""#), "UTF-8 is shown as itself: {shown}");
+    assert!(shown.contains(r#"\\226\\128\\174x"#), "a bidi override is shown escaped");
+    for bad in [r#""open"#, r#""\256""#, r#""a"b"#] {
+        assert_eq!(app.record(&token, &zone, "bad", "TXT", bad).await.status, 422, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn every_name_the_api_accepts_is_served() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "names.test").await;
+    for name in ["-dash", "trail-", "_sip._tcp", "x_y", "UPPER", "*.wild"] {
+        let r = app.record(&token, &zone, name, "A", "192.0.2.7").await;
+        assert_eq!(r.status, 201, "{name}: {}", r.body);
+        let ask = format!("{}.names.test.", name.replace('*', "any"));
+        let m = app.udp(&ask, RecordType::A).await;
+        assert_eq!(m.answers.len(), 1, "{name} accepted but not served: {:?}", m.metadata.response_code);
+    }
+}
+
+#[tokio::test]
+async fn ds_digests_of_the_wrong_length_and_deceptive_names_are_refused() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "ds.test").await;
+    let good = format!("60485 13 2 {}", "ab".repeat(32));
+    assert_eq!(app.record(&token, &zone, "sub", "DS", &good).await.status, 201);
+    for bad in [format!("60485 13 2 {}", "ab".repeat(31)), format!("60485 13 4 {}", "ab".repeat(32)), format!("60485 13 9 {}", "ab".repeat(32))] {
+        let r = app.record(&token, &zone, "sub", "DS", &bad).await;
+        assert_eq!((r.status.as_u16(), r.code()), (422, "invalid_record"), "{bad}");
+    }
+    for name in ["admin\u{202E}gpj.exe", "zero\u{200B}width"] {
+        assert_eq!(app.post(&token, "/v1/projects", serde_json::json!({ "name": name })).await.status, 422, "{name:?}");
+        assert_eq!(app.post(&token, "/v1/tokens", serde_json::json!({ "name": name })).await.status, 422, "{name:?}");
+    }
+}

@@ -184,9 +184,21 @@ impl TestApp {
     }
 }
 
+/// A name from its labels as octets (hickory's text reader refuses some labels DNS allows,
+/// such as `-dash`).
+pub fn name_of(name: &str) -> Name {
+    let trimmed = name.trim_end_matches('.');
+    if trimmed.is_empty() {
+        return Name::root();
+    }
+    let mut n = Name::from_labels(trimmed.split('.').map(str::as_bytes)).unwrap();
+    n.set_fqdn(true);
+    n
+}
+
 pub fn query(name: &str, rtype: RecordType, edns: bool) -> Message {
     let mut m = Message::new(rand_id(), MessageType::Query, OpCode::Query);
-    m.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
+    m.add_query(Query::query(name_of(name), rtype));
     if edns {
         let mut e = Edns::new();
         e.set_max_payload(1232);

@@ -107,3 +107,16 @@ async fn changes_through_the_api_and_the_cli_are_in_the_audit_log() {
     assert_eq!(app.get(&dns, "/v1/events").await.status, 403);
     assert_eq!(app.get(&admin, "/v1/events?resource_type=bogus").await.status, 400);
 }
+
+#[tokio::test]
+async fn the_operators_token_list_says_which_tokens_have_expired() {
+    let app = spawn_app().await;
+    let admin = app.team("acme", &[]).await;
+    let short = app.post(&admin, "/v1/tokens", json!({ "name": "short", "expires_in": 1 })).await;
+    assert_eq!(short.status, 201);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let list = app.operator(ipx::admin::Command::TokenList { team: "acme".into() }).await.unwrap();
+    let line = list.lines().find(|l| l.contains("\tshort\t")).unwrap();
+    assert!(line.ends_with("\texpired"), "{line}");
+    assert!(list.lines().find(|l| l.contains("\ttest\t")).unwrap().ends_with("\tactive"));
+}
