@@ -152,13 +152,21 @@ pub fn execute(store: &Store, auth: Option<&Authenticator>, cmd: Command) -> Res
     }
 }
 
-/// Serves commands on `path` until the task is dropped. The socket is made owner-only, and a
-/// peer must run as the socket's owner.
-pub fn listen(path: &Path, store: Store, auth: Arc<Authenticator>) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+/// Binds the operator socket at `path`, owner-only (a stale one from an earlier run is
+/// replaced: the store's lock already proved no other server runs here).
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves commands on the socket until the task is dropped; a peer must run as the
+/// socket's owner.
+pub fn serve(listener: UnixListener, store: Store, auth: Arc<Authenticator>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    use std::os::unix::fs::MetadataExt;
+    let path = listener.local_addr()?.as_pathname().map(Path::to_path_buf).ok_or_else(|| std::io::Error::other("unnamed socket"))?;
     let owner = std::fs::metadata(path)?.uid();
     Ok(tokio::spawn(async move {
         while let Ok((conn, _)) = listener.accept().await {

@@ -49,6 +49,8 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error("{what} {addr}: {source}")]
     Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error("operator socket {}: {source}", path.display())]
+    Socket { path: std::path::PathBuf, source: std::io::Error },
     #[error("demo import: {0}")]
     Demo(String),
 }
@@ -68,17 +70,29 @@ async fn bind_dns(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), StartErr
     Err(bind_err("dns", std::io::Error::new(std::io::ErrorKind::AddrInUse, "no port free for both UDP and TCP")))
 }
 
-/// Imports the demo zones into a new `demo` team and returns a full-access token.
-fn import_demo(store: &Store) -> Result<String, String> {
-    let team = store.write_blocking(|tx| tx.create_team("demo")).map_err(|e| e.to_string())?;
-    for (file, text) in DEMO_ZONES {
-        let seed = zonefile::parse(text, None).map_err(|e| format!("{file}: {e}"))?;
-        let id = team.id;
-        store.write_blocking(move |tx| tx.create_zone(id, seed)).map_err(|e| format!("{file}: {e}"))?;
+/// Imports the demo zones into a new `demo` team with a full-access token, all in one
+/// transaction (so a failure leaves nothing), and returns the token's secret. `None` when
+/// the store already holds a team: only a new data directory gets the demo.
+fn import_demo(store: &Store) -> Result<Option<String>, String> {
+    if !store.read_blocking(|r| r.teams()).map_err(|e| e.to_string())?.is_empty() {
+        return Ok(None);
     }
-    let (token, secret) = mint(team.id, "demo", &[]);
-    store.write_blocking(move |tx| tx.create_token(&token)).map_err(|e| e.to_string())?;
-    Ok(secret)
+    let seeds = DEMO_ZONES
+        .iter()
+        .map(|(file, text)| zonefile::parse(text, None).map_err(|e| format!("{file}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (mut token, secret) = mint(uuid::Uuid::nil(), "demo", &[]); // argon2, off the writer
+    store
+        .write_blocking(move |tx| {
+            let team = tx.create_team("demo")?;
+            for seed in seeds {
+                tx.create_zone(team.id, seed)?;
+            }
+            token.team_id = team.id;
+            tx.create_token(&token)
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(Some(secret))
 }
 
 pub async fn start(config: Config) -> Result<Running, StartError> {
@@ -89,7 +103,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         tracing::warn!(open_files = files, wanted, "the open-file limit is below what the connection caps allow; lower [api] max_connections or [dns] tcp_max_connections, or raise the limit");
     }
     let db_path = config.db_path();
-    let fresh = !config.store.data_dir.join("ipx.redb").exists();
     let store = {
         let path = db_path.clone();
         tokio::task::spawn_blocking(move || Store::open(&path)).await.expect("open task")?
@@ -102,14 +115,20 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         let notifier = (!targets.is_empty()).then(|| dns::notify::Notifier::new(catalog.clone(), targets));
         tokio::task::spawn_blocking(move || dns::attach(&store, catalog, notifier)).await.expect("attach task")?;
     }
-    let demo_token = if fresh && config.demo.enabled {
+    // Every socket is bound before anything is written or served: a start that cannot bind
+    // leaves the store as it found it.
+    let (udp, tcp) = bind_dns(config.dns.listen).await?;
+    let listener = TcpListener::bind(config.api.listen)
+        .await
+        .map_err(|source| StartError::Bind { what: "api", addr: config.api.listen, source })?;
+    let operator_socket = crate::admin::bind(&config.socket_path()).map_err(|source| StartError::Socket { path: config.socket_path(), source })?;
+    let demo_token = if config.demo.enabled {
         let s = store.clone();
-        Some(tokio::task::spawn_blocking(move || import_demo(&s)).await.expect("demo task").map_err(StartError::Demo)?)
+        tokio::task::spawn_blocking(move || import_demo(&s)).await.expect("demo task").map_err(StartError::Demo)?
     } else {
         None
     };
 
-    let (udp, tcp) = bind_dns(config.dns.listen).await?;
     let rrl = dns::rrl::Rrl::new(&config.rrl).map(Arc::new);
     let dns_addr = udp.local_addr().expect("bound");
     let handler = Handler::new(catalog.clone(), config.dns.max_udp_payload)
@@ -123,19 +142,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     tracing::info!("dns listening on {dns_addr} (udp and tcp)");
 
     let auth = Arc::new(Authenticator::new(store.clone(), crate::auth::Policy::from_config(&config.auth)));
-    let admin = crate::admin::listen(&config.socket_path(), store.clone(), auth.clone())
-        .map_err(|source| StartError::Bind { what: "operator socket", addr: config.api.listen, source })?;
-
-    let listener = TcpListener::bind(config.api.listen)
-        .await
-        .map_err(|source| StartError::Bind { what: "api", addr: config.api.listen, source })?;
+    let admin = crate::admin::serve(operator_socket, store.clone(), auth.clone())
+        .map_err(|source| StartError::Socket { path: config.socket_path(), source })?;
     let api_addr = listener.local_addr().expect("bound");
-    let (jobs, worker) = crate::hosting::start(store.clone(), crate::hosting::provisioner(&config), config.clone());
+    let (stop, stopped) = watch::channel(false);
+    let (jobs, worker) = crate::hosting::start(store.clone(), crate::hosting::provisioner(&config), config.clone(), stopped.clone());
     let limits = Arc::new(api::limits::Limits::new(&config.rate_limits));
     let background = vec![api::limits::sweep(limits.clone(), auth.clone()), api::idempotency::sweep(store.clone()), watch_store(store.clone())];
     let reserved = Arc::new(config.dns.reserved());
     let state = AppState { store: store.clone(), auth: auth.clone(), config: config.clone(), jobs, limits, reserved };
-    let (stop, stopped) = watch::channel(false);
     let app = api::router(state);
     let api = {
         let config = config.clone();
@@ -158,24 +173,19 @@ fn watch_store(store: Store) -> JoinHandle<()> {
 }
 
 impl Running {
-    /// Stops accepting work, lets requests in flight finish, and closes the store.
+    /// Drains and stops: the API stops accepting and finishes the requests in flight, the
+    /// worker finishes its running jobs, both within the shutdown grace period (DNS keeps
+    /// answering meanwhile, so what they write is served); then DNS and the operator socket
+    /// stop, and the store closes once every write is committed.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        let (api, worker) = (self.api, self.worker);
+        let _ = tokio::join!(api, worker); // each ends within the grace period
         // The DNS tasks hold a store handle (IXFR); aborting them closes every connection too.
-        self.dns_udp.abort();
-        self.dns_tcp.abort();
-        let _ = self.dns_udp.await;
-        let _ = self.dns_tcp.await;
-        self.admin.abort();
-        let _ = self.admin.await;
-        // Jobs in flight stay open in the store and run again at the next start.
-        self.worker.abort();
-        let _ = self.worker.await;
-        for task in self.background {
+        for task in [self.dns_udp, self.dns_tcp, self.admin].into_iter().chain(self.background) {
             task.abort();
             let _ = task.await; // each holds a store handle: gone before the store closes
         }
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.api).await;
         let store = self.store;
         drop(self.catalog);
         drop(self.auth);

@@ -266,10 +266,17 @@ impl Config {
             merge(&mut root, over);
         }
         apply_env(&mut root, env)?;
+        // Errors past this point may quote values: never a secret.
+        let mut secrets = Vec::new();
+        collect_secrets(&toml::Value::Table(root.clone()), false, &mut secrets);
+        let redact = |e: ConfigError| match e {
+            ConfigError::Invalid { origin, message } => ConfigError::Invalid { origin, message: redacted(message, &secrets) },
+            other => other,
+        };
         let config: Config = toml::Value::Table(root)
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid { origin: None, message: e.to_string() })?;
-        config.validate()?;
+            .map_err(|e: toml::de::Error| redact(ConfigError::Invalid { origin: None, message: e.message().to_string() }))?;
+        config.validate().map_err(redact)?;
         Ok(config)
     }
 
@@ -359,9 +366,37 @@ impl Config {
     }
 }
 
+/// Parses TOML. A syntax error says where and what, but never quotes the line: it may be
+/// the line of a secret.
 fn parse_table(text: &str, origin: Option<String>) -> Result<toml::Table, ConfigError> {
-    text.parse::<toml::Table>()
-        .map_err(|e| ConfigError::Invalid { origin, message: e.to_string() })
+    text.parse::<toml::Table>().map_err(|e| {
+        let at = e.span().map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: ")
+        });
+        ConfigError::Invalid { origin, message: format!("{}{}", at.unwrap_or_default(), e.message().trim()) }
+    })
+}
+
+/// Every string under a key named `secret`, and any string that holds the word (an
+/// `IPX_*` value that did not parse stays one string).
+fn collect_secrets(value: &toml::Value, under_secret: bool, out: &mut Vec<String>) {
+    match value {
+        toml::Value::String(s) if under_secret || s.contains("secret") => out.push(s.clone()),
+        toml::Value::Array(items) => items.iter().for_each(|v| collect_secrets(v, under_secret, out)),
+        toml::Value::Table(t) => t.iter().for_each(|(k, v)| collect_secrets(v, under_secret || k.contains("secret"), out)),
+        _ => {}
+    }
+}
+
+fn redacted(mut message: String, secrets: &[String]) -> String {
+    for s in secrets.iter().filter(|s| s.len() >= 4) {
+        // As written, and as serde quotes it (escaped, in double quotes).
+        message = message.replace(&format!("{s:?}"), "\"<redacted>\"").replace(s.as_str(), "<redacted>");
+    }
+    message
 }
 
 fn merge(base: &mut toml::Table, over: toml::Table) {

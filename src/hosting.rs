@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -115,8 +115,11 @@ impl Jobs {
     }
 }
 
-/// Starts the worker and queues every job left open by an earlier run.
-pub fn start(store: Store, provisioner: Arc<dyn Provisioner>, config: Arc<Config>) -> (Jobs, JoinHandle<()>) {
+/// Starts the worker and queues every job left open by an earlier run. When `stop` turns
+/// true the worker takes no new job and lets those running finish for up to the shutdown
+/// grace period; any still running then are left open in the store and run again at the
+/// next start.
+pub fn start(store: Store, provisioner: Arc<dyn Provisioner>, config: Arc<Config>, mut stop: watch::Receiver<bool>) -> (Jobs, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Uuid>();
     let jobs = Jobs { tx };
     let resume = jobs.clone();
@@ -134,11 +137,21 @@ pub fn start(store: Store, provisioner: Arc<dyn Provisioner>, config: Arc<Config
         }
         drop(resume);
         let mut tasks = tokio::task::JoinSet::new();
-        while let Some(id) = rx.recv().await {
+        loop {
+            let id = tokio::select! {
+                id = rx.recv() => match id {
+                    Some(id) => id,
+                    None => break,
+                },
+                _ = stop.wait_for(|s| *s) => break,
+            };
             if !running.lock().expect("running set").insert(id) {
                 continue; // already running: a duplicate enqueue
             }
-            let permit = limit.clone().acquire_owned().await.expect("semaphore open");
+            let permit = tokio::select! {
+                permit = limit.clone().acquire_owned() => permit.expect("semaphore open"),
+                _ = stop.wait_for(|s| *s) => break,
+            };
             let (store, provisioner, config, running) = (store.clone(), provisioner.clone(), config.clone(), running.clone());
             tasks.spawn(async move {
                 // Released however the task ends, so a panicking step can be queued again.
@@ -147,6 +160,10 @@ pub fn start(store: Store, provisioner: Arc<dyn Provisioner>, config: Arc<Config
                 drop(permit);
             });
             while tasks.try_join_next().is_some() {}
+        }
+        let grace = Duration::from_secs(config.api.shutdown_grace_secs);
+        if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
+            tracing::warn!(running = tasks.len(), "provisioning jobs still running after the grace period; they run again at the next start");
         }
     });
     (jobs, handle)

@@ -33,11 +33,27 @@ fn main() -> ExitCode {
         if let Ok((zones, records)) = running.store.read(|r| r.counts()).await {
             tracing::info!(zones, records, "serving");
         }
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
+        let signal = stop_signal().await;
+        tracing::info!(signal, "shutting down: draining requests and jobs");
         running.shutdown().await;
+        tracing::info!("stopped");
         ExitCode::SUCCESS
     })
+}
+
+/// Waits for SIGINT or SIGTERM (what systemd, Docker and Kubernetes send) and names it.
+async fn stop_signal() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
 }
 
 /// Logs to stderr; `IPX_LOG` takes a tracing filter. hickory logs every query at info, so it

@@ -159,7 +159,12 @@ async fn the_exec_provisioner_runs_each_step_and_reports_failures_with_their_rea
 
 #[tokio::test]
 async fn a_slow_step_shows_its_progress_and_resumes_after_a_restart() {
-    let mut app = spawn_app_with(exec_app_config).await;
+    // A grace period shorter than the 3 s step: the restart interrupts it.
+    let mut app = spawn_app_with(|c, dir| {
+        exec_app_config(c, dir);
+        c.api.shutdown_grace_secs = 1;
+    })
+    .await;
     let token = app.team("acme", &[]).await;
     let id = create_site(&app, &token, "slow.test").await;
     // Wait until the script is running, then restart in the middle of the step.
@@ -176,6 +181,27 @@ async fn a_slow_step_shows_its_progress_and_resumes_after_a_restart() {
     assert_eq!(s["last_job"]["state"], "done");
     let runs = std::fs::read_to_string(&log).unwrap().matches("started").count();
     assert_eq!(runs, 2, "the interrupted step ran again");
+}
+
+#[tokio::test]
+async fn a_shutdown_lets_a_running_step_finish_within_the_grace_period() {
+    let mut app = spawn_app_with(exec_app_config).await;
+    let token = app.team("acme", &[]).await;
+    let id = create_site(&app, &token, "slow2.test").await;
+    let log = app.dir().join("steps.log");
+    for _ in 0..200 {
+        if std::fs::read_to_string(&log).unwrap_or_default().contains("started") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let started = std::time::Instant::now();
+    app.running.take().unwrap().shutdown().await;
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2), "the shutdown waited for the step");
+    app.running = Some(ipx::app::start(app.config.clone()).await.unwrap());
+    let s = app.get(&token, &format!("/v1/sites/{id}")).await;
+    assert_eq!(s.data()["status"], "active", "finished before the process stopped: {}", s.body);
+    assert_eq!(std::fs::read_to_string(&log).unwrap().matches("started").count(), 1, "and not run again");
 }
 
 #[tokio::test]

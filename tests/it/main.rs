@@ -14,6 +14,7 @@ mod hosting;
 mod http_hygiene;
 mod idempotency;
 mod interop;
+mod lifecycle;
 mod limits;
 mod restricted;
 mod rrl;
