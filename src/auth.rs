@@ -274,6 +274,44 @@ pub struct Authenticator {
     /// One verification per token id at a time: parallel first uses of a new token wait for
     /// the first and find it cached; parallel guesses for one id queue here.
     in_flight: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+    /// The hash threads' queue.
+    hasher: std::sync::mpsc::Sender<HashJob>,
+}
+
+/// One argon2id verification for the hash threads: is `secret` the one `hash` was made from,
+/// and how long did finding out take.
+struct HashJob {
+    secret: String,
+    hash: String,
+    reply: tokio::sync::oneshot::Sender<(bool, Duration)>,
+}
+
+/// Starts `n` threads that verify hashes at the lowest CPU priority (nice 19): under a
+/// flood of guesses the scheduler runs DNS and the API before them, so guessing costs the
+/// server's users nothing measurable. They stop when the sender is dropped.
+fn hash_threads(n: usize) -> std::sync::mpsc::Sender<HashJob> {
+    let (tx, rx) = std::sync::mpsc::channel::<HashJob>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..n {
+        let rx = rx.clone();
+        let spawned = std::thread::Builder::new().name(format!("ipx-hash-{i}")).spawn(move || {
+            // SAFETY: setpriority only changes this thread's nice value (Linux: per thread).
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+            loop {
+                let job = match rx.lock().expect("hash queue").recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                };
+                let started = Instant::now();
+                let ok = PasswordHash::new(&job.hash).map(|h| Argon2::default().verify_password(job.secret.as_bytes(), &h).is_ok()).unwrap_or(false);
+                let _ = job.reply.send((ok, started.elapsed()));
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start a hash thread");
+        }
+    }
+    tx
 }
 
 impl Authenticator {
@@ -289,6 +327,7 @@ impl Authenticator {
             hash_micros: AtomicU64::new(40_000),
             hashes: AtomicU64::new(0),
             in_flight: Mutex::default(),
+            hasher: hash_threads(policy.hash_slots),
         }
     }
 
@@ -382,15 +421,11 @@ impl Authenticator {
         };
         self.waiting.fetch_sub(1, Ordering::AcqRel);
         let Some(permit) = permit else { return Err(AuthError::Busy) };
-        let secret = secret.to_string();
-        let (ok, took) = tokio::task::spawn_blocking(move || {
-            let started = Instant::now();
-            let ok = PasswordHash::new(&hash).map(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok()).unwrap_or(false);
-            drop(permit);
-            (ok, started.elapsed())
-        })
-        .await
-        .map_err(|e| AuthError::Store(StoreError::Storage(format!("hash task failed: {e}"))))?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = HashJob { secret: secret.to_string(), hash, reply };
+        self.hasher.send(job).map_err(|_| AuthError::Store(StoreError::Storage("the hash threads stopped".into())))?;
+        let (ok, took) = answer.await.map_err(|_| AuthError::Store(StoreError::Storage("a hash thread failed".into())))?;
+        drop(permit);
         self.hashes.fetch_add(1, Ordering::Relaxed);
         let old = self.hash_micros.load(Ordering::Relaxed);
         self.hash_micros.store((old * 7 + took.as_micros() as u64) / 8, Ordering::Relaxed);

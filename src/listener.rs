@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 
 /// Connections open at once, in all and per client.
@@ -20,12 +20,14 @@ pub struct Caps {
     total: Arc<Semaphore>,
     per_client: usize,
     open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    freed: Arc<Notify>,
 }
 
 /// A connection's place under the caps; dropping it frees the place.
 pub struct Slot {
-    _total: OwnedSemaphorePermit,
+    total: Option<OwnedSemaphorePermit>,
     open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    freed: Arc<Notify>,
     client: IpAddr,
 }
 
@@ -38,7 +40,12 @@ pub enum Refused {
 
 impl Caps {
     pub fn new(total: usize, per_client: usize) -> Caps {
-        Caps { total: Arc::new(Semaphore::new(total)), per_client, open: Arc::default() }
+        Caps { total: Arc::new(Semaphore::new(total)), per_client, open: Arc::default(), freed: Arc::default() }
+    }
+
+    /// Resolves once a place has been freed (or spuriously: check again).
+    pub async fn freed(&self) {
+        self.freed.notified().await
     }
 
     /// A place for a connection from `ip`, or which cap is reached.
@@ -52,7 +59,7 @@ impl Caps {
         }
         *n += 1;
         drop(open);
-        Ok(Slot { _total: total, open: self.open.clone(), client })
+        Ok(Slot { total: Some(total), open: self.open.clone(), freed: self.freed.clone(), client })
     }
 }
 
@@ -65,6 +72,9 @@ impl Drop for Slot {
                 open.remove(&self.client);
             }
         }
+        drop(open);
+        drop(self.total.take()); // the place is free before anyone is told so
+        self.freed.notify_waiters();
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -52,6 +53,7 @@ pub async fn layer(State(st): State<AppState>, mut req: Request, next: Next) -> 
                 next.run(req).await
             }
             Err(wait) => {
+                tarpit(wait).await;
                 let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
                 ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -65,10 +67,29 @@ pub async fn layer(State(st): State<AppState>, mut req: Request, next: Next) -> 
                 .into_response()
             }
         },
-        Err(e) => ApiError::from(e).into_response(),
+        Err(e) => {
+            if let AuthError::Throttled(wait) = e {
+                tarpit(wait).await;
+            }
+            ApiError::from(e).into_response()
+        }
     };
     set(&mut response, "ratelimit-policy", &st.limits.policy_header());
     response
+}
+
+/// Longest a refused client is kept waiting for its answer.
+const TARPIT: Duration = Duration::from_secs(1);
+
+/// Holds the answer to a client that is over a budget for failures (not its team's budget)
+/// for about a second: it costs us a sleeping task, and a flood of retries on the same
+/// connections becomes a trickle instead of tens of thousands of answers a second. The
+/// delay is spread (±50 %) so a flood's connections do not all wake at once.
+async fn tarpit(wait: Duration) {
+    let mut spread = [0u8; 2];
+    let _ = getrandom::fill(&mut spread);
+    let factor = 0.5 + f64::from(u16::from_ne_bytes(spread)) / f64::from(u16::MAX);
+    tokio::time::sleep(wait.min(TARPIT).mul_f64(factor)).await;
 }
 
 /// Spends the team's budget for the request's class and runs it as the principal.

@@ -156,3 +156,35 @@ async fn a_client_that_never_reads_its_responses_loses_the_connection() {
     assert_eq!(get_healthz("127.0.0.5", addr).await, Some(200), "after the write timeout the place is free");
     drop(stuck);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_total_cap_the_longest_waiting_connection_makes_room_for_a_new_client() {
+    let app = spawn_app_with(|c, _| {
+        c.api.header_read_timeout_secs = 30;
+        c.api.max_connections = 4;
+    })
+    .await;
+    let addr = api(&app);
+    let mut slow = Vec::new();
+    for i in 0..4 {
+        let mut s = connect_from(&format!("127.0.1.{}", i + 1), addr).await;
+        s.write_all(b"GET /v1/zones HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+        slow.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(get_healthz("127.0.2.1", addr).await, Some(503), "nobody has waited a second yet: refused");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut newcomers = Vec::new();
+    for i in 0..3 {
+        // Kept open (keep-alive), so each newcomer needs a place of its own.
+        let mut s = connect_from(&format!("127.0.2.{}", i + 2), addr).await;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        assert_eq!(status_of(&mut s, Duration::from_secs(2)).await, Some(200), "a slow connection made room");
+        newcomers.push(s);
+    }
+    let mut closed = 0;
+    for s in &mut slow {
+        closed += usize::from(closed_within(s, Duration::from_millis(300)).await);
+    }
+    assert_eq!(closed, 3, "one slow connection closed per newcomer, the rest left alone");
+}
