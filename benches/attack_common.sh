@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --quiet
-BIN=$PWD/target/release/ipx
+BIN=${IPX_BIN:-$PWD/target/release/ipx} # IPX_BIN: another build, for a before/after figure
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
