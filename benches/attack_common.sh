@@ -14,6 +14,7 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 start_ipx() {
+  cd "$WORK" # the binary's defaults, not the checkout's ./config.toml (another build may not know its keys)
   DATA=$WORK/data
   "$BIN" --data-dir "$DATA" team create bench >/dev/null
   TOKEN=$("$BIN" --data-dir "$DATA" token create --team bench --name legit | tail -n 1)

@@ -226,15 +226,17 @@ const ERRORS: &[(&str, &str)] = &[
     ("403", "The token lacks a scope, or the resource is managed by the platform"),
     ("404", "No such resource (another team's answers the same)"),
     ("405", "The route does not take this method"),
+    ("408", "The body did not arrive in time"),
     ("409", "Conflicts with the current state"),
     ("412", "If-Match no longer holds"),
     ("413", "Body too large"),
     ("414", "Request target too long"),
     ("415", "The body is not application/json"),
     ("422", "Understood but invalid; `fields` says where"),
-    ("429", "Rate limited; see Retry-After"),
+    ("429", "Rate limited, or too many failed token checks; see Retry-After"),
     ("431", "Headers too large"),
     ("500", "Internal error"),
+    ("503", "Busy (token hashing, connections) or writes refused; see Retry-After"),
 ];
 
 impl Modify for Common {
@@ -261,7 +263,7 @@ impl Modify for Common {
                 for response in op.responses.responses.values_mut() {
                     if let utoipa::openapi::RefOr::T(r) = response {
                         r.headers.insert("X-Request-Id".into(), header("Identifies the request in our logs"));
-                        r.headers.insert("RateLimit-Policy".into(), header("The token's quotas, per class"));
+                        r.headers.insert("RateLimit-Policy".into(), header("The team's quotas, per class"));
                         r.headers.insert("RateLimit".into(), header("What is left of this class's quota"));
                     }
                 }
