@@ -112,7 +112,7 @@ impl Rrl {
         };
         if count <= self.rate {
             Verdict::Send
-        } else if self.slip > 0 && (count - self.rate) % self.slip == 0 {
+        } else if self.slip > 0 && (count - self.rate).is_multiple_of(self.slip) {
             self.slipped.fetch_add(1, Ordering::Relaxed);
             Verdict::Slip
         } else {
