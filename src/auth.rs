@@ -53,6 +53,11 @@ impl Principal {
         self.zones.as_ref().is_none_or(|z| z.contains(&zone))
     }
 
+    /// Whether a site in `zone` (`None`: not yet in one) is within this token's reach.
+    pub fn reaches_site(&self, zone: Option<Uuid>) -> bool {
+        self.zones.as_ref().is_none_or(|zones| zone.is_some_and(|z| zones.contains(&z)))
+    }
+
     /// Whether a token restricted to `zones` is within this one's restriction (an
     /// unrestricted token is within no restriction).
     pub fn covers(&self, zones: Option<&[Uuid]>) -> bool {
@@ -353,17 +358,25 @@ impl Authenticator {
         let guard = tokio::time::timeout(SLOT_WAIT, lock.lock()).await.map_err(|_| AuthError::Busy)?;
         let result = match self.cached(id, fingerprint) {
             Some(hit) => hit,
-            None => self.verify_uncached(secret, id, fingerprint, address, started).await,
+            None => self.verify_uncached(secret, id, fingerprint, address).await,
         };
         drop(guard);
-        let mut in_flight = self.in_flight.lock().expect("in flight");
-        if Arc::strong_count(&lock) == 2 {
-            in_flight.remove(&id); // nobody else waits for this id
+        {
+            let mut in_flight = self.in_flight.lock().expect("in flight");
+            if Arc::strong_count(&lock) == 2 {
+                in_flight.remove(&id); // nobody else waits for this id
+            }
+        }
+        if matches!(result, Err(AuthError::Invalid)) {
+            // No sooner than a hash would have answered (one that ran has taken that long
+            // already), so a dead id looks like a live one; outside the id's lock.
+            let typical = Duration::from_micros(self.hash_micros.load(Ordering::Relaxed));
+            tokio::time::sleep_until((started + typical).into()).await;
         }
         result
     }
 
-    async fn verify_uncached(&self, secret: &str, id: Uuid, fingerprint: u64, address: Culprit, started: Instant) -> Result<Arc<Principal>, AuthError> {
+    async fn verify_uncached(&self, secret: &str, id: Uuid, fingerprint: u64, address: Culprit) -> Result<Arc<Principal>, AuthError> {
         let token = Culprit::Token(id);
         let blocked = self.failures.blocked(address, self.policy.failures_per_address).or(self.failures.blocked(token, self.policy.failures_per_token));
         if let Some(wait) = blocked {
@@ -382,12 +395,12 @@ impl Authenticator {
             .await?;
         let live = row.filter(|(t, _)| t.revoked_at.is_none() && t.expires.is_none_or(|e| crate::domain::unix_now() < e));
         let Some((token_row, team)) = live else {
-            self.fail(address, token, started).await;
+            self.fail(address, token);
             return Err(AuthError::Invalid);
         };
         let ok = self.hash_check(secret, token_row.hash.clone()).await?;
         if !ok {
-            self.fail(address, token, started).await;
+            self.fail(address, token);
             return Err(AuthError::Invalid);
         }
         let scopes = token_row.scopes.iter().filter_map(|s| s.parse().ok()).collect();
@@ -403,15 +416,13 @@ impl Authenticator {
         Ok(principal)
     }
 
-    /// Counts a failure and answers no sooner than a hash would have.
-    async fn fail(&self, address: Culprit, token: Culprit, started: Instant) {
+    /// Counts a failure against the address and the token id.
+    fn fail(&self, address: Culprit, token: Culprit) {
         self.failures.record(address);
         self.failures.record(token);
-        let typical = Duration::from_micros(self.hash_micros.load(Ordering::Relaxed));
-        tokio::time::sleep_until((started + typical).into()).await;
     }
 
-    /// Runs argon2id in a hash slot on the blocking pool.
+    /// Runs argon2id in one of the hash threads, once a slot is free.
     async fn hash_check(&self, secret: &str, hash: String) -> Result<bool, AuthError> {
         let waiting = self.waiting.fetch_add(1, Ordering::AcqRel);
         let permit = if waiting >= self.policy.hash_slots * WAITERS_PER_SLOT {

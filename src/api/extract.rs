@@ -82,11 +82,7 @@ impl Caller {
     /// `404` for a site outside the token's zones (a site not yet in a zone is outside every
     /// restriction), as if it did not exist.
     pub fn site(&self, site: &crate::store::Site) -> Result<(), ApiError> {
-        let inside = match &self.0.zones {
-            None => true,
-            Some(zones) => site.zone_id.is_some_and(|z| zones.contains(&z)),
-        };
-        if inside { Ok(()) } else { Err(ApiError::not_found("site")) }
+        if self.0.reaches_site(site.zone_id) { Ok(()) } else { Err(ApiError::not_found("site")) }
     }
 
     /// `403` for actions that would reach beyond a zone-restricted token's zones.

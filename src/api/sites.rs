@@ -48,7 +48,7 @@ fn check_php(st: &AppState, v: &str) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/v1/sites", tag = "sites", params(("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("project_id" = Option<Uuid>, Query), ("status" = Option<String>, Query)), responses((status = 200, body = super::openapi::SiteList)))]
 pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery, uri: axum::http::Uri) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Sites))?.team.id;
-    let zones = caller.0.zones.clone();
+    let me = caller.0.clone();
     let mut project: Option<Uuid> = None;
     let mut status: Option<String> = None;
     for pair in uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -68,8 +68,7 @@ pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuer
         .store
         .read(move |r| {
             r.sites(team, after, limit, |s| {
-                let visible = zones.as_ref().is_none_or(|z| s.zone_id.is_some_and(|id| z.contains(&id)));
-                visible && project.is_none_or(|p| s.project_id == Some(p)) && status.as_deref().is_none_or(|st| s.status == st)
+                me.reaches_site(s.zone_id) && project.is_none_or(|p| s.project_id == Some(p)) && status.as_deref().is_none_or(|st| s.status == st)
             })
         })
         .await?;
