@@ -237,7 +237,7 @@ mod tcp {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
 
-    use crate::helpers::{query, spawn_app_with};
+    use crate::helpers::{connect_from, query, spawn_app_with};
 
     async fn send(s: &mut TcpStream, bytes: &[u8]) {
         s.write_all(&(bytes.len() as u16).to_be_bytes()).await.unwrap();
@@ -305,12 +305,6 @@ mod tcp {
         let mut d = TcpStream::connect(app.dns_addr()).await.unwrap();
         send(&mut d, &q).await;
         assert!(recv(&mut d).await.is_some(), "slots free up once idle connections close");
-    }
-
-    async fn connect_from(from: &str, to: std::net::SocketAddr) -> TcpStream {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
-        socket.connect(to).await.unwrap()
     }
 
     #[tokio::test]

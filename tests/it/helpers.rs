@@ -211,6 +211,14 @@ fn rand_id() -> u16 {
     (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() % 65_535) as u16
 }
 
+/// A TCP connection to `to` from the loopback address `from` (127.0.0.0/8 is all ours on
+/// Linux): how tests play several clients.
+pub async fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
 pub async fn udp_raw(addr: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     sock.send_to(bytes, addr).await.unwrap();

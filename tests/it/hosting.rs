@@ -157,6 +157,16 @@ async fn the_exec_provisioner_runs_each_step_and_reports_failures_with_their_rea
     assert_eq!(answers(&app.udp("fail.test.", RecordType::A).await), ["fail.test. A 192.0.2.80"]);
 }
 
+/// Waits (up to 4 s) until the exec script has logged that a slow step started.
+async fn step_started(log: &std::path::Path) {
+    for _ in 0..200 {
+        if std::fs::read_to_string(log).unwrap_or_default().contains("started") {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_slow_step_shows_its_progress_and_resumes_after_a_restart() {
     // A grace period shorter than the 3 s step: the restart interrupts it.
@@ -169,12 +179,7 @@ async fn a_slow_step_shows_its_progress_and_resumes_after_a_restart() {
     let id = create_site(&app, &token, "slow.test").await;
     // Wait until the script is running, then restart in the middle of the step.
     let log = app.dir().join("steps.log");
-    for _ in 0..200 {
-        if std::fs::read_to_string(&log).unwrap_or_default().contains("started") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    step_started(&log).await;
     assert_eq!(app.get(&token, &format!("/v1/sites/{id}")).await.data()["status"], "provisioning");
     app.restart().await;
     let s = app.wait_site(&token, &id, |s| status(s) == "active").await;
@@ -189,12 +194,7 @@ async fn a_shutdown_lets_a_running_step_finish_within_the_grace_period() {
     let token = app.team("acme", &[]).await;
     let id = create_site(&app, &token, "slow2.test").await;
     let log = app.dir().join("steps.log");
-    for _ in 0..200 {
-        if std::fs::read_to_string(&log).unwrap_or_default().contains("started") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    step_started(&log).await;
     let started = std::time::Instant::now();
     app.running.take().unwrap().shutdown().await;
     assert!(started.elapsed() >= std::time::Duration::from_secs(2), "the shutdown waited for the step");

@@ -6,19 +6,12 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, connect_from, spawn_app_with};
 
 fn api(app: &TestApp) -> SocketAddr {
     app.running.as_ref().unwrap().api_addr
-}
-
-/// A connection to `to` from the loopback address `from` (127.0.0.x are all ours on Linux).
-async fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
-    socket.connect(to).await.unwrap()
 }
 
 /// Reads what the server sends until it closes (or `limit` passes): the status line's code.
