@@ -20,7 +20,15 @@ fn zone_row(name: &DomainName) -> Zone {
         team_id: Uuid::nil(),
         name: name.clone(),
         serial: 1,
-        soa: Soa { mname: "ns1.ipx.test.".into(), rname: "h.ipx.test.".into(), refresh: 1, retry: 1, expire: 1, minimum: 300, ttl: 3600 },
+        soa: Soa {
+            mname: "ns1.ipx.test.".into(),
+            rname: "h.ipx.test.".into(),
+            refresh: 1,
+            retry: 1,
+            expire: 1,
+            minimum: 300,
+            ttl: 3600,
+        },
         nameservers: vec![],
         record_count: 0,
         created_at: String::new(),
@@ -48,9 +56,18 @@ fn row(zone: &Zone, name: &str, t: &str, content: &str) -> Row {
 /// A zone of `n` names with an A each, a few MX/CNAME/TXT, and a wildcard.
 fn build(n: usize) -> (Catalog, Zone, Vec<Row>) {
     let zone = zone_row(&DomainName::parse_zone("bench.test").unwrap());
-    let mut rows = vec![row(&zone, "@", "NS", "ns1.ipx.test."), row(&zone, "@", "MX", "10 mail"), row(&zone, "mail", "A", "192.0.2.25")];
+    let mut rows = vec![
+        row(&zone, "@", "NS", "ns1.ipx.test."),
+        row(&zone, "@", "MX", "10 mail"),
+        row(&zone, "mail", "A", "192.0.2.25"),
+    ];
     for i in 0..n {
-        rows.push(row(&zone, &format!("host{i}"), "A", &format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255)));
+        rows.push(row(
+            &zone,
+            &format!("host{i}"),
+            "A",
+            &format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255),
+        ));
     }
     rows.push(row(&zone, "www", "CNAME", "host1"));
     rows.push(row(&zone, "*.wild", "A", "192.0.2.9"));
@@ -85,9 +102,7 @@ fn answer_path(c: &mut Criterion) {
     ] {
         let q = wire(name, t);
         group.bench_function(label, |b| {
-            b.iter(|| {
-                rt.block_on(handler.answer(black_box(q.clone()), src, Protocol::Udp))
-            })
+            b.iter(|| rt.block_on(handler.answer(black_box(q.clone()), src, Protocol::Udp)))
         });
     }
     group.finish();
@@ -103,8 +118,18 @@ fn one_edit(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| {
                 flip = !flip;
-                new.content = if flip { "192.0.2.200".into() } else { old.content.clone() };
-                let changes = [Change::ZonePut(zone.clone()), Change::RecordPut { old: Some(old.clone()), new: new.clone() }];
+                new.content = if flip {
+                    "192.0.2.200".into()
+                } else {
+                    old.content.clone()
+                };
+                let changes = [
+                    Change::ZonePut(zone.clone()),
+                    Change::RecordPut {
+                        old: Some(old.clone()),
+                        new: new.clone(),
+                    },
+                ];
                 catalog.apply(black_box(&changes));
             })
         });

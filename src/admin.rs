@@ -20,22 +20,44 @@ const MAX_REQUEST: u64 = 64 << 20;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
-    TeamCreate { name: String },
+    TeamCreate {
+        name: String,
+    },
     TeamList,
-    TokenCreate { team: String, name: String, scopes: Vec<String> },
-    TokenList { team: String },
-    TokenRevoke { id: String },
-    ZoneImport { team: String, text: String },
-    ZoneExport { zone: String },
-    SiteList { team: String },
-    SiteDelete { id: String },
+    TokenCreate {
+        team: String,
+        name: String,
+        scopes: Vec<String>,
+    },
+    TokenList {
+        team: String,
+    },
+    TokenRevoke {
+        id: String,
+    },
+    ZoneImport {
+        team: String,
+        text: String,
+    },
+    ZoneExport {
+        zone: String,
+    },
+    SiteList {
+        team: String,
+    },
+    SiteDelete {
+        id: String,
+    },
 }
 
 impl Command {
     /// Whether the command changes the store (and so may create a database on a new data
     /// directory); the others never create one.
     pub fn writes(&self) -> bool {
-        !matches!(self, Command::TeamList | Command::TokenList { .. } | Command::ZoneExport { .. } | Command::SiteList { .. })
+        !matches!(
+            self,
+            Command::TeamList | Command::TokenList { .. } | Command::ZoneExport { .. } | Command::SiteList { .. }
+        )
     }
 }
 
@@ -60,20 +82,30 @@ pub fn execute(store: &Store, auth: Option<&Authenticator>, cmd: Command) -> Res
     };
     match cmd {
         Command::TeamCreate { name } => {
-            let team = store.write_blocking(move |tx| tx.create_team(&name)).map_err(store_err)?;
+            let team = store
+                .write_blocking(move |tx| tx.create_team(&name))
+                .map_err(store_err)?;
             Ok(format!("{}\n", team.id))
         }
         Command::TeamList => {
             let teams = store.read_blocking(|r| r.teams()).map_err(store_err)?;
-            Ok(teams.iter().map(|t| format!("{}\t{}\t{}\n", t.id, t.name, t.created_at)).collect())
+            Ok(teams
+                .iter()
+                .map(|t| format!("{}\t{}\t{}\n", t.id, t.name, t.created_at))
+                .collect())
         }
         Command::TokenCreate { team, name, scopes } => {
             let team = find_team(&team)?;
             let name = crate::domain::label_text(&name, 100).ok_or("a token name is 1 to 100 printable characters")?;
-            let scopes = scopes.iter().map(|s| s.parse::<Scope>()).collect::<Result<Vec<_>, _>>()?;
+            let scopes = scopes
+                .iter()
+                .map(|s| s.parse::<Scope>())
+                .collect::<Result<Vec<_>, _>>()?;
             let (token, secret) = mint(team.id, &name, &scopes);
             let row = token.clone();
-            store.write_blocking(move |tx| tx.create_token(&row)).map_err(store_err)?;
+            store
+                .write_blocking(move |tx| tx.create_token(&row))
+                .map_err(store_err)?;
             Ok(format!(
                 "token {} {:?} for team {} with scopes {}\n{secret}\n",
                 token.id,
@@ -97,7 +129,13 @@ pub fn execute(store: &Store, auth: Option<&Authenticator>, cmd: Command) -> Res
                     } else {
                         "active"
                     };
-                    format!("{}\t{}\t{}\t{}\t{state}\n", t.id, t.name, t.scopes.join(","), t.created_at)
+                    format!(
+                        "{}\t{}\t{}\t{}\t{state}\n",
+                        t.id,
+                        t.name,
+                        t.scopes.join(","),
+                        t.created_at
+                    )
                 })
                 .collect())
         }
@@ -114,7 +152,12 @@ pub fn execute(store: &Store, auth: Option<&Authenticator>, cmd: Command) -> Res
                 .read_blocking(|r| {
                     let z = match uuid::Uuid::try_parse(&zone) {
                         Ok(id) => r.zone(id)?,
-                        Err(_) => r.zone_by_name(DomainName::parse(&zone).map(|n| n.to_string()).unwrap_or_default().as_str())?,
+                        Err(_) => r.zone_by_name(
+                            DomainName::parse(&zone)
+                                .map(|n| n.to_string())
+                                .unwrap_or_default()
+                                .as_str(),
+                        )?,
                     };
                     let Some(z) = z else { return Ok(None) };
                     let mut rows = Vec::new();
@@ -130,24 +173,39 @@ pub fn execute(store: &Store, auth: Option<&Authenticator>, cmd: Command) -> Res
         }
         Command::SiteList { team } => {
             let team = find_team(&team)?;
-            let page = store.read_blocking(|r| r.sites(team.id, None, usize::MAX, |_| true)).map_err(store_err)?;
+            let page = store
+                .read_blocking(|r| r.sites(team.id, None, usize::MAX, |_| true))
+                .map_err(store_err)?;
             Ok(page
                 .items
                 .iter()
-                .map(|s| format!("{}\t{}\t{}\tphp {}\tssl {}\twordpress {}\n", s.id, s.domain, s.status, s.php_version, s.ssl, s.wordpress))
+                .map(|s| {
+                    format!(
+                        "{}\t{}\t{}\tphp {}\tssl {}\twordpress {}\n",
+                        s.id, s.domain, s.status, s.php_version, s.ssl, s.wordpress
+                    )
+                })
                 .collect())
         }
         Command::SiteDelete { id } => {
             let id = uuid::Uuid::try_parse(&id).map_err(|_| format!("{id:?} is not a site id"))?;
             let site = store.write_blocking(move |tx| tx.delete_site(id)).map_err(store_err)?;
-            Ok(format!("deleted site {} ({}); its managed records are gone, its zone stays\n", site.id, site.domain))
+            Ok(format!(
+                "deleted site {} ({}); its managed records are gone, its zone stays\n",
+                site.id, site.domain
+            ))
         }
         Command::ZoneImport { team, text } => {
             let team = find_team(&team)?;
             let seed = zonefile::parse(&text, None)?;
             let count = seed.records.len() + 1;
-            let zone = store.write_blocking(move |tx| tx.create_zone(team.id, seed)).map_err(store_err)?;
-            Ok(format!("{}\t{}\t{count} records\tserial {}\n", zone.id, zone.name, zone.serial))
+            let zone = store
+                .write_blocking(move |tx| tx.create_zone(team.id, seed))
+                .map_err(store_err)?;
+            Ok(format!(
+                "{}\t{}\t{count} records\tserial {}\n",
+                zone.id, zone.name, zone.serial
+            ))
         }
     }
 }
@@ -164,9 +222,17 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
 
 /// Serves commands on the socket until the task is dropped; a peer must run as the
 /// socket's owner.
-pub fn serve(listener: UnixListener, store: Store, auth: Arc<Authenticator>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+pub fn serve(
+    listener: UnixListener,
+    store: Store,
+    auth: Arc<Authenticator>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
     use std::os::unix::fs::MetadataExt;
-    let path = listener.local_addr()?.as_pathname().map(Path::to_path_buf).ok_or_else(|| std::io::Error::other("unnamed socket"))?;
+    let path = listener
+        .local_addr()?
+        .as_pathname()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| std::io::Error::other("unnamed socket"))?;
     let owner = std::fs::metadata(path)?.uid();
     Ok(tokio::spawn(async move {
         while let Ok((conn, _)) = listener.accept().await {
@@ -206,13 +272,18 @@ async fn serve_one(conn: UnixStream, store: Store, auth: Arc<Authenticator>) -> 
 pub fn send(path: &Path, cmd: &Command) -> Result<String, String> {
     use std::io::{BufRead, Write};
     let mut conn = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
-        format!("the database is in use by a running server, and its socket {} cannot be reached: {e}", path.display())
+        format!(
+            "the database is in use by a running server, and its socket {} cannot be reached: {e}",
+            path.display()
+        )
     })?;
     let mut line = serde_json::to_vec(cmd).expect("command serialises");
     line.push(b'\n');
     conn.write_all(&line).map_err(|e| e.to_string())?;
     let mut answer = String::new();
-    std::io::BufReader::new(conn).read_line(&mut answer).map_err(|e| e.to_string())?;
+    std::io::BufReader::new(conn)
+        .read_line(&mut answer)
+        .map_err(|e| e.to_string())?;
     let reply: Reply = serde_json::from_str(&answer).map_err(|e| format!("bad reply from server: {e}"))?;
     if reply.ok { Ok(reply.output) } else { Err(reply.output) }
 }

@@ -48,9 +48,16 @@ pub enum StartError {
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("{what} {addr}: {source}")]
-    Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("operator socket {}: {source}", path.display())]
-    Socket { path: std::path::PathBuf, source: std::io::Error },
+    Socket {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("demo import: {0}")]
     Demo(String),
 }
@@ -67,14 +74,21 @@ async fn bind_dns(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), StartErr
             Err(_) => continue,
         }
     }
-    Err(bind_err("dns", std::io::Error::new(std::io::ErrorKind::AddrInUse, "no port free for both UDP and TCP")))
+    Err(bind_err(
+        "dns",
+        std::io::Error::new(std::io::ErrorKind::AddrInUse, "no port free for both UDP and TCP"),
+    ))
 }
 
 /// Imports the demo zones into a new `demo` team with a full-access token, all in one
 /// transaction (so a failure leaves nothing), and returns the token's secret. `None` when
 /// the store already holds a team: only a new data directory gets the demo.
 fn import_demo(store: &Store) -> Result<Option<String>, String> {
-    if !store.read_blocking(|r| r.teams()).map_err(|e| e.to_string())?.is_empty() {
+    if !store
+        .read_blocking(|r| r.teams())
+        .map_err(|e| e.to_string())?
+        .is_empty()
+    {
         return Ok(None);
     }
     let seeds = DEMO_ZONES
@@ -100,12 +114,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let files = crate::listener::raise_fd_limit();
     let wanted = (config.api.max_connections + config.dns.tcp_max_connections) as u64 + 256;
     if files < wanted {
-        tracing::warn!(open_files = files, wanted, "the open-file limit is below what the connection caps allow; lower [api] max_connections or [dns] tcp_max_connections, or raise the limit");
+        tracing::warn!(
+            open_files = files,
+            wanted,
+            "the open-file limit is below what the connection caps allow; lower [api] max_connections or [dns] tcp_max_connections, or raise the limit"
+        );
     }
     let db_path = config.db_path();
     let store = {
         let path = db_path.clone();
-        tokio::task::spawn_blocking(move || Store::open(&path)).await.expect("open task")?
+        tokio::task::spawn_blocking(move || Store::open(&path))
+            .await
+            .expect("open task")?
     };
     store.set_caps(config.limits);
     let catalog = Arc::new(Catalog::default());
@@ -113,18 +133,30 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         let (store, catalog) = (store.clone(), catalog.clone());
         let targets = config.dns.also_notify.clone();
         let notifier = (!targets.is_empty()).then(|| dns::notify::Notifier::new(catalog.clone(), targets));
-        tokio::task::spawn_blocking(move || dns::attach(&store, catalog, notifier)).await.expect("attach task")?;
+        tokio::task::spawn_blocking(move || dns::attach(&store, catalog, notifier))
+            .await
+            .expect("attach task")?;
     }
     // Every socket is bound before anything is written or served: a start that cannot bind
     // leaves the store as it found it.
     let (udp, tcp) = bind_dns(config.dns.listen).await?;
     let listener = TcpListener::bind(config.api.listen)
         .await
-        .map_err(|source| StartError::Bind { what: "api", addr: config.api.listen, source })?;
-    let operator_socket = crate::admin::bind(&config.socket_path()).map_err(|source| StartError::Socket { path: config.socket_path(), source })?;
+        .map_err(|source| StartError::Bind {
+            what: "api",
+            addr: config.api.listen,
+            source,
+        })?;
+    let operator_socket = crate::admin::bind(&config.socket_path()).map_err(|source| StartError::Socket {
+        path: config.socket_path(),
+        source,
+    })?;
     let demo_token = if config.demo.enabled {
         let s = store.clone();
-        tokio::task::spawn_blocking(move || import_demo(&s)).await.expect("demo task").map_err(StartError::Demo)?
+        tokio::task::spawn_blocking(move || import_demo(&s))
+            .await
+            .expect("demo task")
+            .map_err(StartError::Demo)?
     } else {
         None
     };
@@ -133,31 +165,70 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let dns_addr = udp.local_addr().expect("bound");
     let handler = Handler::new(catalog.clone(), config.dns.max_udp_payload)
         .with_transfers(
-            dns::Transfers { acl: config.dns.transfer_acl(), store: store.clone() },
+            dns::Transfers {
+                acl: config.dns.transfer_acl(),
+                store: store.clone(),
+            },
             dns::tsig::Keys::new(&config.dns.transfer_keys()),
         )
         .with_rrl(rrl.clone());
-    let (dns_udp, dns_tcp) =
-        dns::serve(udp, tcp, handler, dns::tcp::Limits::from_config(&config.dns));
+    let (dns_udp, dns_tcp) = dns::serve(udp, tcp, handler, dns::tcp::Limits::from_config(&config.dns));
     tracing::info!("dns listening on {dns_addr} (udp and tcp)");
 
-    let auth = Arc::new(Authenticator::new(store.clone(), crate::auth::Policy::from_config(&config.auth)));
-    let admin = crate::admin::serve(operator_socket, store.clone(), auth.clone())
-        .map_err(|source| StartError::Socket { path: config.socket_path(), source })?;
+    let auth = Arc::new(Authenticator::new(
+        store.clone(),
+        crate::auth::Policy::from_config(&config.auth),
+    ));
+    let admin =
+        crate::admin::serve(operator_socket, store.clone(), auth.clone()).map_err(|source| StartError::Socket {
+            path: config.socket_path(),
+            source,
+        })?;
     let api_addr = listener.local_addr().expect("bound");
     let (stop, stopped) = watch::channel(false);
-    let (jobs, worker) = crate::hosting::start(store.clone(), crate::hosting::provisioner(&config), config.clone(), stopped.clone());
+    let (jobs, worker) = crate::hosting::start(
+        store.clone(),
+        crate::hosting::provisioner(&config),
+        config.clone(),
+        stopped.clone(),
+    );
     let limits = Arc::new(api::limits::Limits::new(&config.rate_limits));
-    let background = vec![api::limits::sweep(limits.clone(), auth.clone()), api::idempotency::sweep(store.clone()), watch_store(store.clone())];
+    let background = vec![
+        api::limits::sweep(limits.clone(), auth.clone()),
+        api::idempotency::sweep(store.clone()),
+        watch_store(store.clone()),
+    ];
     let reserved = Arc::new(config.dns.reserved());
-    let state = AppState { store: store.clone(), auth: auth.clone(), config: config.clone(), jobs, limits, reserved };
+    let state = AppState {
+        store: store.clone(),
+        auth: auth.clone(),
+        config: config.clone(),
+        jobs,
+        limits,
+        reserved,
+    };
     let app = api::router(state);
     let api = {
         let config = config.clone();
         tokio::spawn(async move { api::server::serve(listener, app, &config.api, stopped).await })
     };
     tracing::info!("api listening on http://{api_addr}");
-    Ok(Running { dns_addr, api_addr, demo_token, store, catalog, auth, rrl, dns_udp, dns_tcp, api, admin, worker, background, stop })
+    Ok(Running {
+        dns_addr,
+        api_addr,
+        demo_token,
+        store,
+        catalog,
+        auth,
+        rrl,
+        dns_udp,
+        dns_tcp,
+        api,
+        admin,
+        worker,
+        background,
+        stop,
+    })
 }
 
 /// Checks every two seconds that the database file is still where the next start will
@@ -182,13 +253,20 @@ impl Running {
         let (api, worker) = (self.api, self.worker);
         let _ = tokio::join!(api, worker); // each ends within the grace period
         // The DNS tasks hold a store handle (IXFR); aborting them closes every connection too.
-        for task in [self.dns_udp, self.dns_tcp, self.admin].into_iter().chain(self.background) {
+        for task in [self.dns_udp, self.dns_tcp, self.admin]
+            .into_iter()
+            .chain(self.background)
+        {
             task.abort();
             let _ = task.await; // each holds a store handle: gone before the store closes
         }
         let store = self.store;
         drop(self.catalog);
         drop(self.auth);
-        let _ = tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(move || store.close())).await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::task::spawn_blocking(move || store.close()),
+        )
+        .await;
     }
 }

@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
@@ -55,7 +55,9 @@ impl Principal {
 
     /// Whether a site in `zone` (`None`: not yet in one) is within this token's reach.
     pub fn reaches_site(&self, zone: Option<Uuid>) -> bool {
-        self.zones.as_ref().is_none_or(|zones| zone.is_some_and(|z| zones.contains(&z)))
+        self.zones
+            .as_ref()
+            .is_none_or(|zones| zone.is_some_and(|z| zones.contains(&z)))
     }
 
     /// Whether a token restricted to `zones` is within this one's restriction (an
@@ -161,8 +163,15 @@ pub fn parse_secret(secret: &str) -> Option<Uuid> {
 pub fn mint(team: Uuid, name: &str, scopes: &[Scope]) -> (Token, String) {
     let id = crate::store::new_token_id();
     let secret = new_secret(id);
-    let hash = Argon2::default().hash_password(secret.as_bytes()).expect("argon2 with default params").to_string();
-    let scopes = if scopes.is_empty() { Scope::all() } else { scopes.to_vec() };
+    let hash = Argon2::default()
+        .hash_password(secret.as_bytes())
+        .expect("argon2 with default params")
+        .to_string();
+    let scopes = if scopes.is_empty() {
+        Scope::all()
+    } else {
+        scopes.to_vec()
+    };
     let token = Token {
         id,
         team_id: team,
@@ -173,7 +182,10 @@ pub fn mint(team: Uuid, name: &str, scopes: &[Scope]) -> (Token, String) {
         revoked_at: None,
         zones: None,
         expires: None,
-        hint: format!("{PREFIX}…{}", &secret[SECRET_LEN - CHECK_LEN - 4..SECRET_LEN - CHECK_LEN]),
+        hint: format!(
+            "{PREFIX}…{}",
+            &secret[SECRET_LEN - CHECK_LEN - 4..SECRET_LEN - CHECK_LEN]
+        ),
         created_by: None,
     };
     (token, secret)
@@ -197,8 +209,16 @@ pub struct Policy {
 impl Policy {
     pub fn from_config(c: &crate::config::AuthConfig) -> Policy {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let hash_slots = if c.max_concurrent_hashes == 0 { cores.saturating_sub(1).max(1) } else { c.max_concurrent_hashes };
-        Policy { failures_per_token: c.failures_per_minute_per_token, failures_per_address: c.failures_per_minute_per_address, hash_slots }
+        let hash_slots = if c.max_concurrent_hashes == 0 {
+            cores.saturating_sub(1).max(1)
+        } else {
+            c.max_concurrent_hashes
+        };
+        Policy {
+            failures_per_token: c.failures_per_minute_per_token,
+            failures_per_address: c.failures_per_minute_per_address,
+            hash_slots,
+        }
     }
 }
 
@@ -219,7 +239,6 @@ enum Culprit {
     /// An IPv4 address, or the /64 of an IPv6 one.
     Address(IpAddr),
 }
-
 
 /// Failures per culprit in fixed one-minute windows.
 #[derive(Default)]
@@ -254,7 +273,10 @@ impl Failures {
     }
 
     fn prune(&self) {
-        self.0.lock().expect("failures").retain(|_, (start, _)| start.elapsed() < WINDOW);
+        self.0
+            .lock()
+            .expect("failures")
+            .retain(|_, (start, _)| start.elapsed() < WINDOW);
     }
 }
 
@@ -299,19 +321,23 @@ fn hash_threads(n: usize) -> std::sync::mpsc::Sender<HashJob> {
     let rx = Arc::new(Mutex::new(rx));
     for i in 0..n {
         let rx = rx.clone();
-        let spawned = std::thread::Builder::new().name(format!("ipx-hash-{i}")).spawn(move || {
-            // SAFETY: setpriority only changes this thread's nice value (Linux: per thread).
-            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
-            loop {
-                let job = match rx.lock().expect("hash queue").recv() {
-                    Ok(job) => job,
-                    Err(_) => return,
-                };
-                let started = Instant::now();
-                let ok = PasswordHash::new(&job.hash).map(|h| Argon2::default().verify_password(job.secret.as_bytes(), &h).is_ok()).unwrap_or(false);
-                let _ = job.reply.send((ok, started.elapsed()));
-            }
-        });
+        let spawned = std::thread::Builder::new()
+            .name(format!("ipx-hash-{i}"))
+            .spawn(move || {
+                // SAFETY: setpriority only changes this thread's nice value (Linux: per thread).
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+                loop {
+                    let job = match rx.lock().expect("hash queue").recv() {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    };
+                    let started = Instant::now();
+                    let ok = PasswordHash::new(&job.hash)
+                        .map(|h| Argon2::default().verify_password(job.secret.as_bytes(), &h).is_ok())
+                        .unwrap_or(false);
+                    let _ = job.reply.send((ok, started.elapsed()));
+                }
+            });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start a hash thread");
         }
@@ -339,7 +365,11 @@ impl Authenticator {
     fn cached(&self, id: Uuid, fingerprint: u64) -> Option<Result<Arc<Principal>, AuthError>> {
         let cache = self.cache.lock().expect("auth cache");
         let hit = cache.get(&id).filter(|hit| hit.fingerprint == fingerprint)?;
-        Some(if hit.principal.expired() { Err(AuthError::Invalid) } else { Ok(hit.principal.clone()) })
+        Some(if hit.principal.expired() {
+            Err(AuthError::Invalid)
+        } else {
+            Ok(hit.principal.clone())
+        })
     }
 
     /// Verifies `secret` for a request from `from`.
@@ -355,7 +385,9 @@ impl Authenticator {
             return hit;
         }
         let lock = self.in_flight.lock().expect("in flight").entry(id).or_default().clone();
-        let guard = tokio::time::timeout(SLOT_WAIT, lock.lock()).await.map_err(|_| AuthError::Busy)?;
+        let guard = tokio::time::timeout(SLOT_WAIT, lock.lock())
+            .await
+            .map_err(|_| AuthError::Busy)?;
         let result = match self.cached(id, fingerprint) {
             Some(hit) => hit,
             None => self.verify_uncached(secret, id, fingerprint, address).await,
@@ -376,9 +408,18 @@ impl Authenticator {
         result
     }
 
-    async fn verify_uncached(&self, secret: &str, id: Uuid, fingerprint: u64, address: Culprit) -> Result<Arc<Principal>, AuthError> {
+    async fn verify_uncached(
+        &self,
+        secret: &str,
+        id: Uuid,
+        fingerprint: u64,
+        address: Culprit,
+    ) -> Result<Arc<Principal>, AuthError> {
         let token = Culprit::Token(id);
-        let blocked = self.failures.blocked(address, self.policy.failures_per_address).or(self.failures.blocked(token, self.policy.failures_per_token));
+        let blocked = self
+            .failures
+            .blocked(address, self.policy.failures_per_address)
+            .or(self.failures.blocked(token, self.policy.failures_per_token));
         if let Some(wait) = blocked {
             return Err(AuthError::Throttled(wait));
         }
@@ -389,11 +430,14 @@ impl Authenticator {
             .store
             .read(move |r| {
                 let Some(token) = r.token(id)? else { return Ok(None) };
-                let Some(team) = r.team(token.team_id)? else { return Ok(None) };
+                let Some(team) = r.team(token.team_id)? else {
+                    return Ok(None);
+                };
                 Ok(Some((token, team)))
             })
             .await?;
-        let live = row.filter(|(t, _)| t.revoked_at.is_none() && t.expires.is_none_or(|e| crate::domain::unix_now() < e));
+        let live =
+            row.filter(|(t, _)| t.revoked_at.is_none() && t.expires.is_none_or(|e| crate::domain::unix_now() < e));
         let Some((token_row, team)) = live else {
             self.fail(address, token);
             return Err(AuthError::Invalid);
@@ -412,7 +456,13 @@ impl Authenticator {
             zones: token_row.zones,
             expires: token_row.expires,
         });
-        self.cache.lock().expect("auth cache").insert(id, Cached { fingerprint, principal: principal.clone() });
+        self.cache.lock().expect("auth cache").insert(
+            id,
+            Cached {
+                fingerprint,
+                principal: principal.clone(),
+            },
+        );
         Ok(principal)
     }
 
@@ -428,18 +478,32 @@ impl Authenticator {
         let permit = if waiting >= self.policy.hash_slots * WAITERS_PER_SLOT {
             None
         } else {
-            tokio::time::timeout(SLOT_WAIT, self.slots.clone().acquire_owned()).await.ok().and_then(Result::ok)
+            tokio::time::timeout(SLOT_WAIT, self.slots.clone().acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok)
         };
         self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let Some(permit) = permit else { return Err(AuthError::Busy) };
+        let Some(permit) = permit else {
+            return Err(AuthError::Busy);
+        };
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = HashJob { secret: secret.to_string(), hash, reply };
-        self.hasher.send(job).map_err(|_| AuthError::Store(StoreError::Storage("the hash threads stopped".into())))?;
-        let (ok, took) = answer.await.map_err(|_| AuthError::Store(StoreError::Storage("a hash thread failed".into())))?;
+        let job = HashJob {
+            secret: secret.to_string(),
+            hash,
+            reply,
+        };
+        self.hasher
+            .send(job)
+            .map_err(|_| AuthError::Store(StoreError::Storage("the hash threads stopped".into())))?;
+        let (ok, took) = answer
+            .await
+            .map_err(|_| AuthError::Store(StoreError::Storage("a hash thread failed".into())))?;
         drop(permit);
         self.hashes.fetch_add(1, Ordering::Relaxed);
         let old = self.hash_micros.load(Ordering::Relaxed);
-        self.hash_micros.store((old * 7 + took.as_micros() as u64) / 8, Ordering::Relaxed);
+        self.hash_micros
+            .store((old * 7 + took.as_micros() as u64) / 8, Ordering::Relaxed);
         Ok(ok)
     }
 

@@ -11,7 +11,11 @@ use crate::config::Config;
 use crate::store::{Store, StoreError};
 
 #[derive(Parser, Debug)]
-#[command(name = "ipx", version, about = "Authoritative DNS server and hosting API over one embedded store")]
+#[command(
+    name = "ipx",
+    version,
+    about = "Authoritative DNS server and hosting API over one embedded store"
+)]
 pub struct Cli {
     /// Configuration file merged over the built-in defaults (default: ./config.toml if present).
     #[arg(long, global = true, value_name = "FILE")]
@@ -117,7 +121,10 @@ impl Cli {
         if let Some(dir) = &self.data_dir {
             config.store.data_dir = dir.clone();
         }
-        if let Cmd::Serve { dns_listen, api_listen, .. } = &self.command {
+        if let Cmd::Serve {
+            dns_listen, api_listen, ..
+        } = &self.command
+        {
             if let Some(a) = dns_listen {
                 config.dns.listen = *a;
             }
@@ -131,7 +138,11 @@ impl Cli {
 
 /// Runs an operator command on the database, or through the server when it holds it.
 pub fn run_operator(config: &Config, command: Command) -> Result<String, String> {
-    let opened = if command.writes() { Store::open(&config.db_path()) } else { Store::open_existing(&config.db_path()) };
+    let opened = if command.writes() {
+        Store::open(&config.db_path())
+    } else {
+        Store::open_existing(&config.db_path())
+    };
     match opened {
         Ok(store) => {
             store.set_caps(config.limits);
@@ -150,9 +161,11 @@ pub fn operator_command(cmd: &Cmd) -> Result<Option<Command>, String> {
         Cmd::Serve { .. } => return Ok(None),
         Cmd::Team(TeamCmd::Create { name }) => Command::TeamCreate { name: name.clone() },
         Cmd::Team(TeamCmd::List) => Command::TeamList,
-        Cmd::Token(TokenCmd::Create { team, name, scopes }) => {
-            Command::TokenCreate { team: team.clone(), name: name.clone(), scopes: scopes.clone() }
-        }
+        Cmd::Token(TokenCmd::Create { team, name, scopes }) => Command::TokenCreate {
+            team: team.clone(),
+            name: name.clone(),
+            scopes: scopes.clone(),
+        },
         Cmd::Token(TokenCmd::List { team }) => Command::TokenList { team: team.clone() },
         Cmd::Token(TokenCmd::Revoke { token_id }) => Command::TokenRevoke { id: token_id.clone() },
         Cmd::Site(SiteCmd::List { team }) => Command::SiteList { team: team.clone() },
@@ -160,7 +173,10 @@ pub fn operator_command(cmd: &Cmd) -> Result<Option<Command>, String> {
         Cmd::Zone(ZoneCmd::Export { zone }) => Command::ZoneExport { zone: zone.clone() },
         Cmd::Zone(ZoneCmd::Import { file, team }) => {
             let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-            Command::ZoneImport { team: team.clone(), text }
+            Command::ZoneImport {
+                team: team.clone(),
+                text,
+            }
         }
     }))
 }

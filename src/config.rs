@@ -73,7 +73,13 @@ pub struct Caps {
 
 impl Default for Caps {
     fn default() -> Self {
-        Caps { zones_per_team: 1000, records_per_zone: 100_000, records_per_team: 100_000, sites_per_team: 1000, tokens_per_team: 100 }
+        Caps {
+            zones_per_team: 1000,
+            records_per_zone: 100_000,
+            records_per_team: 100_000,
+            sites_per_team: 1000,
+            tokens_per_team: 100,
+        }
     }
 }
 
@@ -135,14 +141,22 @@ pub struct TsigKey {
 
 impl std::fmt::Debug for TsigKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TsigKey").field("name", &self.name).field("algorithm", &self.algorithm).field("secret", &"<redacted>").finish()
+        f.debug_struct("TsigKey")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }
 
 impl DnsConfig {
     /// What tenants may not own: public suffixes, the platform's domains, `reserved_names`.
     pub fn reserved(&self) -> crate::domain::Reserved {
-        crate::domain::Reserved::new(self.nameservers.iter().map(String::as_str), &self.hostmaster, &self.reserved_names)
+        crate::domain::Reserved::new(
+            self.nameservers.iter().map(String::as_str),
+            &self.hostmaster,
+            &self.reserved_names,
+        )
     }
 
     /// `allow_transfer` as prefixes (an address alone is a /32 or /128); `key:` entries are
@@ -153,8 +167,15 @@ impl DnsConfig {
 
     /// The TSIG keys `allow_transfer` admits (`key:NAME`).
     pub fn transfer_keys(&self) -> Vec<&TsigKey> {
-        let names: Vec<&str> = self.allow_transfer.iter().filter_map(|s| s.strip_prefix("key:")).collect();
-        self.tsig_keys.iter().filter(|k| names.iter().any(|n| same_name(n, &k.name))).collect()
+        let names: Vec<&str> = self
+            .allow_transfer
+            .iter()
+            .filter_map(|s| s.strip_prefix("key:"))
+            .collect();
+        self.tsig_keys
+            .iter()
+            .filter(|k| names.iter().any(|n| same_name(n, &k.name)))
+            .collect()
     }
 }
 
@@ -163,7 +184,9 @@ fn same_name(a: &str, b: &str) -> bool {
 }
 
 fn parse_net(s: &str) -> Option<ipnet::IpNet> {
-    s.parse::<ipnet::IpNet>().ok().or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -254,14 +277,13 @@ pub enum ConfigError {
 impl Config {
     /// Loads defaults, merges `file` over them when given, then applies `IPX_*` variables from
     /// `env` (passed in so tests do not depend on the process environment).
-    pub fn load(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Config, ConfigError> {
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
         let mut root = parse_table(EMBEDDED, None)?;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
             let over = parse_table(&text, Some(path.display().to_string()))?;
             merge(&mut root, over);
         }
@@ -270,12 +292,18 @@ impl Config {
         let mut secrets = Vec::new();
         collect_secrets(&toml::Value::Table(root.clone()), false, &mut secrets);
         let redact = |e: ConfigError| match e {
-            ConfigError::Invalid { origin, message } => ConfigError::Invalid { origin, message: redacted(message, &secrets) },
+            ConfigError::Invalid { origin, message } => ConfigError::Invalid {
+                origin,
+                message: redacted(message, &secrets),
+            },
             other => other,
         };
-        let config: Config = toml::Value::Table(root)
-            .try_into()
-            .map_err(|e: toml::de::Error| redact(ConfigError::Invalid { origin: None, message: e.message().to_string() }))?;
+        let config: Config = toml::Value::Table(root).try_into().map_err(|e: toml::de::Error| {
+            redact(ConfigError::Invalid {
+                origin: None,
+                message: e.message().to_string(),
+            })
+        })?;
         config.validate().map_err(redact)?;
         Ok(config)
     }
@@ -298,7 +326,13 @@ impl Config {
         if self.dns.nameservers.is_empty() {
             return bad("dns.nameservers must name at least one nameserver".into());
         }
-        for ns in self.dns.nameservers.iter().chain([&self.dns.hostmaster]).chain(&self.dns.reserved_names) {
+        for ns in self
+            .dns
+            .nameservers
+            .iter()
+            .chain([&self.dns.hostmaster])
+            .chain(&self.dns.reserved_names)
+        {
             if crate::domain::DomainName::parse(ns).is_err() {
                 return bad(format!("{ns:?} is not a valid domain name"));
             }
@@ -310,7 +344,11 @@ impl Config {
             return bad("hosting.provisioner = \"exec\" needs hosting.exec_command".into());
         }
         let r = &self.rate_limits;
-        if r.read_per_minute == 0 || r.write_per_minute == 0 || r.provision_per_minute == 0 || r.unauthenticated_per_minute == 0 {
+        if r.read_per_minute == 0
+            || r.write_per_minute == 0
+            || r.provision_per_minute == 0
+            || r.unauthenticated_per_minute == 0
+        {
             return bad("rate_limits: every quota must be at least 1 per minute".into());
         }
         if self.auth.failures_per_minute_per_token == 0 || self.auth.failures_per_minute_per_address == 0 {
@@ -325,17 +363,27 @@ impl Config {
                     return bad(format!("dns.allow_transfer: no TSIG key {name:?} in dns.tsig_keys"));
                 }
                 None if parse_net(entry).is_none() => {
-                    return bad(format!("dns.allow_transfer: {entry:?} is not an address, a prefix or key:NAME"));
+                    return bad(format!(
+                        "dns.allow_transfer: {entry:?} is not an address, a prefix or key:NAME"
+                    ));
                 }
                 _ => {}
             }
         }
         for key in &self.dns.tsig_keys {
             if !["hmac-sha256", "hmac-sha384", "hmac-sha512"].contains(&key.algorithm.as_str()) {
-                return bad(format!("dns.tsig_keys: {:?} is not hmac-sha256, hmac-sha384 or hmac-sha512", key.algorithm));
+                return bad(format!(
+                    "dns.tsig_keys: {:?} is not hmac-sha256, hmac-sha384 or hmac-sha512",
+                    key.algorithm
+                ));
             }
-            if data_encoding::BASE64.decode(key.secret.as_bytes()).is_err() || crate::domain::DomainName::parse(&key.name).is_err() {
-                return bad(format!("dns.tsig_keys: key {:?} needs a domain name and a base64 secret", key.name));
+            if data_encoding::BASE64.decode(key.secret.as_bytes()).is_err()
+                || crate::domain::DomainName::parse(&key.name).is_err()
+            {
+                return bad(format!(
+                    "dns.tsig_keys: key {:?} needs a domain name and a base64 secret",
+                    key.name
+                ));
             }
         }
         let a = &self.api;
@@ -346,8 +394,14 @@ impl Config {
             return bad("api: connection caps must be at least 1".into());
         }
         let rrl = &self.rrl;
-        if rrl.responses_per_second == 0 || !(1..=32).contains(&rrl.ipv4_prefix_length) || !(1..=128).contains(&rrl.ipv6_prefix_length) {
-            return bad("rrl: responses_per_second must be at least 1, ipv4_prefix_length 1 to 32, ipv6_prefix_length 1 to 128".into());
+        if rrl.responses_per_second == 0
+            || !(1..=32).contains(&rrl.ipv4_prefix_length)
+            || !(1..=128).contains(&rrl.ipv6_prefix_length)
+        {
+            return bad(
+                "rrl: responses_per_second must be at least 1, ipv4_prefix_length 1 to 32, ipv6_prefix_length 1 to 128"
+                    .into(),
+            );
         }
         if let Some(e) = rrl.exempt.iter().find(|e| parse_net(e).is_none()) {
             return bad(format!("rrl.exempt: {e:?} is not an address or a prefix"));
@@ -376,7 +430,10 @@ fn parse_table(text: &str, origin: Option<String>) -> Result<toml::Table, Config
             let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
             format!("line {line}, column {column}: ")
         });
-        ConfigError::Invalid { origin, message: format!("{}{}", at.unwrap_or_default(), e.message().trim()) }
+        ConfigError::Invalid {
+            origin,
+            message: format!("{}{}", at.unwrap_or_default(), e.message().trim()),
+        }
     })
 }
 
@@ -386,7 +443,9 @@ fn collect_secrets(value: &toml::Value, under_secret: bool, out: &mut Vec<String
     match value {
         toml::Value::String(s) if under_secret || s.contains("secret") => out.push(s.clone()),
         toml::Value::Array(items) => items.iter().for_each(|v| collect_secrets(v, under_secret, out)),
-        toml::Value::Table(t) => t.iter().for_each(|(k, v)| collect_secrets(v, under_secret || k.contains("secret"), out)),
+        toml::Value::Table(t) => t
+            .iter()
+            .for_each(|(k, v)| collect_secrets(v, under_secret || k.contains("secret"), out)),
         _ => {}
     }
 }
@@ -394,7 +453,9 @@ fn collect_secrets(value: &toml::Value, under_secret: bool, out: &mut Vec<String
 fn redacted(mut message: String, secrets: &[String]) -> String {
     for s in secrets.iter().filter(|s| s.len() >= 4) {
         // As written, and as serde quotes it (escaped, in double quotes).
-        message = message.replace(&format!("{s:?}"), "\"<redacted>\"").replace(s.as_str(), "<redacted>");
+        message = message
+            .replace(&format!("{s:?}"), "\"<redacted>\"")
+            .replace(s.as_str(), "<redacted>");
     }
     message
 }
@@ -412,16 +473,17 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 
 /// `IPX_DNS_LISTEN=…` sets `dns.listen`. The value is read as TOML when it parses as one
 /// (numbers, booleans, arrays) and as a plain string otherwise.
-fn apply_env(
-    root: &mut toml::Table,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> Result<(), ConfigError> {
+fn apply_env(root: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
     for (name, raw) in env {
-        let Some(rest) = name.strip_prefix("IPX_") else { continue };
+        let Some(rest) = name.strip_prefix("IPX_") else {
+            continue;
+        };
         let rest = rest.to_ascii_lowercase();
         let sections: Vec<String> = root.keys().cloned().collect();
         let Some((section, key)) = sections.iter().find_map(|s| {
-            rest.strip_prefix(s.as_str()).and_then(|k| k.strip_prefix('_')).map(|k| (s.clone(), k.to_string()))
+            rest.strip_prefix(s.as_str())
+                .and_then(|k| k.strip_prefix('_'))
+                .map(|k| (s.clone(), k.to_string()))
         }) else {
             continue; // IPX_LOG and friends are not config keys.
         };
@@ -430,7 +492,10 @@ fn apply_env(
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or(toml::Value::String(raw));
-        let table = root.get_mut(&section).and_then(|v| v.as_table_mut()).expect("section listed");
+        let table = root
+            .get_mut(&section)
+            .and_then(|v| v.as_table_mut())
+            .expect("section listed");
         if !table.contains_key(&key) {
             return Err(ConfigError::Invalid {
                 origin: Some(name),
@@ -462,7 +527,11 @@ mod tests {
     fn env_overrides_keys_with_underscores_and_typed_values() {
         let c = Config::load(
             None,
-            env(&[("IPX_STORE_DATA_DIR", "/tmp/x"), ("IPX_DNS_MAX_UDP_PAYLOAD", "4096"), ("IPX_DEMO_ENABLED", "false")]),
+            env(&[
+                ("IPX_STORE_DATA_DIR", "/tmp/x"),
+                ("IPX_DNS_MAX_UDP_PAYLOAD", "4096"),
+                ("IPX_DEMO_ENABLED", "false"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.store.data_dir, PathBuf::from("/tmp/x"));
@@ -472,7 +541,11 @@ mod tests {
 
     #[test]
     fn transfer_acl_takes_addresses_and_prefixes() {
-        let c = Config::load(None, env(&[("IPX_DNS_ALLOW_TRANSFER", "[\"127.0.0.1\", \"10.0.0.0/8\", \"::1\"]")])).unwrap();
+        let c = Config::load(
+            None,
+            env(&[("IPX_DNS_ALLOW_TRANSFER", "[\"127.0.0.1\", \"10.0.0.0/8\", \"::1\"]")]),
+        )
+        .unwrap();
         let acl = c.dns.transfer_acl();
         assert_eq!(acl.len(), 3);
         assert!(acl[1].contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));

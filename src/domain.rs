@@ -50,13 +50,21 @@ impl DomainName {
                 return Err(NameError(format!("{input:?} has an empty label")));
             }
             if label.len() > 63 {
-                return Err(NameError(format!("label {label:?} is {} octets long; the limit is 63", label.len())));
+                return Err(NameError(format!(
+                    "label {label:?} is {} octets long; the limit is 63",
+                    label.len()
+                )));
             }
             if label == "*" && i == 0 {
                 continue;
             }
-            if let Some(c) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
-                return Err(NameError(format!("label {label:?} holds {c:?}; use letters, digits, '-' or '_'")));
+            if let Some(c) = label
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+            {
+                return Err(NameError(format!(
+                    "label {label:?} holds {c:?}; use letters, digits, '-' or '_'"
+                )));
             }
         }
         Ok(DomainName(s.to_ascii_lowercase()))
@@ -66,9 +74,15 @@ impl DomainName {
     pub fn parse_zone(input: &str) -> Result<DomainName, NameError> {
         let name = Self::parse(input)?;
         if !name.0.contains('.') {
-            return Err(NameError("a zone needs at least two labels (example.com, not com)".into()));
+            return Err(NameError(
+                "a zone needs at least two labels (example.com, not com)".into(),
+            ));
         }
-        if name.0.split('.').any(|l| l == "*" || l.contains('_') || l.starts_with('-') || l.ends_with('-')) {
+        if name
+            .0
+            .split('.')
+            .any(|l| l == "*" || l.contains('_') || l.starts_with('-') || l.ends_with('-'))
+        {
             return Err(NameError("zone labels are letters, digits and inner hyphens".into()));
         }
         Ok(name)
@@ -80,7 +94,10 @@ impl DomainName {
 
     /// True when `self` is `zone` or below it.
     pub fn is_in(&self, zone: &DomainName) -> bool {
-        self.0 == zone.0 || (self.0.len() > zone.0.len() && self.0.ends_with(&zone.0) && self.0.as_bytes()[self.0.len() - zone.0.len() - 1] == b'.')
+        self.0 == zone.0
+            || (self.0.len() > zone.0.len()
+                && self.0.ends_with(&zone.0)
+                && self.0.as_bytes()[self.0.len() - zone.0.len() - 1] == b'.')
     }
 
     /// The name as hickory's type, built from its labels as octets: hickory's text reader
@@ -146,7 +163,11 @@ pub fn parse_rdata(rtype_text: &str, content: &str, origin: &DomainName) -> Resu
         return Err(format!("content holds the control character {c:?}"));
     }
     if rtype == RecordType::TXT {
-        let strings = if content.trim_start().starts_with('"') { text::strings(content) } else { text::unquoted(content) };
+        let strings = if content.trim_start().starts_with('"') {
+            text::strings(content)
+        } else {
+            text::unquoted(content)
+        };
         let strings = strings.map_err(|e| format!("invalid TXT content: {e}"))?;
         return from_rdata(RData::TXT(TXT::from_bytes(strings.iter().map(Vec::as_slice).collect())));
     }
@@ -154,7 +175,17 @@ pub fn parse_rdata(rtype_text: &str, content: &str, origin: &DomainName) -> Resu
         content.to_string()
     } else {
         // `@` for the origin (RFC 1035 §5.1), which hickory's parser only takes as an owner.
-        content.split_whitespace().map(|t| if t == "@" { format!("{}.", origin) } else { t.to_string() }).collect::<Vec<_>>().join(" ")
+        content
+            .split_whitespace()
+            .map(|t| {
+                if t == "@" {
+                    format!("{}.", origin)
+                } else {
+                    t.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     // The zone-file parser is hickory's only public presentation-format reader: feed it one
     // line. Control characters are refused above, so the line cannot grow into two entries.
@@ -162,7 +193,10 @@ pub fn parse_rdata(rtype_text: &str, content: &str, origin: &DomainName) -> Resu
     let parsed = Parser::new(line, None, Some(origin.to_hickory()))
         .parse()
         .map_err(|e| format!("invalid {rtype} content: {}", first_line(&e.to_string())))?;
-    let mut records = parsed.1.into_values().flat_map(|set| set.records_without_rrsigs().cloned().collect::<Vec<_>>());
+    let mut records = parsed
+        .1
+        .into_values()
+        .flat_map(|set| set.records_without_rrsigs().cloned().collect::<Vec<_>>());
     let record = records.next().ok_or_else(|| format!("invalid {rtype} content"))?;
     if records.next().is_some() || record.record_type() != rtype {
         return Err(format!("invalid {rtype} content"));
@@ -181,10 +215,18 @@ fn check_ds(ds: &hickory_proto::dnssec::rdata::DS) -> Result<(), String> {
         1 => 20,
         2 => 32,
         4 => 48,
-        other => return Err(format!("DS digest type {other} is not one validators use; use 2 (SHA-256) or 4 (SHA-384)")),
+        other => {
+            return Err(format!(
+                "DS digest type {other} is not one validators use; use 2 (SHA-256) or 4 (SHA-384)"
+            ));
+        }
     };
     if ds.digest().len() != wanted {
-        return Err(format!("a DS digest of type {} is {wanted} octets, not {}", u8::from(ds.digest_type()), ds.digest().len()));
+        return Err(format!(
+            "a DS digest of type {} is {wanted} octets, not {}",
+            u8::from(ds.digest_type()),
+            ds.digest().len()
+        ));
     }
     Ok(())
 }
@@ -194,14 +236,26 @@ pub fn from_rdata(rdata: RData) -> Result<RecordData, String> {
     let rtype = rdata.record_type();
     let mut wire = Vec::with_capacity(32);
     let mut enc = BinEncoder::new(&mut wire);
-    rdata.emit(&mut enc).map_err(|e| format!("cannot encode {rtype}: {e}"))?;
-    Ok(RecordData { rtype, content: present(&rdata), wire, rdata })
+    rdata
+        .emit(&mut enc)
+        .map_err(|e| format!("cannot encode {rtype}: {e}"))?;
+    Ok(RecordData {
+        rtype,
+        content: present(&rdata),
+        wire,
+        rdata,
+    })
 }
 
 /// RFC 1035 presentation text of RDATA, canonical for storage and zone files.
 pub fn present(rdata: &RData) -> String {
     match rdata {
-        RData::TXT(txt) => txt.txt_data.iter().map(|s| text::quote(s)).collect::<Vec<_>>().join(" "),
+        RData::TXT(txt) => txt
+            .txt_data
+            .iter()
+            .map(|s| text::quote(s))
+            .collect::<Vec<_>>()
+            .join(" "),
         // hickory prints the CAA value without escaping quotes.
         RData::CAA(caa) => format!("{} {} {}", caa.flags(), caa.tag, quote_one(&caa.value)),
         other => other.to_string(),
@@ -254,7 +308,13 @@ pub enum Resource {
 }
 
 impl Resource {
-    pub const ALL: [Resource; 5] = [Resource::Sites, Resource::Dns, Resource::Wordpress, Resource::Projects, Resource::Tokens];
+    pub const ALL: [Resource; 5] = [
+        Resource::Sites,
+        Resource::Dns,
+        Resource::Wordpress,
+        Resource::Projects,
+        Resource::Tokens,
+    ];
 
     fn as_str(self) -> &'static str {
         match self {
@@ -289,7 +349,9 @@ impl Scope {
 impl FromStr for Scope {
     type Err = String;
     fn from_str(s: &str) -> Result<Scope, String> {
-        let (res, level) = s.split_once(':').ok_or_else(|| format!("scope {s:?} is not resource:level"))?;
+        let (res, level) = s
+            .split_once(':')
+            .ok_or_else(|| format!("scope {s:?} is not resource:level"))?;
         let resource = Resource::ALL
             .into_iter()
             .find(|r| r.as_str() == res)
@@ -305,7 +367,12 @@ impl FromStr for Scope {
 
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.resource.as_str(), if self.write { "write" } else { "read" })
+        write!(
+            f,
+            "{}:{}",
+            self.resource.as_str(),
+            if self.write { "write" } else { "read" }
+        )
     }
 }
 
@@ -333,13 +400,18 @@ pub fn client_key(ip: std::net::IpAddr) -> std::net::IpAddr {
 
 /// RFC 3339 UTC timestamp of now, millisecond precision.
 pub fn now_rfc3339() -> String {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     rfc3339(d.as_secs() as i64, d.subsec_millis())
 }
 
 /// Seconds since the epoch.
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// RFC 3339 UTC timestamp of a Unix time.
@@ -378,7 +450,10 @@ mod tests {
 
     #[test]
     fn names_are_lowercased_and_lose_the_trailing_dot() {
-        assert_eq!(DomainName::parse("WWW.Example.COM.").unwrap().as_str(), "www.example.com");
+        assert_eq!(
+            DomainName::parse("WWW.Example.COM.").unwrap().as_str(),
+            "www.example.com"
+        );
     }
 
     #[test]
@@ -404,9 +479,18 @@ mod tests {
         let z = zone();
         assert_eq!(DomainName::resolve_in("@", &z).unwrap().as_str(), "example.com");
         assert_eq!(DomainName::resolve_in("www", &z).unwrap().as_str(), "www.example.com");
-        assert_eq!(DomainName::resolve_in("www.example.com", &z).unwrap().as_str(), "www.example.com");
-        assert_eq!(DomainName::resolve_in("WWW.example.com.", &z).unwrap().as_str(), "www.example.com");
-        assert_eq!(DomainName::resolve_in("www.other.org", &z).unwrap().as_str(), "www.other.org.example.com");
+        assert_eq!(
+            DomainName::resolve_in("www.example.com", &z).unwrap().as_str(),
+            "www.example.com"
+        );
+        assert_eq!(
+            DomainName::resolve_in("WWW.example.com.", &z).unwrap().as_str(),
+            "www.example.com"
+        );
+        assert_eq!(
+            DomainName::resolve_in("www.other.org", &z).unwrap().as_str(),
+            "www.other.org.example.com"
+        );
         assert!(DomainName::resolve_in("www.other.org.", &z).is_err());
         assert!(DomainName::resolve_in("badexample.com.", &z).is_err());
     }
@@ -415,14 +499,29 @@ mod tests {
     fn rdata_is_parsed_and_made_canonical() {
         let z = zone();
         assert_eq!(parse_rdata("a", "192.0.2.1", &z).unwrap().content, "192.0.2.1");
-        assert_eq!(parse_rdata("MX", "10 mail", &z).unwrap().content, "10 mail.example.com.");
+        assert_eq!(
+            parse_rdata("MX", "10 mail", &z).unwrap().content,
+            "10 mail.example.com."
+        );
         assert_eq!(parse_rdata("CNAME", "target.org.", &z).unwrap().content, "target.org.");
         assert_eq!(parse_rdata("CNAME", "@", &z).unwrap().content, "example.com.");
         assert_eq!(parse_rdata("MX", "10 @", &z).unwrap().content, "10 example.com.");
-        assert_eq!(parse_rdata("TXT", "v=spf1 -all", &z).unwrap().content, "\"v=spf1 -all\"");
-        assert_eq!(parse_rdata("TXT", "\"a\" \"b c\"", &z).unwrap().content, "\"a\" \"b c\"");
-        assert_eq!(parse_rdata("SRV", "10 60 5060 sip.example.com.", &z).unwrap().content, "10 60 5060 sip.example.com.");
-        assert_eq!(parse_rdata("CAA", "0 issue \"letsencrypt.org\"", &z).unwrap().content, "0 issue \"letsencrypt.org\"");
+        assert_eq!(
+            parse_rdata("TXT", "v=spf1 -all", &z).unwrap().content,
+            "\"v=spf1 -all\""
+        );
+        assert_eq!(
+            parse_rdata("TXT", "\"a\" \"b c\"", &z).unwrap().content,
+            "\"a\" \"b c\""
+        );
+        assert_eq!(
+            parse_rdata("SRV", "10 60 5060 sip.example.com.", &z).unwrap().content,
+            "10 60 5060 sip.example.com."
+        );
+        assert_eq!(
+            parse_rdata("CAA", "0 issue \"letsencrypt.org\"", &z).unwrap().content,
+            "0 issue \"letsencrypt.org\""
+        );
         let long = "x".repeat(600);
         let txt = parse_rdata("TXT", &long, &z).unwrap();
         assert_eq!(txt.content.matches('"').count(), 6, "split into three strings");
@@ -431,7 +530,16 @@ mod tests {
     #[test]
     fn bad_rdata_is_refused() {
         let z = zone();
-        for (t, c) in [("A", "300.1.1.1"), ("A", "::1"), ("AAAA", "1.2.3.4"), ("MX", "mail"), ("A", "1.2.3.4\n@ A 5.6.7.8"), ("A", ""), ("BOGUS", "x"), ("SRV", "1 2 mail")] {
+        for (t, c) in [
+            ("A", "300.1.1.1"),
+            ("A", "::1"),
+            ("AAAA", "1.2.3.4"),
+            ("MX", "mail"),
+            ("A", "1.2.3.4\n@ A 5.6.7.8"),
+            ("A", ""),
+            ("BOGUS", "x"),
+            ("SRV", "1 2 mail"),
+        ] {
             assert!(parse_rdata(t, c, &z).is_err(), "{t} {c:?} should be refused");
         }
     }

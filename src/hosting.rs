@@ -79,8 +79,14 @@ impl Provisioner for Exec {
         let from_json = serde_json::from_slice::<serde_json::Value>(&out)
             .ok()
             .and_then(|v| v["error"].as_str().map(str::to_string));
-        let from_stderr = String::from_utf8_lossy(&err).lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string());
-        let mut reason = from_json.or(from_stderr).unwrap_or_else(|| format!("the {} step failed ({status})", job.step));
+        let from_stderr = String::from_utf8_lossy(&err)
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim().to_string());
+        let mut reason = from_json
+            .or(from_stderr)
+            .unwrap_or_else(|| format!("the {} step failed ({status})", job.step));
         if reason.len() > MAX_REASON {
             let mut cut = MAX_REASON;
             while !reason.is_char_boundary(cut) {
@@ -119,7 +125,12 @@ impl Jobs {
 /// true the worker takes no new job and lets those running finish for up to the shutdown
 /// grace period; any still running then are left open in the store and run again at the
 /// next start.
-pub fn start(store: Store, provisioner: Arc<dyn Provisioner>, config: Arc<Config>, mut stop: watch::Receiver<bool>) -> (Jobs, JoinHandle<()>) {
+pub fn start(
+    store: Store,
+    provisioner: Arc<dyn Provisioner>,
+    config: Arc<Config>,
+    mut stop: watch::Receiver<bool>,
+) -> (Jobs, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Uuid>();
     let jobs = Jobs { tx };
     let resume = jobs.clone();
@@ -152,7 +163,8 @@ pub fn start(store: Store, provisioner: Arc<dyn Provisioner>, config: Arc<Config
                 permit = limit.clone().acquire_owned() => permit.expect("semaphore open"),
                 _ = stop.wait_for(|s| *s) => break,
             };
-            let (store, provisioner, config, running) = (store.clone(), provisioner.clone(), config.clone(), running.clone());
+            let (store, provisioner, config, running) =
+                (store.clone(), provisioner.clone(), config.clone(), running.clone());
             tasks.spawn(async move {
                 // Released however the task ends, so a panicking step can be queued again.
                 let _running = Running(running, id);
@@ -162,8 +174,14 @@ pub fn start(store: Store, provisioner: Arc<dyn Provisioner>, config: Arc<Config
             while tasks.try_join_next().is_some() {}
         }
         let grace = Duration::from_secs(config.api.shutdown_grace_secs);
-        if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
-            tracing::warn!(running = tasks.len(), "provisioning jobs still running after the grace period; they run again at the next start");
+        if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                running = tasks.len(),
+                "provisioning jobs still running after the grace period; they run again at the next start"
+            );
         }
     });
     (jobs, handle)
@@ -178,7 +196,12 @@ impl Drop for Running {
 }
 
 async fn run_job(store: &Store, provisioner: &dyn Provisioner, config: &Arc<Config>, id: Uuid) {
-    crate::store::ACTOR.scope(crate::store::Actor::system(), run_job_as_system(store, provisioner, config, id)).await
+    crate::store::ACTOR
+        .scope(
+            crate::store::Actor::system(),
+            run_job_as_system(store, provisioner, config, id),
+        )
+        .await
 }
 
 async fn run_job_as_system(store: &Store, provisioner: &dyn Provisioner, config: &Arc<Config>, id: Uuid) {
@@ -194,8 +217,13 @@ async fn run_job_as_system(store: &Store, provisioner: &dyn Provisioner, config:
     tracing::info!(job = %id, step = %job.step, site = %site.domain, attempt = job.attempts, "running job");
     let outcome = provisioner.run(&job, &site).await;
     let c = config.clone();
-    match store.write(move |tx| tx.finish_job(id, outcome, &c.dns, &c.zones)).await {
+    match store
+        .write(move |tx| tx.finish_job(id, outcome, &c.dns, &c.zones))
+        .await
+    {
         Ok(site) => tracing::info!(job = %id, site = %site.domain, status = %site.status, "job ended"),
-        Err(e) => tracing::error!(job = %id, error = %e, "cannot record the job's outcome; it runs again at the next start"),
+        Err(e) => {
+            tracing::error!(job = %id, error = %e, "cannot record the job's outcome; it runs again at the next start")
+        }
     }
 }

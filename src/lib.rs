@@ -2,15 +2,15 @@
 //!
 //! Data flows one way: API → store → snapshot → DNS.
 
-pub mod config;
-pub mod listener;
-pub mod domain;
-pub mod store;
-pub mod dns;
-pub mod auth;
-pub mod hosting;
-pub mod api;
-pub mod zonefile;
 pub mod admin;
+pub mod api;
 pub mod app;
+pub mod auth;
 pub mod cli;
+pub mod config;
+pub mod dns;
+pub mod domain;
+pub mod hosting;
+pub mod listener;
+pub mod store;
+pub mod zonefile;

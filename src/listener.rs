@@ -40,7 +40,12 @@ pub enum Refused {
 
 impl Caps {
     pub fn new(total: usize, per_client: usize) -> Caps {
-        Caps { total: Arc::new(Semaphore::new(total)), per_client, open: Arc::default(), freed: Arc::default() }
+        Caps {
+            total: Arc::new(Semaphore::new(total)),
+            per_client,
+            open: Arc::default(),
+            freed: Arc::default(),
+        }
     }
 
     /// Resolves once a place has been freed (or spuriously: check again).
@@ -59,7 +64,12 @@ impl Caps {
         }
         *n += 1;
         drop(open);
-        Ok(Slot { total: Some(total), open: self.open.clone(), freed: self.freed.clone(), client })
+        Ok(Slot {
+            total: Some(total),
+            open: self.open.clone(),
+            freed: self.freed.clone(),
+            client,
+        })
     }
 }
 
@@ -88,12 +98,18 @@ pub struct WriteDeadline<S> {
 
 impl<S> WriteDeadline<S> {
     pub fn new(inner: S, timeout: Duration) -> Self {
-        WriteDeadline { inner, timeout, stalled: None }
+        WriteDeadline {
+            inner,
+            timeout,
+            stalled: None,
+        }
     }
 
     fn pending<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         let timeout = self.timeout;
-        let stalled = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         match stalled.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the peer does not read"))),
             Poll::Pending => Poll::Pending,
@@ -136,14 +152,20 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
 /// Raises the soft limit on open files to the hard one (the default soft limit, often
 /// 1024, is below what the connection caps allow); returns the limit in force.
 pub fn raise_fd_limit() -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
             return 0;
         }
         if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
                 lim = raised;
             }

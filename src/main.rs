@@ -18,17 +18,30 @@ fn main() -> ExitCode {
         return cli::exit_with(Ok(format!("{config:#?}\n")));
     }
     init_logging();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     runtime.block_on(async {
         let running = match ipx::app::start(config.clone()).await {
             Ok(r) => r,
             Err(e) => return cli::exit_with(Err(e.to_string())),
         };
         if let Some(token) = &running.demo_token {
-            println!("First start of {}: imported the demo zones into team \"demo\".", config.store.data_dir.display());
+            println!(
+                "First start of {}: imported the demo zones into team \"demo\".",
+                config.store.data_dir.display()
+            );
             println!("Demo API token (full access, shown once):\n{token}");
-            println!("Try:  dig @{} -p {} www.example.test A", running.dns_addr.ip(), running.dns_addr.port());
-            println!("      curl -H 'Authorization: Bearer {token}' http://{}/v1/zones", running.api_addr);
+            println!(
+                "Try:  dig @{} -p {} www.example.test A",
+                running.dns_addr.ip(),
+                running.dns_addr.port()
+            );
+            println!(
+                "      curl -H 'Authorization: Bearer {token}' http://{}/v1/zones",
+                running.api_addr
+            );
         }
         if let Ok((zones, records)) = running.store.read(|r| r.counts()).await {
             tracing::info!(zones, records, "serving");

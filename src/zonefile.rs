@@ -7,8 +7,15 @@ use crate::domain::{DomainName, from_rdata};
 use crate::store::{NewRecord, Record, Soa, Zone, ZoneSeed};
 
 /// DNSSEC material we would serve unsigned and stale: refused rather than imported.
-const REFUSED_TYPES: &[RecordType] =
-    &[RecordType::RRSIG, RecordType::NSEC, RecordType::NSEC3, RecordType::NSEC3PARAM, RecordType::DNSKEY, RecordType::CDS, RecordType::CDNSKEY];
+const REFUSED_TYPES: &[RecordType] = &[
+    RecordType::RRSIG,
+    RecordType::NSEC,
+    RecordType::NSEC3,
+    RecordType::NSEC3PARAM,
+    RecordType::DNSKEY,
+    RecordType::CDS,
+    RecordType::CDNSKEY,
+];
 
 /// Parses a master file into a zone seed. The SOA (serial, timers, MINIMUM) and the apex NS
 /// set are kept exactly as written and become managed; every other record is the team's own.
@@ -23,13 +30,15 @@ pub fn parse(text: &str, origin: Option<&DomainName>) -> Result<ZoneSeed, String
     for set in sets.values() {
         for record in set.records_without_rrsigs() {
             let rtype = record.record_type();
-            let owner = DomainName::parse(&record.name.to_ascii())
-                .map_err(|e| format!("owner {}: {e}", record.name))?;
+            let owner =
+                DomainName::parse(&record.name.to_ascii()).map_err(|e| format!("owner {}: {e}", record.name))?;
             if !owner.is_in(&name) {
                 return Err(format!("{owner} is outside the zone {name}"));
             }
             if REFUSED_TYPES.contains(&rtype) {
-                return Err(format!("{owner} {rtype}: DNSSEC records are not imported (ipx does not sign zones)"));
+                return Err(format!(
+                    "{owner} {rtype}: DNSSEC records are not imported (ipx does not sign zones)"
+                ));
             }
             if let RData::SOA(s) = &record.data {
                 if owner != name {
@@ -54,14 +63,25 @@ pub fn parse(text: &str, origin: Option<&DomainName>) -> Result<ZoneSeed, String
             }
             let data = from_rdata(record.data.clone()).map_err(|e| format!("{owner} {rtype}: {e}"))?;
             let managed = rtype == RecordType::NS && owner == name;
-            records.push(NewRecord { name: owner, data, ttl: record.ttl, managed, site_id: None });
+            records.push(NewRecord {
+                name: owner,
+                data,
+                ttl: record.ttl,
+                managed,
+                site_id: None,
+            });
         }
     }
     let (soa, serial) = soa.ok_or("the zone has no SOA record")?;
     if !records.iter().any(|r| r.managed) {
         return Err("the zone has no NS record at its apex".into());
     }
-    Ok(ZoneSeed { name, serial, soa, records })
+    Ok(ZoneSeed {
+        name,
+        serial,
+        soa,
+        records,
+    })
 }
 
 /// Replaces `@` in RDATA with the current origin: RFC 1035 §5.1 allows it wherever a name
@@ -73,7 +93,11 @@ fn expand_at(text: &str, mut origin: Option<String>) -> String {
         let trimmed = line.trim_start();
         if let Some(rest) = trimmed.strip_prefix("$ORIGIN") {
             if let Some(o) = rest.split_whitespace().next() {
-                origin = Some(if o.ends_with('.') { o.to_string() } else { format!("{o}.{}", origin.as_deref().unwrap_or("")) });
+                origin = Some(if o.ends_with('.') {
+                    o.to_string()
+                } else {
+                    format!("{o}.{}", origin.as_deref().unwrap_or(""))
+                });
             }
             out.extend_from_slice(line.as_bytes());
             continue;
@@ -133,7 +157,13 @@ pub fn export(zone: &Zone, records: &[Record]) -> String {
         ttl = s.ttl,
     );
     let mut sorted: Vec<&Record> = records.iter().collect();
-    let key = |r: &Record| (r.name.as_str().rsplit('.').map(str::to_string).collect::<Vec<_>>(), r.rtype.clone(), r.content.clone());
+    let key = |r: &Record| {
+        (
+            r.name.as_str().rsplit('.').map(str::to_string).collect::<Vec<_>>(),
+            r.rtype.clone(),
+            r.content.clone(),
+        )
+    };
     sorted.sort_by_cached_key(|r| key(r));
     for r in sorted {
         out.push_str(&format!("{}.\t{}\tIN\t{}\t{}\n", r.name, r.ttl, r.rtype, r.content));
@@ -149,7 +179,15 @@ mod tests {
         let mut v: Vec<_> = seed
             .records
             .iter()
-            .map(|r| (r.name.to_string(), r.data.rtype.to_string(), r.ttl, r.data.content.clone(), r.managed))
+            .map(|r| {
+                (
+                    r.name.to_string(),
+                    r.data.rtype.to_string(),
+                    r.ttl,
+                    r.data.content.clone(),
+                    r.managed,
+                )
+            })
             .collect();
         v.sort();
         v

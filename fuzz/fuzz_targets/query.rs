@@ -26,14 +26,20 @@ fn fixture() -> &'static Fixture {
         let catalog = Catalog::default();
         catalog.rebuild(vec![(zone, rows)]);
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        Fixture { rt, handler: Handler::new(Arc::new(catalog), 1232) }
+        Fixture {
+            rt,
+            handler: Handler::new(Arc::new(catalog), 1232),
+        }
     })
 }
 
 fuzz_target!(|data: &[u8]| {
     let f = fixture();
     for protocol in [Protocol::Udp, Protocol::Tcp] {
-        let answers = f.rt.block_on(f.handler.answer(data.to_vec(), "127.0.0.1:53".parse().unwrap(), protocol));
+        let answers = f.rt.block_on(
+            f.handler
+                .answer(data.to_vec(), "127.0.0.1:53".parse().unwrap(), protocol),
+        );
         for a in answers {
             // Whatever we send must itself be a well-formed message of bounded size.
             assert!(a.len() >= 12);

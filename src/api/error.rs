@@ -25,7 +25,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), fields: Map::new(), headers: Vec::new() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            fields: Map::new(),
+            headers: Vec::new(),
+        }
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -43,7 +49,10 @@ impl ApiError {
             _ => format!("{} fields are invalid", fields.len()),
         };
         let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
-        e.fields = fields.into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect();
+        e.fields = fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v)))
+            .collect();
         e
     }
 
@@ -69,7 +78,11 @@ impl ApiError {
 
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; the request id identifies it in our logs")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the request id identifies it in our logs",
+        )
     }
 }
 
@@ -86,15 +99,26 @@ impl From<StoreError> for ApiError {
                     "invalid_batch",
                     format!("{} items of the batch are invalid; nothing was applied", items.len()),
                 );
-                e.fields = items.into_iter().map(|(item, field, msg)| (format!("{item}.{field}"), Value::String(msg))).collect();
+                e.fields = items
+                    .into_iter()
+                    .map(|(item, field, msg)| (format!("{item}.{field}"), Value::String(msg)))
+                    .collect();
                 e
             }
-            StoreError::Precondition(message) => ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", message),
+            StoreError::Precondition(message) => {
+                ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", message)
+            }
             StoreError::Unavailable(why) => {
                 tracing::error!(problem = %why, "write refused");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "writes are refused until an operator repairs the server's data directory; nothing was changed")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "writes are refused until an operator repairs the server's data directory; nothing was changed",
+                )
             }
-            StoreError::Locked | StoreError::Storage(_) | StoreError::Missing(_) | StoreError::Unusable(_) => ApiError::internal(e),
+            StoreError::Locked | StoreError::Storage(_) | StoreError::Missing(_) | StoreError::Unusable(_) => {
+                ApiError::internal(e)
+            }
         }
     }
 }
@@ -102,17 +126,36 @@ impl From<StoreError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Missing => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send Authorization: Bearer ipxapi_…")
-                .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"ipx\""),
-            AuthError::Invalid => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "the token is invalid, expired or revoked")
-                .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"ipx\", error=\"invalid_token\""),
+            AuthError::Missing => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send Authorization: Bearer ipxapi_…",
+            )
+            .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"ipx\""),
+            AuthError::Invalid => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the token is invalid, expired or revoked",
+            )
+            .with_header(
+                header::WWW_AUTHENTICATE,
+                "Bearer realm=\"ipx\", error=\"invalid_token\"",
+            ),
             AuthError::Throttled(wait) => {
                 let secs = wait.as_secs().max(1).to_string();
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "auth_throttled", format!("too many failed token verifications; retry in {secs} s"))
-                    .with_header(header::RETRY_AFTER, &secs)
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "auth_throttled",
+                    format!("too many failed token verifications; retry in {secs} s"),
+                )
+                .with_header(header::RETRY_AFTER, &secs)
             }
-            AuthError::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many token verifications at once; retry shortly")
-                .with_header(header::RETRY_AFTER, "1"),
+            AuthError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many token verifications at once; retry shortly",
+            )
+            .with_header(header::RETRY_AFTER, "1"),
             AuthError::Store(e) => e.into(),
         }
     }

@@ -2,11 +2,11 @@
 //! An account-level view: it needs `tokens:read`; a zone-restricted token sees only the
 //! changes made in its zones.
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use uuid::Uuid;
 
 use super::{ApiError, ApiResult, AppState, Caller, PageQuery, page};
@@ -27,17 +27,26 @@ pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuer
         match pair.split_once('=').unwrap_or((pair, "")) {
             ("resource_type", v) => {
                 if !TYPES.contains(&v) {
-                    return Err(ApiError::bad_request("invalid_filter", format!("resource_type is one of {}", TYPES.join(", "))));
+                    return Err(ApiError::bad_request(
+                        "invalid_filter",
+                        format!("resource_type is one of {}", TYPES.join(", ")),
+                    ));
                 }
                 rtype = Some(v.to_string());
             }
             ("resource_id", v) => {
-                rid = Some(Uuid::try_parse(v).map_err(|_| ApiError::bad_request("invalid_filter", "resource_id is not a UUID"))?);
+                rid = Some(
+                    Uuid::try_parse(v)
+                        .map_err(|_| ApiError::bad_request("invalid_filter", "resource_id is not a UUID"))?,
+                );
             }
             _ => {}
         }
     }
     let (after, limit) = (q.after, q.limit);
-    let p = st.store.read(move |r| r.events(team, rtype, rid, zones.as_deref(), after, limit)).await?;
+    let p = st
+        .store
+        .read(move |r| r.events(team, rtype, rid, zones.as_deref(), after, limit))
+        .await?;
     Ok(page(p.items, &q, p.next, p.total))
 }

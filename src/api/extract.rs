@@ -42,12 +42,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
             ));
         }
         let bytes = read_body(req.into_body(), &state.config.api).await?;
-        serde_json::from_slice(&bytes).map(Json).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", format!("the body does not fit this endpoint: {e}"))
-            }
-            _ => ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")),
-        })
+        serde_json::from_slice(&bytes)
+            .map(Json)
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_body",
+                    format!("the body does not fit this endpoint: {e}"),
+                ),
+                _ => ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")),
+            })
     }
 }
 
@@ -56,18 +60,31 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
 pub async fn read_body(body: Body, api: &ApiConfig) -> Result<Bytes, ApiError> {
     let read = axum::body::to_bytes(body, api.max_body_bytes);
     match tokio::time::timeout(Duration::from_secs(api.body_read_timeout_secs), read).await {
-        Err(_) => Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request body did not arrive in time")
-            .with_header(header::CONNECTION, "close")),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request body did not arrive in time",
+        )
+        .with_header(header::CONNECTION, "close")),
         Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => Err(too_large()),
-        Ok(Err(e)) => Err(ApiError::bad_request("unreadable_body", format!("the request body could not be read: {e}"))),
+        Ok(Err(e)) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => {
+            Err(too_large())
+        }
+        Ok(Err(e)) => Err(ApiError::bad_request(
+            "unreadable_body",
+            format!("the request body could not be read: {e}"),
+        )),
     }
 }
 
 /// `413` for a body over the limit.
 pub fn too_large() -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than the server accepts")
-        .with_header(header::CONNECTION, "close")
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "the request body is larger than the server accepts",
+    )
+    .with_header(header::CONNECTION, "close")
 }
 
 /// The authenticated caller. Rejects with `401` and `WWW-Authenticate: Bearer`.
@@ -76,13 +93,21 @@ pub struct Caller(pub Arc<Principal>);
 impl Caller {
     /// `404` for a zone outside the token's zone list, as if it did not exist.
     pub fn zone(&self, id: Uuid) -> Result<Uuid, ApiError> {
-        if self.0.reaches(id) { Ok(id) } else { Err(ApiError::not_found("zone")) }
+        if self.0.reaches(id) {
+            Ok(id)
+        } else {
+            Err(ApiError::not_found("zone"))
+        }
     }
 
     /// `404` for a site outside the token's zones (a site not yet in a zone is outside every
     /// restriction), as if it did not exist.
     pub fn site(&self, site: &crate::store::Site) -> Result<(), ApiError> {
-        if self.0.reaches_site(site.zone_id) { Ok(()) } else { Err(ApiError::not_found("site")) }
+        if self.0.reaches_site(site.zone_id) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found("site"))
+        }
     }
 
     /// `403` for actions that would reach beyond a zone-restricted token's zones.
@@ -99,7 +124,11 @@ impl Caller {
 
     /// `403 insufficient_scope` unless the token holds `needed`.
     pub fn require(&self, needed: Scope) -> Result<&Principal, ApiError> {
-        if self.0.allows(needed) { Ok(&self.0) } else { Err(ApiError::insufficient_scope(needed)) }
+        if self.0.allows(needed) {
+            Ok(&self.0)
+        } else {
+            Err(ApiError::insufficient_scope(needed))
+        }
     }
 }
 
@@ -111,7 +140,10 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(p) = parts.extensions.get::<Arc<Principal>>() {
             return Ok(Caller(p.clone()));
         }
-        let why = parts.extensions.get::<super::gate::Unauthenticated>().map_or(AuthError::Missing, |u| u.0.clone());
+        let why = parts
+            .extensions
+            .get::<super::gate::Unauthenticated>()
+            .map_or(AuthError::Missing, |u| u.0.clone());
         Err(why.into())
     }
 }
@@ -133,25 +165,37 @@ pub fn encode_cursor(id: Uuid) -> String {
 }
 
 fn decode_cursor(s: &str) -> Option<Uuid> {
-    s.strip_prefix("c1").filter(|h| h.len() == 32).and_then(|h| Uuid::try_parse(h).ok())
+    s.strip_prefix("c1")
+        .filter(|h| h.len() == 32)
+        .and_then(|h| Uuid::try_parse(h).ok())
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let mut q = PageQuery { limit: DEFAULT_LIMIT, after: None, cursor_text: None };
+        let mut q = PageQuery {
+            limit: DEFAULT_LIMIT,
+            after: None,
+            cursor_text: None,
+        };
         for pair in parts.uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             match k {
                 "limit" => {
                     q.limit = v.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
-                        ApiError::bad_request("invalid_limit", format!("limit must be a whole number from 1 to {MAX_LIMIT}"))
+                        ApiError::bad_request(
+                            "invalid_limit",
+                            format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+                        )
                     })?
                 }
                 "cursor" => {
                     q.after = Some(decode_cursor(v).ok_or_else(|| {
-                        ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave out; start again without it")
+                        ApiError::bad_request(
+                            "invalid_cursor",
+                            "the cursor is not one this API gave out; start again without it",
+                        )
                     })?);
                     q.cursor_text = Some(v.to_string());
                 }
@@ -170,14 +214,24 @@ pub fn parse_id(text: &str, what: &str) -> Result<Uuid, ApiError> {
 /// `If-Match` on zone writes: the zone's serial as its ETag (`"2026112602"`), or `*`.
 /// `None` when absent or `*`; a value that is no ETag of ours can never match: 412.
 pub fn if_match(headers: &axum::http::HeaderMap) -> Result<Option<u32>, ApiError> {
-    let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
     let v = v.to_str().unwrap_or("").trim();
     if v == "*" {
         return Ok(None);
     }
-    v.trim_start_matches("W/").trim_matches('"').parse().map(Some).map_err(|_| {
-        ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", "If-Match takes a zone ETag, such as \"2026112602\"")
-    })
+    v.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map(Some)
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                "If-Match takes a zone ETag, such as \"2026112602\"",
+            )
+        })
 }
 
 /// The ETag of a zone at `serial`.

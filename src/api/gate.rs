@@ -27,7 +27,9 @@ fn set(response: &mut Response, name: &'static str, value: &str) {
 }
 
 fn client_ip(req: &Request) -> IpAddr {
-    req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
 }
 
 fn bearer(req: &Request) -> Option<&str> {

@@ -53,12 +53,19 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
     if req.method() != Method::POST {
         return next.run(req).await;
     }
-    let Some(key) = req.headers().get("idempotency-key") else { return next.run(req).await };
+    let Some(key) = req.headers().get("idempotency-key") else {
+        return next.run(req).await;
+    };
     let key = match key.to_str() {
-        Ok(k) if !k.is_empty() && k.len() <= MAX_KEY && k.bytes().all(|b| b.is_ascii_graphic() || b == b' ') => k.to_string(),
+        Ok(k) if !k.is_empty() && k.len() <= MAX_KEY && k.bytes().all(|b| b.is_ascii_graphic() || b == b' ') => {
+            k.to_string()
+        }
         _ => {
-            return ApiError::bad_request("invalid_idempotency_key", format!("an Idempotency-Key is 1 to {MAX_KEY} printable characters"))
-                .into_response();
+            return ApiError::bad_request(
+                "invalid_idempotency_key",
+                format!("an Idempotency-Key is 1 to {MAX_KEY} printable characters"),
+            )
+            .into_response();
         }
     };
     let (mut parts, body) = req.into_parts();
@@ -88,8 +95,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
 impl Idempotency {
     /// Runs `work` unless `caller` already ran this request under this key, in which case
     /// its stored response is replayed. Call it after every authorization check.
-    pub async fn once(self, st: &AppState, caller: &Principal, work: impl Future<Output = ApiResult<Response>>) -> ApiResult<Response> {
-        let Some(Claim { key, fingerprint }) = self.0 else { return work.await };
+    pub async fn once(
+        self,
+        st: &AppState,
+        caller: &Principal,
+        work: impl Future<Output = ApiResult<Response>>,
+    ) -> ApiResult<Response> {
+        let Some(Claim { key, fingerprint }) = self.0 else {
+            return work.await;
+        };
         let token = caller.token_id;
         let (k, f) = (key.clone(), fingerprint);
         match st.store.write(move |tx| tx.begin_idempotent(token, &k, &f)).await? {
@@ -101,8 +115,12 @@ impl Idempotency {
                 ));
             }
             Idem::InFlight => {
-                return Err(ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_use", "the first request with this Idempotency-Key is still running")
-                    .with_header(header::RETRY_AFTER, "1"));
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "idempotency_key_in_use",
+                    "the first request with this Idempotency-Key is still running",
+                )
+                .with_header(header::RETRY_AFTER, "1"));
             }
             Idem::Replay(rec) => {
                 let status = StatusCode::from_u16(rec.status.unwrap_or(200)).unwrap_or(StatusCode::OK);
@@ -124,10 +142,20 @@ impl Idempotency {
         let body = to_bytes(body, usize::MAX).await.unwrap_or_default();
         // A server error is not an answer worth replaying: the key is released for a retry.
         let status = (!parts.status.is_server_error()).then_some(parts.status.as_u16());
-        let header = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_string);
+        let header = |name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_string)
+        };
         let (location, etag) = (header(header::LOCATION), header(header::ETAG));
         let stored = redacted(&body, parts.extensions.get::<Secrets>().copied());
-        if let Err(e) = st.store.write(move |tx| tx.finish_idempotent(token, &key, status, stored, location, etag)).await {
+        if let Err(e) = st
+            .store
+            .write(move |tx| tx.finish_idempotent(token, &key, status, stored, location, etag))
+            .await
+        {
             tracing::error!(error = %e, "cannot store an idempotent response");
         }
         Ok(Response::from_parts(parts, Body::from(body)))
@@ -190,7 +218,9 @@ mod tests {
         assert!(!stored.contains(&secret[7..]) && !stored.contains("s3cr3t"), "{stored}");
         let v: Value = serde_json::from_str(&stored).unwrap();
         assert_eq!(v["data"]["name"], "x");
-        assert!(v["data"]["token"].is_null() && v["data"]["other"].is_null() && v["data"]["nested"][0]["again"].is_null());
+        assert!(
+            v["data"]["token"].is_null() && v["data"]["other"].is_null() && v["data"]["nested"][0]["again"].is_null()
+        );
     }
 
     #[test]

@@ -45,8 +45,8 @@ impl Class {
         if method == Method::GET || method == Method::HEAD {
             return Class::Read;
         }
-        let provisioning = method == Method::POST
-            && (path == "/v1/sites" || path.ends_with("/ssl") || path.ends_with("/wordpress"));
+        let provisioning =
+            method == Method::POST && (path == "/v1/sites" || path.ends_with("/ssl") || path.ends_with("/wordpress"));
         if provisioning { Class::Provision } else { Class::Write }
     }
 }
@@ -68,11 +68,18 @@ impl Limits {
     pub fn new(c: &RateLimitConfig) -> Limits {
         let make = |n: u32| {
             let n = NonZeroU32::new(n).expect("config validated");
-            (n.get(), RateLimiter::keyed(Quota::per_minute(n)).with_middleware::<StateInformationMiddleware>())
+            (
+                n.get(),
+                RateLimiter::keyed(Quota::per_minute(n)).with_middleware::<StateInformationMiddleware>(),
+            )
         };
         let anon = NonZeroU32::new(c.unauthenticated_per_minute).expect("config validated");
         Limits {
-            limiters: [make(c.read_per_minute), make(c.write_per_minute), make(c.provision_per_minute)],
+            limiters: [
+                make(c.read_per_minute),
+                make(c.write_per_minute),
+                make(c.provision_per_minute),
+            ],
             unauthenticated: (anon.get(), RateLimiter::keyed(Quota::per_minute(anon))),
             clock: DefaultClock::default(),
         }
@@ -96,7 +103,10 @@ impl Limits {
 
     /// Spends one unauthenticated request from `ip` (IPv6 counted per /64).
     pub fn check_unauthenticated(&self, ip: IpAddr) -> Result<(), Duration> {
-        self.unauthenticated.1.check_key(&crate::domain::client_key(ip)).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        self.unauthenticated
+            .1
+            .check_key(&crate::domain::client_key(ip))
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
     pub fn unauthenticated_per_minute(&self) -> u32 {
@@ -114,7 +124,11 @@ impl Limits {
     }
 
     pub fn policy_header(&self) -> String {
-        Class::ALL.iter().map(|c| format!("\"{}\";q={};w=60", c.name(), self.per_minute(*c))).collect::<Vec<_>>().join(", ")
+        Class::ALL
+            .iter()
+            .map(|c| format!("\"{}\";q={};w=60", c.name(), self.per_minute(*c)))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// `RateLimit` for a class: `r` remaining, `t` seconds until the budget is whole again.

@@ -5,8 +5,8 @@ mod events;
 mod extract;
 mod gate;
 pub mod idempotency;
-pub mod openapi;
 pub mod limits;
+pub mod openapi;
 mod projects;
 mod records;
 pub mod server;
@@ -17,12 +17,12 @@ mod zones;
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use serde::Serialize;
 use serde_json::json;
 
@@ -62,7 +62,11 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
         })
         .layer(DefaultBodyLimit::max(state.config.api.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), gate::layer))
@@ -77,8 +81,12 @@ async fn healthz(axum::extract::State(st): axum::extract::State<AppState>) -> Re
         Ok(()) => axum::Json(json!({ "data": { "status": "ok" } })).into_response(),
         Err(why) => {
             tracing::error!(problem = %why, "health check fails");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the server refuses writes: its database file is gone from the data directory")
-                .into_response()
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the server refuses writes: its database file is gone from the data directory",
+            )
+            .into_response()
         }
     }
 }
@@ -91,17 +99,31 @@ const MAX_HEADERS: usize = 32 * 1024;
 /// Gives every request an id (the client's `X-Request-Id` when it is sane), makes it
 /// available to error bodies, and returns it in `X-Request-Id`. Refuses oversized request
 /// targets, headers and declared bodies before anything else looks at them.
-async fn request_id(axum::extract::State(st): axum::extract::State<AppState>, request: Request, next: Next) -> Response {
+async fn request_id(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let id = request
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let header_bytes: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
     let too_big = if request.uri().to_string().len() > MAX_URI {
-        Some(ApiError::new(StatusCode::URI_TOO_LONG, "uri_too_long", format!("the request target is longer than {MAX_URI} bytes")))
+        Some(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request target is longer than {MAX_URI} bytes"),
+        ))
     } else if header_bytes > MAX_HEADERS {
         Some(ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -114,7 +136,11 @@ async fn request_id(axum::extract::State(st): axum::extract::State<AppState>, re
         None
     };
     let mut response = match too_big {
-        Some(e) => error::REQUEST_ID.scope(id.clone(), async move { e.into_response() }).await,
+        Some(e) => {
+            error::REQUEST_ID
+                .scope(id.clone(), async move { e.into_response() })
+                .await
+        }
         None => error::REQUEST_ID.scope(id.clone(), next.run(request)).await,
     };
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -125,7 +151,14 @@ async fn request_id(axum::extract::State(st): axum::extract::State<AppState>, re
 
 /// The body length a request declares in `Content-Length`.
 fn declared_length(request: &Request) -> Option<u64> {
-    request.headers().get(axum::http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+    request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// `{"data": …}` with a status.

@@ -221,9 +221,15 @@ pub struct ApiDoc;
 struct Common;
 
 const ERRORS: &[(&str, &str)] = &[
-    ("400", "The request cannot be read (bad JSON, cursor, limit, filter or key)"),
+    (
+        "400",
+        "The request cannot be read (bad JSON, cursor, limit, filter or key)",
+    ),
     ("401", "No usable bearer token"),
-    ("403", "The token lacks a scope, or the resource is managed by the platform"),
+    (
+        "403",
+        "The token lacks a scope, or the resource is managed by the platform",
+    ),
     ("404", "No such resource (another team's answers the same)"),
     ("405", "The route does not take this method"),
     ("408", "The body did not arrive in time"),
@@ -236,7 +242,10 @@ const ERRORS: &[(&str, &str)] = &[
     ("429", "Rate limited, or too many failed token checks; see Retry-After"),
     ("431", "Headers too large"),
     ("500", "Internal error"),
-    ("503", "Busy (token hashing, connections) or writes refused; see Retry-After"),
+    (
+        "503",
+        "Busy (token hashing, connections) or writes refused; see Retry-After",
+    ),
 ];
 
 impl Modify for Common {
@@ -244,27 +253,52 @@ impl Modify for Common {
         let components = api.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("ipxapi_…").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("ipxapi_…")
+                    .build(),
+            ),
         );
         let string = || utoipa::openapi::ObjectBuilder::new().schema_type(Type::String).build();
         let header = |desc: &str| HeaderBuilder::new().schema(string()).description(Some(desc)).build();
         for item in api.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete, &mut item.put].into_iter().flatten() {
-                op.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new())]);
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+                &mut item.put,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+                    "bearer",
+                    Vec::<String>::new(),
+                )]);
                 for (code, desc) in ERRORS {
                     op.responses.responses.entry(code.to_string()).or_insert_with(|| {
                         ResponseBuilder::new()
                             .description(*desc)
-                            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+                            .content(
+                                "application/json",
+                                ContentBuilder::new()
+                                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                    .build(),
+                            )
                             .build()
                             .into()
                     });
                 }
                 for response in op.responses.responses.values_mut() {
                     if let utoipa::openapi::RefOr::T(r) = response {
-                        r.headers.insert("X-Request-Id".into(), header("Identifies the request in our logs"));
-                        r.headers.insert("RateLimit-Policy".into(), header("The team's quotas, per class"));
-                        r.headers.insert("RateLimit".into(), header("What is left of this class's quota"));
+                        r.headers
+                            .insert("X-Request-Id".into(), header("Identifies the request in our logs"));
+                        r.headers
+                            .insert("RateLimit-Policy".into(), header("The team's quotas, per class"));
+                        r.headers
+                            .insert("RateLimit".into(), header("What is left of this class's quota"));
                     }
                 }
             }

@@ -1,10 +1,10 @@
 //! `/v1/projects`: folders for a team's sites.
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 
 use super::extract::parse_id;
@@ -13,7 +13,9 @@ use super::{ApiResult, AppState, Caller, Json, PageQuery, created, data, page};
 use crate::domain::{Resource, Scope};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/projects", get(list).post(create)).route("/projects/{id}", get(show).patch(rename).delete(remove))
+    Router::new()
+        .route("/projects", get(list).post(create))
+        .route("/projects/{id}", get(show).patch(rename).delete(remove))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -31,7 +33,12 @@ pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuer
 }
 
 #[utoipa::path(post, path = "/v1/projects", tag = "projects", request_body = ProjectBody, responses((status = 201, body = super::openapi::ProjectData)))]
-pub(super) async fn create(State(st): State<AppState>, caller: Caller, idem: Idempotency, Json(body): Json<ProjectBody>) -> ApiResult<Response> {
+pub(super) async fn create(
+    State(st): State<AppState>,
+    caller: Caller,
+    idem: Idempotency,
+    Json(body): Json<ProjectBody>,
+) -> ApiResult<Response> {
     let me = caller.require(Scope::write(Resource::Projects))?;
     caller.unrestricted()?;
     let team = me.team.id;
@@ -50,11 +57,21 @@ pub(super) async fn show(State(st): State<AppState>, caller: Caller, Path(id): P
 }
 
 #[utoipa::path(patch, path = "/v1/projects/{id}", tag = "projects", params(("id" = Uuid, Path, description = "The project")), request_body = ProjectBody, responses((status = 200, body = super::openapi::ProjectData)))]
-pub(super) async fn rename(State(st): State<AppState>, caller: Caller, Path(id): Path<String>, Json(body): Json<ProjectBody>) -> ApiResult<Response> {
+pub(super) async fn rename(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<ProjectBody>,
+) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Projects))?.team.id;
     caller.unrestricted()?;
     let id = parse_id(&id, "project")?;
-    Ok(data(StatusCode::OK, st.store.write(move |tx| tx.rename_project(team, id, &body.name)).await?))
+    Ok(data(
+        StatusCode::OK,
+        st.store
+            .write(move |tx| tx.rename_project(team, id, &body.name))
+            .await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/v1/projects/{id}", tag = "projects", params(("id" = Uuid, Path, description = "The project")), responses((status = 204, description = "Deleted")))]

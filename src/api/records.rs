@@ -4,11 +4,11 @@
 //! zone's id as its record id (zone ids are older than any of their records' UUIDv7 ids, so
 //! the SOA sorts first and cursors need no special case).
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -24,7 +24,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/zones/{zone_id}/records", get(list).post(create))
         .route("/zones/{zone_id}/records/batch", axum::routing::post(batch))
-        .route("/zones/{zone_id}/records/{record_id}", get(show).patch(update).delete(remove))
+        .route(
+            "/zones/{zone_id}/records/{record_id}",
+            get(show).patch(update).delete(remove),
+        )
 }
 
 pub fn view(r: &Record) -> Value {
@@ -59,7 +62,12 @@ fn managed_soa() -> ApiError {
 }
 
 #[utoipa::path(get, path = "/v1/zones/{zone_id}/records", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")), responses((status = 200, body = super::openapi::RecordList)))]
-pub(super) async fn list(State(st): State<AppState>, caller: Caller, Path(zone_id): Path<String>, q: PageQuery) -> ApiResult<Response> {
+pub(super) async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(zone_id): Path<String>,
+    q: PageQuery,
+) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let zone_id = caller.zone(parse_id(&zone_id, "zone")?)?;
     let (limit, after) = (q.limit, q.after);
@@ -87,7 +95,11 @@ pub(super) async fn list(State(st): State<AppState>, caller: Caller, Path(zone_i
 }
 
 #[utoipa::path(get, path = "/v1/zones/{zone_id}/records/{record_id}", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone"), ("record_id" = Uuid, Path, description = "The record (the zone id for its SOA)")), responses((status = 200, body = super::openapi::RecordData)))]
-pub(super) async fn show(State(st): State<AppState>, caller: Caller, Path((zone_id, id)): Path<(String, String)>) -> ApiResult<Response> {
+pub(super) async fn show(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((zone_id, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let zone_id = caller.zone(parse_id(&zone_id, "zone")?)?;
     let id = parse_id(&id, "record")?;
@@ -123,13 +135,22 @@ fn validate(
     ttl: Option<i64>,
 ) -> Result<(Option<DomainName>, RecordData, Option<u32>), ApiError> {
     let mut errors = Vec::new();
-    let name = name.and_then(|n| DomainName::resolve_in(n, zone).map_err(|e| errors.push(("name", e.0))).ok());
+    let name = name.and_then(|n| {
+        DomainName::resolve_in(n, zone)
+            .map_err(|e| errors.push(("name", e.0)))
+            .ok()
+    });
     let upper = rtype.to_ascii_uppercase();
     let data = if !USER_TYPES.contains(&upper.as_str()) {
-        errors.push(("type", format!("{rtype:?} cannot be created here; use one of {}", USER_TYPES.join(", "))));
+        errors.push((
+            "type",
+            format!("{rtype:?} cannot be created here; use one of {}", USER_TYPES.join(", ")),
+        ));
         None
     } else {
-        parse_rdata(&upper, content, zone).map_err(|e| errors.push(("content", e))).ok()
+        parse_rdata(&upper, content, zone)
+            .map_err(|e| errors.push(("content", e)))
+            .ok()
     };
     let ttl = ttl.and_then(|t| check_ttl(t).map_err(|e| errors.push(("ttl", e))).ok());
     match data {
@@ -150,10 +171,17 @@ pub(super) async fn create(
     let me = caller.require(Scope::write(Resource::Dns))?;
     let zone_id = caller.zone(parse_id(&zone_id, "zone")?)?;
     let expected = if_match(&headers)?;
-    idem.once(&st, me, create_record(&st, me.team.id, zone_id, expected, body)).await
+    idem.once(&st, me, create_record(&st, me.team.id, zone_id, expected, body))
+        .await
 }
 
-async fn create_record(st: &AppState, team: uuid::Uuid, zone_id: uuid::Uuid, expected: Option<u32>, body: CreateRecord) -> ApiResult<Response> {
+async fn create_record(
+    st: &AppState,
+    team: uuid::Uuid,
+    zone_id: uuid::Uuid,
+    expected: Option<u32>,
+    body: CreateRecord,
+) -> ApiResult<Response> {
     let zone = st.store.read(move |r| r.team_zone(team, zone_id)).await?;
     let (name, data, ttl) = validate(&zone.name, Some(&body.name), &body.rtype, &body.content, body.ttl)?;
     let new = NewRecord {
@@ -198,7 +226,10 @@ pub(super) async fn update(
     let expected = if_match(&headers)?;
     let zone_id = caller.zone(parse_id(&zone_id, "zone")?)?;
     let id = parse_id(&id, "record")?;
-    let (zone, old) = st.store.read(move |r| Ok((r.team_zone(team, zone_id)?, r.record(zone_id, id)?))).await?;
+    let (zone, old) = st
+        .store
+        .read(move |r| Ok((r.team_zone(team, zone_id)?, r.record(zone_id, id)?)))
+        .await?;
     let old = match old {
         Some(old) => old,
         None if id == zone.id => return Err(managed_soa()),
@@ -207,14 +238,24 @@ pub(super) async fn update(
     if old.managed {
         return Err(crate::store::managed_error(&old).into());
     }
-    let type_changes = body.rtype.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case(&old.rtype));
+    let type_changes = body
+        .rtype
+        .as_deref()
+        .is_some_and(|t| !t.eq_ignore_ascii_case(&old.rtype));
     if type_changes && body.content.is_none() {
-        return Err(ApiError::invalid("invalid_record", vec![("content", "a new type needs new content".into())]));
+        return Err(ApiError::invalid(
+            "invalid_record",
+            vec![("content", "a new type needs new content".into())],
+        ));
     }
     let rtype = body.rtype.as_deref().unwrap_or(&old.rtype);
     let content = body.content.as_deref().unwrap_or(&old.content);
     let (name, data, ttl) = validate(&zone.name, body.name.as_deref(), rtype, content, body.ttl)?;
-    let patch = RecordPatch { name, data: Some(data), ttl };
+    let patch = RecordPatch {
+        name,
+        data: Some(data),
+        ttl,
+    };
     let (record, serial) = st
         .store
         .write(move |tx| {
@@ -294,26 +335,45 @@ pub(super) async fn batch(
     let me = caller.require(Scope::write(Resource::Dns))?;
     let zone_id = caller.zone(parse_id(&zone_id, "zone")?)?;
     let expected = if_match(&headers)?;
-    idem.once(&st, me, apply_batch(&st, me.team.id, zone_id, expected, body)).await
+    idem.once(&st, me, apply_batch(&st, me.team.id, zone_id, expected, body))
+        .await
 }
 
-async fn apply_batch(st: &AppState, team: uuid::Uuid, zone_id: uuid::Uuid, expected: Option<u32>, body: BatchBody) -> ApiResult<Response> {
+async fn apply_batch(
+    st: &AppState,
+    team: uuid::Uuid,
+    zone_id: uuid::Uuid,
+    expected: Option<u32>,
+    body: BatchBody,
+) -> ApiResult<Response> {
     use crate::store::{Batch, MAX_BATCH_ITEMS};
     let items = body.deletes.len() + body.patches.len() + body.creates.len();
     if items == 0 || items > MAX_BATCH_ITEMS {
-        return Err(ApiError::invalid("invalid_batch", vec![("batch", format!("a batch holds 1 to {MAX_BATCH_ITEMS} items, not {items}"))]));
+        return Err(ApiError::invalid(
+            "invalid_batch",
+            vec![(
+                "batch",
+                format!("a batch holds 1 to {MAX_BATCH_ITEMS} items, not {items}"),
+            )],
+        ));
     }
     let ids: Vec<uuid::Uuid> = body.patches.iter().map(|p| p.id).collect();
     let (zone, olds) = st
         .store
         .read(move |r| {
             let zone = r.team_zone(team, zone_id)?;
-            let olds = ids.iter().map(|id| r.record(zone_id, *id)).collect::<crate::store::Result<Vec<_>>>()?;
+            let olds = ids
+                .iter()
+                .map(|id| r.record(zone_id, *id))
+                .collect::<crate::store::Result<Vec<_>>>()?;
             Ok((zone, olds))
         })
         .await?;
     let mut errors: Vec<(String, String)> = Vec::new();
-    let mut batch = Batch { deletes: body.deletes, ..Default::default() };
+    let mut batch = Batch {
+        deletes: body.deletes,
+        ..Default::default()
+    };
     let default_ttl = st.config.zones.default_ttl;
     for (i, (p, old)) in body.patches.into_iter().zip(olds).enumerate() {
         let Some(old) = old else {
@@ -322,12 +382,28 @@ async fn apply_batch(st: &AppState, team: uuid::Uuid, zone_id: uuid::Uuid, expec
         };
         let rtype = p.rtype.unwrap_or_else(|| old.rtype.clone());
         let content = p.content.unwrap_or_else(|| old.content.clone());
-        match validate(&zone.name, Some(p.name.as_deref().unwrap_or(old.name.as_str())), &rtype, &content, p.ttl) {
+        match validate(
+            &zone.name,
+            Some(p.name.as_deref().unwrap_or(old.name.as_str())),
+            &rtype,
+            &content,
+            p.ttl,
+        ) {
             Ok((name, data, ttl)) => batch.patches.push((
                 p.id,
-                NewRecord { name: name.expect("given"), data, ttl: ttl.unwrap_or(old.ttl), managed: false, site_id: None },
+                NewRecord {
+                    name: name.expect("given"),
+                    data,
+                    ttl: ttl.unwrap_or(old.ttl),
+                    managed: false,
+                    site_id: None,
+                },
             )),
-            Err(e) => errors.extend(e.fields.into_iter().map(|(k, v)| (format!("patches[{i}].{k}"), v.as_str().unwrap_or("").to_string()))),
+            Err(e) => errors.extend(
+                e.fields
+                    .into_iter()
+                    .map(|(k, v)| (format!("patches[{i}].{k}"), v.as_str().unwrap_or("").to_string())),
+            ),
         }
     }
     for (i, c) in body.creates.into_iter().enumerate() {
@@ -339,7 +415,11 @@ async fn apply_batch(st: &AppState, team: uuid::Uuid, zone_id: uuid::Uuid, expec
                 managed: false,
                 site_id: None,
             }),
-            Err(e) => errors.extend(e.fields.into_iter().map(|(k, v)| (format!("creates[{i}].{k}"), v.as_str().unwrap_or("").to_string()))),
+            Err(e) => errors.extend(
+                e.fields
+                    .into_iter()
+                    .map(|(k, v)| (format!("creates[{i}].{k}"), v.as_str().unwrap_or("").to_string())),
+            ),
         }
     }
     if !errors.is_empty() {

@@ -8,8 +8,8 @@
 //! are read (`extract::read_body`). On shutdown the listener closes, each connection
 //! finishes its request in flight, and stragglers are cut at the grace period.
 
-use std::convert::Infallible;
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -63,7 +63,10 @@ impl Open {
 
     fn track(self: &Arc<Self>) -> (u64, Arc<Tracked>) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let tracked = Arc::new(Tracked { waiting_since: AtomicU64::new(self.now()), evict: Notify::new() });
+        let tracked = Arc::new(Tracked {
+            waiting_since: AtomicU64::new(self.now()),
+            evict: Notify::new(),
+        });
         self.conns.lock().expect("open connections").insert(id, tracked.clone());
         (id, tracked)
     }
@@ -83,7 +86,11 @@ impl Open {
             .min_by_key(|(since, _)| *since);
         let Some((since, victim)) = idlest else { return false };
         // Lost to a request that just started on it: then it is not idle after all.
-        if victim.waiting_since.compare_exchange(since, EVICTED, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+        if victim
+            .waiting_since
+            .compare_exchange(since, EVICTED, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
             return false;
         }
         victim.evict.notify_one();
@@ -98,7 +105,11 @@ pub async fn serve(listener: TcpListener, app: Router, config: &ApiConfig, mut s
     let write_timeout = Duration::from_secs(config.write_timeout_secs);
     let mut connections = JoinSet::new();
     let refusers = Arc::new(Semaphore::new(REFUSERS));
-    let open = Arc::new(Open { epoch: Instant::now(), next: AtomicU64::new(0), conns: Mutex::default() });
+    let open = Arc::new(Open {
+        epoch: Instant::now(),
+        next: AtomicU64::new(0),
+        conns: Mutex::default(),
+    });
     // Connections admitted by making room, back to this loop to be served and drained.
     let (admitted_tx, mut admitted) = mpsc::channel::<(TcpStream, SocketAddr, Slot)>(REFUSERS);
     loop {
@@ -139,12 +150,25 @@ pub async fn serve(listener: TcpListener, app: Router, config: &ApiConfig, mut s
                 continue;
             }
         };
-        spawn_connection(&mut connections, &open, (stream, peer, slot), &app, (header_timeout, write_timeout), &stop);
+        spawn_connection(
+            &mut connections,
+            &open,
+            (stream, peer, slot),
+            &app,
+            (header_timeout, write_timeout),
+            &stop,
+        );
     }
     drop(listener);
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    if tokio::time::timeout(grace, async { while connections.join_next().await.is_some() {} }).await.is_err() {
-        tracing::warn!(left = connections.len(), "api connections still open after the grace period; closing them");
+    if tokio::time::timeout(grace, async { while connections.join_next().await.is_some() {} })
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            left = connections.len(),
+            "api connections still open after the grace period; closing them"
+        );
     }
 }
 
@@ -207,7 +231,11 @@ async fn connection(
         }
     });
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true).max_buf_size(MAX_HEAD);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true)
+        .max_buf_size(MAX_HEAD);
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let result = tokio::select! {

@@ -1,11 +1,11 @@
 //! `/v1/sites`: hosted sites and their asynchronous steps (create, PHP switch, SSL,
 //! WordPress). Each step answers `202` with the site as it is now; the job moves it on.
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::Router;
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use uuid::Uuid;
@@ -40,20 +40,36 @@ fn check_php(st: &AppState, v: &str) -> Result<(), ApiError> {
     } else {
         Err(ApiError::invalid(
             "invalid_site",
-            vec![("php_version", format!("{v:?} is not offered; use one of {}", st.config.hosting.php_versions.join(", ")))],
+            vec![(
+                "php_version",
+                format!(
+                    "{v:?} is not offered; use one of {}",
+                    st.config.hosting.php_versions.join(", ")
+                ),
+            )],
         ))
     }
 }
 
 #[utoipa::path(get, path = "/v1/sites", tag = "sites", params(("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("project_id" = Option<Uuid>, Query), ("status" = Option<String>, Query)), responses((status = 200, body = super::openapi::SiteList)))]
-pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery, uri: axum::http::Uri) -> ApiResult<Response> {
+pub(super) async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    q: PageQuery,
+    uri: axum::http::Uri,
+) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Sites))?.team.id;
     let me = caller.0.clone();
     let mut project: Option<Uuid> = None;
     let mut status: Option<String> = None;
     for pair in uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=').unwrap_or((pair, "")) {
-            ("project_id", v) => project = Some(Uuid::try_parse(v).map_err(|_| ApiError::bad_request("invalid_filter", "project_id is not a UUID"))?),
+            ("project_id", v) => {
+                project = Some(
+                    Uuid::try_parse(v)
+                        .map_err(|_| ApiError::bad_request("invalid_filter", "project_id is not a UUID"))?,
+                )
+            }
             ("status", v) => {
                 if !["provisioning", "active", "updating", "failed", "suspended"].contains(&v) {
                     return Err(ApiError::bad_request("invalid_filter", format!("unknown status {v:?}")));
@@ -68,7 +84,9 @@ pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuer
         .store
         .read(move |r| {
             r.sites(team, after, limit, |s| {
-                me.reaches_site(s.zone_id) && project.is_none_or(|p| s.project_id == Some(p)) && status.as_deref().is_none_or(|st| s.status == st)
+                me.reaches_site(s.zone_id)
+                    && project.is_none_or(|p| s.project_id == Some(p))
+                    && status.as_deref().is_none_or(|st| s.status == st)
             })
         })
         .await?;
@@ -93,19 +111,32 @@ pub(super) struct CreateSite {
 }
 
 #[utoipa::path(post, path = "/v1/sites", tag = "sites", params(("Idempotency-Key" = Option<String>, Header)), request_body = CreateSite, responses((status = 202, body = super::openapi::SiteData, headers(("Location" = String)))))]
-pub(super) async fn create(State(st): State<AppState>, caller: Caller, idem: Idempotency, Json(body): Json<CreateSite>) -> ApiResult<Response> {
+pub(super) async fn create(
+    State(st): State<AppState>,
+    caller: Caller,
+    idem: Idempotency,
+    Json(body): Json<CreateSite>,
+) -> ApiResult<Response> {
     let me = caller.require(Scope::write(Resource::Sites))?;
     caller.unrestricted()?; // a site may make a zone
     idem.once(&st, me, create_site(&st, me.team.id, body)).await
 }
 
 async fn create_site(st: &AppState, team: Uuid, body: CreateSite) -> ApiResult<Response> {
-    let domain = DomainName::parse_zone(&body.domain).map_err(|e| ApiError::invalid("invalid_site", vec![("domain", e.0)]))?;
-    st.reserved.check(&domain).map_err(|e| ApiError::invalid("reserved_name", vec![("domain", e)]))?;
-    let php = body.php_version.unwrap_or_else(|| st.config.hosting.default_php.clone());
+    let domain =
+        DomainName::parse_zone(&body.domain).map_err(|e| ApiError::invalid("invalid_site", vec![("domain", e.0)]))?;
+    st.reserved
+        .check(&domain)
+        .map_err(|e| ApiError::invalid("reserved_name", vec![("domain", e)]))?;
+    let php = body
+        .php_version
+        .unwrap_or_else(|| st.config.hosting.default_php.clone());
     check_php(st, &php)?;
     let hosting = st.config.hosting.clone();
-    let (site, job) = st.store.write(move |tx| tx.create_site(team, domain, body.project_id, php, &hosting)).await?;
+    let (site, job) = st
+        .store
+        .write(move |tx| tx.create_site(team, domain, body.project_id, php, &hosting))
+        .await?;
     Ok(accepted(st, site, job))
 }
 
@@ -124,7 +155,12 @@ pub(super) struct UpdateSite {
 }
 
 #[utoipa::path(patch, path = "/v1/sites/{id}", tag = "sites", params(("id" = Uuid, Path, description = "The site")), request_body = UpdateSite, responses((status = 200, body = super::openapi::SiteData), (status = 202, body = super::openapi::SiteData)))]
-pub(super) async fn update(State(st): State<AppState>, caller: Caller, Path(id): Path<String>, Json(body): Json<UpdateSite>) -> ApiResult<Response> {
+pub(super) async fn update(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateSite>,
+) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Sites))?.team.id;
     let id = parse_id(&id, "site")?;
     visible_site(&st, &caller, id).await?;
@@ -138,7 +174,10 @@ pub(super) async fn update(State(st): State<AppState>, caller: Caller, Path(id):
             let current = tx.site_of(team, id)?;
             let php = body.php_version.filter(|v| *v != current.php_version);
             if php.is_some() && current.status != "active" {
-                return Err(crate::store::StoreError::conflict("site_busy", format!("the site is {}; try again once it is active", current.status)));
+                return Err(crate::store::StoreError::conflict(
+                    "site_busy",
+                    format!("the site is {}; try again once it is active", current.status),
+                ));
             }
             let mut site = match body.project_id {
                 Some(project) => tx.move_site(team, id, project)?,
@@ -160,7 +199,12 @@ pub(super) async fn update(State(st): State<AppState>, caller: Caller, Path(id):
 }
 
 #[utoipa::path(post, path = "/v1/sites/{id}/ssl", tag = "sites", params(("id" = Uuid, Path, description = "The site")), responses((status = 202, body = super::openapi::SiteData)))]
-pub(super) async fn ssl(State(st): State<AppState>, caller: Caller, idem: Idempotency, Path(id): Path<String>) -> ApiResult<Response> {
+pub(super) async fn ssl(
+    State(st): State<AppState>,
+    caller: Caller,
+    idem: Idempotency,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let me = caller.require(Scope::write(Resource::Sites))?;
     let id = parse_id(&id, "site")?;
     visible_site(&st, &caller, id).await?;
@@ -180,12 +224,20 @@ async fn visible_site(st: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()>
 
 /// Asks for an asynchronous step on a site: `202` once its job is committed and queued.
 async fn step(st: &AppState, team: Uuid, id: Uuid, step: &'static str) -> ApiResult<Response> {
-    let (site, job) = st.store.write(move |tx| tx.request_step(team, id, step, json!({}))).await?;
+    let (site, job) = st
+        .store
+        .write(move |tx| tx.request_step(team, id, step, json!({})))
+        .await?;
     Ok(accepted(st, site, job))
 }
 
 #[utoipa::path(post, path = "/v1/sites/{id}/wordpress", tag = "sites", params(("id" = Uuid, Path, description = "The site"), ("Idempotency-Key" = Option<String>, Header)), responses((status = 202, body = super::openapi::SiteData)))]
-pub(super) async fn wordpress(State(st): State<AppState>, caller: Caller, idem: Idempotency, Path(id): Path<String>) -> ApiResult<Response> {
+pub(super) async fn wordpress(
+    State(st): State<AppState>,
+    caller: Caller,
+    idem: Idempotency,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let me = caller.require(Scope::write(Resource::Wordpress))?;
     let id = parse_id(&id, "site")?;
     visible_site(&st, &caller, id).await?;

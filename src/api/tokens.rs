@@ -1,18 +1,18 @@
 //! `/v1/tokens`: self-service tokens. A token mints only tokens with a subset of its own
 //! scopes, zones and lifetime; the secret is shown once, in the create response.
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::extract::parse_id;
 use super::idempotency::{Idempotency, Secrets};
-use super::{ApiError, ApiResult, AppState, Caller, Json, created, page, PageQuery};
+use super::{ApiError, ApiResult, AppState, Caller, Json, PageQuery, created, page};
 use crate::auth::Principal;
 use crate::domain::{Resource, Scope, rfc3339_at, unix_now};
 use crate::store::Token;
@@ -24,7 +24,9 @@ const MAX_TOKEN_ZONES: usize = 1000;
 const MAX_LIFETIME_SECS: u64 = 10 * 365 * 86_400;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/tokens", get(list).post(create)).route("/tokens/{id}", delete(revoke))
+    Router::new()
+        .route("/tokens", get(list).post(create))
+        .route("/tokens/{id}", delete(revoke))
 }
 
 fn view(t: &Token) -> Value {
@@ -49,7 +51,10 @@ pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuer
     tokens.retain(|t| caller.0.covers(t.zones.as_deref()));
     tokens.sort_by_key(|t| (t.created_at.clone(), t.id));
     let total = tokens.len() as u64;
-    let start = q.after.and_then(|a| tokens.iter().position(|t| t.id == a).map(|i| i + 1)).unwrap_or(0);
+    let start = q
+        .after
+        .and_then(|a| tokens.iter().position(|t| t.id == a).map(|i| i + 1))
+        .unwrap_or(0);
     let items: Vec<Value> = tokens.iter().skip(start).take(q.limit).map(view).collect();
     let next = (start + q.limit < tokens.len()).then(|| tokens[start + q.limit - 1].id);
     Ok(page(items, &q, next, total))
@@ -68,7 +73,12 @@ pub(super) struct CreateToken {
 }
 
 #[utoipa::path(post, path = "/v1/tokens", tag = "account", request_body = CreateToken, responses((status = 201, body = super::openapi::TokenCreatedData)))]
-pub(super) async fn create(State(st): State<AppState>, caller: Caller, idem: Idempotency, Json(body): Json<CreateToken>) -> ApiResult<Response> {
+pub(super) async fn create(
+    State(st): State<AppState>,
+    caller: Caller,
+    idem: Idempotency,
+    Json(body): Json<CreateToken>,
+) -> ApiResult<Response> {
     let me = caller.require(Scope::write(Resource::Tokens))?;
     idem.once(&st, me, mint_token(&st, me, body)).await
 }
@@ -82,10 +92,16 @@ async fn mint_token(st: &AppState, me: &Principal, body: CreateToken) -> ApiResu
     let scopes = match body.scopes {
         None => me.scopes.clone(),
         Some(list) if list.is_empty() => {
-            errors.push(("scopes", "name at least one scope, or leave scopes out to copy yours".into()));
+            errors.push((
+                "scopes",
+                "name at least one scope, or leave scopes out to copy yours".into(),
+            ));
             Vec::new()
         }
-        Some(list) => list.iter().filter_map(|s| s.parse::<Scope>().map_err(|e| errors.push(("scopes", e))).ok()).collect(),
+        Some(list) => list
+            .iter()
+            .filter_map(|s| s.parse::<Scope>().map_err(|e| errors.push(("scopes", e))).ok())
+            .collect(),
     };
     let expires = match body.expires_in {
         Some(0) => {
@@ -93,7 +109,10 @@ async fn mint_token(st: &AppState, me: &Principal, body: CreateToken) -> ApiResu
             None
         }
         Some(s) if s > MAX_LIFETIME_SECS => {
-            errors.push(("expires_in", format!("a lifetime is at most {MAX_LIFETIME_SECS} seconds")));
+            errors.push((
+                "expires_in",
+                format!("a lifetime is at most {MAX_LIFETIME_SECS} seconds"),
+            ));
             None
         }
         Some(s) => Some(unix_now() + s),
@@ -109,12 +128,21 @@ async fn mint_token(st: &AppState, me: &Principal, body: CreateToken) -> ApiResu
     if let (Some(mine), Some(wanted)) = (me.expires, expires)
         && wanted > mine
     {
-        return Err(ApiError::invalid("invalid_token_request", vec![("expires_in", "a token cannot outlive the token that mints it".into())]));
+        return Err(ApiError::invalid(
+            "invalid_token_request",
+            vec![("expires_in", "a token cannot outlive the token that mints it".into())],
+        ));
     }
     // One entry per zone, and no more zones than an account may hold.
     let wanted = match body.zones {
         Some(list) if list.is_empty() || list.len() > MAX_TOKEN_ZONES => {
-            return Err(ApiError::invalid("invalid_token_request", vec![("zones", format!("name 1 to {MAX_TOKEN_ZONES} zones, or leave zones out"))]));
+            return Err(ApiError::invalid(
+                "invalid_token_request",
+                vec![(
+                    "zones",
+                    format!("name 1 to {MAX_TOKEN_ZONES} zones, or leave zones out"),
+                )],
+            ));
         }
         Some(mut list) => {
             let mut seen = std::collections::HashSet::new();
@@ -136,9 +164,15 @@ async fn mint_token(st: &AppState, me: &Principal, body: CreateToken) -> ApiResu
     let team = me.team.id;
     if let Some(list) = &zones {
         let list = list.clone();
-        let missing = st.store.read(move |r| Ok(list.iter().copied().find(|z| r.team_zone(team, *z).is_err()))).await?;
+        let missing = st
+            .store
+            .read(move |r| Ok(list.iter().copied().find(|z| r.team_zone(team, *z).is_err())))
+            .await?;
         if let Some(z) = missing {
-            return Err(ApiError::invalid("invalid_token_request", vec![("zones", format!("no zone {z} in this account"))]));
+            return Err(ApiError::invalid(
+                "invalid_token_request",
+                vec![("zones", format!("no zone {z} in this account"))],
+            ));
         }
     }
     let (creator, scopes_for_mint) = (me.token_id, scopes.clone());

@@ -15,7 +15,9 @@ pub async fn show(State(st): State<AppState>, caller: Caller, admitted: Option<E
     let p = &caller.0;
     let policies: Vec<_> = Class::ALL
         .iter()
-        .map(|c| json!({ "class": c.name(), "per_minute": st.limits.per_minute(*c), "burst": st.limits.per_minute(*c) }))
+        .map(
+            |c| json!({ "class": c.name(), "per_minute": st.limits.per_minute(*c), "burst": st.limits.per_minute(*c) }),
+        )
         .collect();
     data(
         StatusCode::OK,

@@ -1,10 +1,10 @@
 //! `/v1/zones`: a team's DNS zones.
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -89,7 +89,10 @@ pub(super) async fn export(State(st): State<AppState>, caller: Caller, Path(id):
         })
         .await?;
     let text = crate::zonefile::export(&zone, &records);
-    Ok(data(StatusCode::OK, json!({ "zone_id": zone.id, "name": zone.name, "serial": zone.serial, "format": "rfc1035", "text": text })))
+    Ok(data(
+        StatusCode::OK,
+        json!({ "zone_id": zone.id, "name": zone.name, "serial": zone.serial, "format": "rfc1035", "text": text }),
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -102,7 +105,12 @@ pub(super) struct CreateZone {
 }
 
 #[utoipa::path(post, path = "/v1/zones", tag = "dns", request_body = CreateZone, responses((status = 201, body = super::openapi::ZoneData, headers(("Location" = String), ("ETag" = String)))))]
-pub(super) async fn create(State(st): State<AppState>, caller: Caller, idem: Idempotency, Json(body): Json<CreateZone>) -> ApiResult<Response> {
+pub(super) async fn create(
+    State(st): State<AppState>,
+    caller: Caller,
+    idem: Idempotency,
+    Json(body): Json<CreateZone>,
+) -> ApiResult<Response> {
     let me = caller.require(Scope::write(Resource::Dns))?;
     caller.unrestricted()?;
     idem.once(&st, me, create_zone(&st, me.team.id, body)).await
@@ -115,13 +123,25 @@ async fn create_zone(st: &AppState, team: uuid::Uuid, body: CreateZone) -> ApiRe
     };
     let seed = match body.zone_file {
         None => {
-            let name = given.ok_or_else(|| ApiError::invalid("invalid_zone", vec![("name", "give a name, a zone_file, or both".into())]))?;
+            let name = given.ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid_zone",
+                    vec![("name", "give a name, a zone_file, or both".into())],
+                )
+            })?;
             ZoneSeed::fresh(name, &st.config.dns, &st.config.zones)
         }
         Some(text) => {
-            let file = crate::zonefile::parse(&text, given.as_ref()).map_err(|e| ApiError::invalid("invalid_zone_file", vec![("zone_file", e)]))?;
+            let file = crate::zonefile::parse(&text, given.as_ref())
+                .map_err(|e| ApiError::invalid("invalid_zone_file", vec![("zone_file", e)]))?;
             if given.as_ref().is_some_and(|g| *g != file.name) {
-                return Err(ApiError::invalid("invalid_zone_file", vec![("zone_file", format!("the file is for {}, not {}", file.name, given.unwrap()))]));
+                return Err(ApiError::invalid(
+                    "invalid_zone_file",
+                    vec![(
+                        "zone_file",
+                        format!("the file is for {}, not {}", file.name, given.unwrap()),
+                    )],
+                ));
             }
             let unsupported: Vec<String> = file
                 .records
@@ -130,14 +150,22 @@ async fn create_zone(st: &AppState, team: uuid::Uuid, body: CreateZone) -> ApiRe
                 .map(|r| format!("{} {}", r.name, r.data.rtype))
                 .collect();
             if !unsupported.is_empty() {
-                return Err(ApiError::invalid("invalid_zone_file", vec![("zone_file", format!("types the API does not take: {}", unsupported.join(", ")))]));
+                return Err(ApiError::invalid(
+                    "invalid_zone_file",
+                    vec![(
+                        "zone_file",
+                        format!("types the API does not take: {}", unsupported.join(", ")),
+                    )],
+                ));
             }
             let mut seed = ZoneSeed::fresh(file.name.clone(), &st.config.dns, &st.config.zones);
             seed.records.extend(file.records.into_iter().filter(|r| !r.managed));
             seed
         }
     };
-    st.reserved.check(&seed.name).map_err(|e| ApiError::invalid("reserved_name", vec![("name", e)]))?;
+    st.reserved
+        .check(&seed.name)
+        .map_err(|e| ApiError::invalid("reserved_name", vec![("name", e)]))?;
     let zone = st.store.write(move |tx| tx.create_zone(team, seed)).await?;
     let mut r = created(format!("/v1/zones/{}", zone.id), view(&zone));
     let (name, value) = super::extract::etag(zone.serial);

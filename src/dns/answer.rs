@@ -28,7 +28,10 @@ pub struct Section<'a> {
 
 impl<'a> Section<'a> {
     fn new() -> Self {
-        Section { parts: [Part::Snap(&[]); PARTS], len: 0 }
+        Section {
+            parts: [Part::Snap(&[]); PARTS],
+            len: 0,
+        }
     }
 
     fn push(&mut self, part: Part<'a>) {
@@ -39,7 +42,9 @@ impl<'a> Section<'a> {
     }
 
     fn contains(&self, records: &[Record]) -> bool {
-        self.parts[..self.len].iter().any(|p| matches!(p, Part::Snap(s) if std::ptr::eq(*s, records)))
+        self.parts[..self.len]
+            .iter()
+            .any(|p| matches!(p, Part::Snap(s) if std::ptr::eq(*s, records)))
     }
 
     pub fn iter<'s>(&'s self, synth: &'a [Record]) -> impl Iterator<Item = &'a Record> + Send + 's {
@@ -80,7 +85,8 @@ pub fn resolve<'a>(zone: &'a ZoneSnap, qname: &'a Name, qtype: RecordType, synth
             let full = key.as_bytes().len();
             let cut = zone.path(&key).find_map(|k| {
                 let at_cut = k.len() == full;
-                zone.node(k).filter(|n| n.rrset(RecordType::NS).is_some() && !(at_cut && qtype == RecordType::DS))
+                zone.node(k)
+                    .filter(|n| n.rrset(RecordType::NS).is_some() && !(at_cut && qtype == RecordType::DS))
             });
             if let Some(cut) = cut {
                 if hop == 0 {
@@ -123,8 +129,16 @@ pub fn resolve<'a>(zone: &'a ZoneSnap, qname: &'a Name, qtype: RecordType, synth
         let apex = !wildcard && key.as_bytes().len() == zone.key.len();
         // ANY: one RRset, the one of the lowest type (RFC 8482 §4.1, as Knot does).
         if qtype == RecordType::ANY && !node.rrsets.is_empty() {
-            let first = node.rrsets.iter().min_by_key(|s| u16::from(s.rtype)).expect("not empty");
-            let records: &'a [Record] = if apex && u16::from(first.rtype) > u16::from(RecordType::SOA) { &zone.soa } else { &first.records };
+            let first = node
+                .rrsets
+                .iter()
+                .min_by_key(|s| u16::from(s.rtype))
+                .expect("not empty");
+            let records: &'a [Record] = if apex && u16::from(first.rtype) > u16::from(RecordType::SOA) {
+                &zone.soa
+            } else {
+                &first.records
+            };
             let part = emit(records, synth);
             plan.answer.push(part);
             add_targets(zone, records, &mut plan.additional);
@@ -142,7 +156,9 @@ pub fn resolve<'a>(zone: &'a ZoneSnap, qname: &'a Name, qtype: RecordType, synth
             }
             let part = emit(&cname.records, synth);
             plan.answer.push(part);
-            let Some(RData::CNAME(target)) = cname.records.first().map(|r| &r.data) else { return plan };
+            let Some(RData::CNAME(target)) = cname.records.first().map(|r| &r.data) else {
+                return plan;
+            };
             let target: &'a Name = target;
             if !zone.origin.zone_of(target) {
                 return plan; // outside the zone: the resolver takes it from here
@@ -162,7 +178,11 @@ pub fn resolve<'a>(zone: &'a ZoneSnap, qname: &'a Name, qtype: RecordType, synth
 /// below the closest encloser, if there is one.
 fn wildcard_for<'a>(zone: &'a ZoneSnap, key: &QueryKey) -> Option<&'a std::sync::Arc<Node>> {
     let mut buf = [0u8; super::snapshot::MAX_KEY + 2];
-    let encloser = zone.path(key).filter(|k| zone.node(k).is_some()).last().map_or(zone.key.len(), |k| k.len());
+    let encloser = zone
+        .path(key)
+        .filter(|k| zone.node(k).is_some())
+        .last()
+        .map_or(zone.key.len(), |k| k.len());
     let bytes = key.as_bytes();
     if encloser + 2 > buf.len() {
         return None;
@@ -189,9 +209,10 @@ fn add_targets<'a>(zone: &'a ZoneSnap, records: &'a [Record], additional: &mut S
         if let Some(node) = zone.node(QueryKey::from_name(target).as_bytes()) {
             for t in [RecordType::A, RecordType::AAAA] {
                 if let Some(set) = node.rrset(t)
-                    && !additional.contains(&set.records) {
-                        additional.push(Part::Snap(&set.records));
-                    }
+                    && !additional.contains(&set.records)
+                {
+                    additional.push(Part::Snap(&set.records));
+                }
             }
         }
     }
@@ -226,7 +247,11 @@ mod tests {
         let qname = Name::from_ascii(name).unwrap();
         let mut synth = Vec::new();
         let plan: Plan<'_> = resolve(snap, &qname, t, &mut synth);
-        let show = |rs: Vec<&Record>| rs.iter().map(|r| format!("{} {}", r.name, r.record_type())).collect::<Vec<_>>();
+        let show = |rs: Vec<&Record>| {
+            rs.iter()
+                .map(|r| format!("{} {}", r.name, r.record_type()))
+                .collect::<Vec<_>>()
+        };
         (
             plan.rcode,
             plan.authoritative,
@@ -238,32 +263,62 @@ mod tests {
 
     fn snap(c: &Catalog) -> std::sync::Arc<ZoneSnap> {
         let map = c.load();
-        map.find(&Key::from_name(&Name::from_ascii("t.test.").unwrap())).unwrap().clone()
+        map.find(&Key::from_name(&Name::from_ascii("t.test.").unwrap()))
+            .unwrap()
+            .clone()
     }
 
     #[test]
     fn answers_follow_rfc_1034_4_3_2() {
         let (c, _, _) = catalog();
         let s = snap(&c);
-        assert_eq!(ask(&s, "t.test.", RecordType::MX), (ResponseCode::NoError, true, vec!["t.test. MX".into()], vec![], 1));
+        assert_eq!(
+            ask(&s, "t.test.", RecordType::MX),
+            (ResponseCode::NoError, true, vec!["t.test. MX".into()], vec![], 1)
+        );
         assert_eq!(ask(&s, "t.test.", RecordType::SOA).2, ["t.test. SOA"]);
         let nx = ask(&s, "nope.t.test.", RecordType::A);
-        assert_eq!((nx.0, nx.3.clone()), (ResponseCode::NXDomain, vec!["t.test. SOA".to_string()]));
+        assert_eq!(
+            (nx.0, nx.3.clone()),
+            (ResponseCode::NXDomain, vec!["t.test. SOA".to_string()])
+        );
         let ent = ask(&s, "y.z.t.test.", RecordType::A);
-        assert_eq!((ent.0, ent.2.len(), ent.3.len()), (ResponseCode::NoError, 0, 1), "empty non-terminal is NODATA");
-        assert_eq!(ask(&s, "www.t.test.", RecordType::A).2, ["www.t.test. CNAME"], "the apex has no A: the chain ends in NODATA");
-        assert_eq!(ask(&s, "www.t.test.", RecordType::MX).2, ["www.t.test. CNAME", "t.test. MX"]);
+        assert_eq!(
+            (ent.0, ent.2.len(), ent.3.len()),
+            (ResponseCode::NoError, 0, 1),
+            "empty non-terminal is NODATA"
+        );
+        assert_eq!(
+            ask(&s, "www.t.test.", RecordType::A).2,
+            ["www.t.test. CNAME"],
+            "the apex has no A: the chain ends in NODATA"
+        );
+        assert_eq!(
+            ask(&s, "www.t.test.", RecordType::MX).2,
+            ["www.t.test. CNAME", "t.test. MX"]
+        );
     }
 
     #[test]
     fn cname_loops_end_and_wildcards_synthesise() {
         let (c, _, _) = catalog();
         let s = snap(&c);
-        assert_eq!(ask(&s, "a.t.test.", RecordType::A).2, ["a.t.test. CNAME", "b.t.test. CNAME"]);
+        assert_eq!(
+            ask(&s, "a.t.test.", RecordType::A).2,
+            ["a.t.test. CNAME", "b.t.test. CNAME"]
+        );
         let w = ask(&s, "q.w.t.test.", RecordType::TXT);
         assert_eq!(w.2, ["q.w.t.test. TXT"], "owner is the query name");
-        assert_eq!(ask(&s, "q.w.t.test.", RecordType::A).0, ResponseCode::NoError, "wildcard NODATA");
-        assert_eq!(ask(&s, "w.t.test.", RecordType::TXT).2.len(), 0, "the wildcard's parent is an ENT, not a match");
+        assert_eq!(
+            ask(&s, "q.w.t.test.", RecordType::A).0,
+            ResponseCode::NoError,
+            "wildcard NODATA"
+        );
+        assert_eq!(
+            ask(&s, "w.t.test.", RecordType::TXT).2.len(),
+            0,
+            "the wildcard's parent is an ENT, not a match"
+        );
         assert_eq!(ask(&s, "deep.q.w.t.test.", RecordType::TXT).2, ["deep.q.w.t.test. TXT"]);
     }
 
@@ -273,7 +328,11 @@ mod tests {
         let s = snap(&c);
         for name in ["del.t.test.", "a.b.del.t.test.", "ns.del.t.test."] {
             let r = ask(&s, name, RecordType::A);
-            assert_eq!((r.1, r.2.len(), r.3.clone(), r.4), (false, 0, vec!["del.t.test. NS".to_string()], 1), "{name}");
+            assert_eq!(
+                (r.1, r.2.len(), r.3.clone(), r.4),
+                (false, 0, vec!["del.t.test. NS".to_string()], 1),
+                "{name}"
+            );
         }
         let ds = ask(&s, "del.t.test.", RecordType::DS);
         assert!(ds.1, "DS at the cut is answered authoritatively by the parent");
@@ -286,15 +345,26 @@ mod tests {
         let deep = rows.iter().find(|r| r.name.as_str() == "x.y.z.t.test").unwrap().clone();
         c.apply(&[Change::RecordRemoved(deep.clone())]);
         let s = snap(&c);
-        assert_eq!(ask(&s, "y.z.t.test.", RecordType::A).0, ResponseCode::NXDomain, "the ENT went with its only child");
+        assert_eq!(
+            ask(&s, "y.z.t.test.", RecordType::A).0,
+            ResponseCode::NXDomain,
+            "the ENT went with its only child"
+        );
         assert_eq!(ask(&s, "z.t.test.", RecordType::A).0, ResponseCode::NXDomain);
         c.apply(&[Change::RecordPut { old: None, new: deep }]);
         assert_eq!(ask(&snap(&c), "z.t.test.", RecordType::A).0, ResponseCode::NoError);
-        let del = rows.iter().find(|r| r.name.as_str() == "del.t.test" && r.rtype == "NS").unwrap().clone();
+        let del = rows
+            .iter()
+            .find(|r| r.name.as_str() == "del.t.test" && r.rtype == "NS")
+            .unwrap()
+            .clone();
         c.apply(&[Change::RecordRemoved(del)]);
         let s = snap(&c);
         assert_eq!(s.delegations, 0);
-        assert!(ask(&s, "ns.del.t.test.", RecordType::A).1, "no longer below a cut: authoritative");
+        assert!(
+            ask(&s, "ns.del.t.test.", RecordType::A).1,
+            "no longer below a cut: authoritative"
+        );
         let mut bumped = zone.clone();
         bumped.serial = 99;
         c.apply(&[Change::ZonePut(bumped)]);
@@ -308,13 +378,24 @@ mod tests {
         extra.id = uuid::Uuid::now_v7();
         extra.ttl = 30;
         extra.rdata = vec![192, 0, 2, 99];
-        c.apply(&[Change::RecordPut { old: None, new: extra.clone() }]);
+        c.apply(&[Change::RecordPut {
+            old: None,
+            new: extra.clone(),
+        }]);
         let s = snap(&c);
-        let set = s.node(Key::from_name(&Name::from_ascii("mx.t.test.").unwrap()).as_bytes()).unwrap().rrset(RecordType::A).unwrap();
+        let set = s
+            .node(Key::from_name(&Name::from_ascii("mx.t.test.").unwrap()).as_bytes())
+            .unwrap()
+            .rrset(RecordType::A)
+            .unwrap();
         assert!(set.records.iter().all(|r| r.ttl == 30));
         c.apply(&[Change::RecordRemoved(extra)]);
         let s = snap(&c);
-        let set = s.node(Key::from_name(&Name::from_ascii("mx.t.test.").unwrap()).as_bytes()).unwrap().rrset(RecordType::A).unwrap();
+        let set = s
+            .node(Key::from_name(&Name::from_ascii("mx.t.test.").unwrap()).as_bytes())
+            .unwrap()
+            .rrset(RecordType::A)
+            .unwrap();
         assert_eq!(set.records[0].ttl, 600);
     }
 }

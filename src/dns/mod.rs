@@ -14,7 +14,7 @@ pub mod xfr;
 
 use std::sync::Arc;
 
-use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, MessageType, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, Record, RecordType};
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
@@ -46,7 +46,13 @@ pub struct Transfers {
 
 impl Handler {
     pub fn new(catalog: Arc<Catalog>, max_payload: u16) -> Self {
-        Handler { catalog, max_payload, transfers: None, keys: tsig::Keys::default(), rrl: None }
+        Handler {
+            catalog,
+            max_payload,
+            transfers: None,
+            keys: tsig::Keys::default(),
+            rrl: None,
+        }
     }
 
     /// Limits UDP answers per source prefix (`None`: no limit).
@@ -58,7 +64,9 @@ impl Handler {
     /// What RRL says of a UDP answer of `kind` about `name`; TCP is never limited.
     fn limit(&self, request: &Request, kind: rrl::Kind, name: &[u8], rtype: RecordType) -> rrl::Verdict {
         match &self.rrl {
-            Some(rrl) if request.protocol() == Protocol::Udp => rrl.check(request.src().ip(), kind, name, u16::from(rtype)),
+            Some(rrl) if request.protocol() == Protocol::Udp => {
+                rrl.check(request.src().ip(), kind, name, u16::from(rtype))
+            }
             _ => rrl::Verdict::Send,
         }
     }
@@ -76,7 +84,8 @@ impl Handler {
         match Request::from_bytes(raw.clone(), src, protocol) {
             Ok(request) => {
                 let collect = respond::Responder::collect(protocol == Protocol::Udp);
-                self.handle_request::<_, hickory_server::net::runtime::TokioTime>(&request, collect.clone()).await;
+                self.handle_request::<_, hickory_server::net::runtime::TokioTime>(&request, collect.clone())
+                    .await;
                 collect.taken()
             }
             Err(_) => tcp::formerr(&raw).into_iter().collect(),
@@ -87,7 +96,10 @@ impl Handler {
 fn error_info(request: &Request, rcode: ResponseCode) -> ResponseInfo {
     let mut metadata = Metadata::response_from_request(&request.metadata);
     metadata.response_code = rcode;
-    ResponseInfo::from(Header { metadata, counts: HeaderCounts::default() })
+    ResponseInfo::from(Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    })
 }
 
 /// Sends one response built by `$make` (evaluated again when signing: the MAC covers the
@@ -116,7 +128,13 @@ macro_rules! send {
 /// An empty response with `meta`'s rcode and flags.
 macro_rules! empty {
     ($request:expr, $edns:expr, $meta:expr) => {
-        MessageResponseBuilder::new(&$request.queries, $edns).build($meta, None.iter(), None.iter(), None.iter(), None.iter())
+        MessageResponseBuilder::new(&$request.queries, $edns).build(
+            $meta,
+            None.iter(),
+            None.iter(),
+            None.iter(),
+            None.iter(),
+        )
     };
 }
 
@@ -165,7 +183,8 @@ impl RequestHandler for Handler {
                 rrl::Verdict::Drop => error_info(request, rcode),
                 verdict => {
                     meta.truncation = verdict == rrl::Verdict::Slip;
-                    send!(response, session, empty!(request, edns.as_ref(), meta)).unwrap_or_else(|_| error_info(request, rcode))
+                    send!(response, session, empty!(request, edns.as_ref(), meta))
+                        .unwrap_or_else(|_| error_info(request, rcode))
                 }
             };
         }
@@ -184,7 +203,8 @@ impl RequestHandler for Handler {
                 rrl::Verdict::Drop => error_info(request, ResponseCode::Refused),
                 verdict => {
                     meta.truncation = verdict == rrl::Verdict::Slip;
-                    send!(response, session, empty!(request, edns.as_ref(), meta)).unwrap_or_else(|_| error_info(request, ResponseCode::Refused))
+                    send!(response, session, empty!(request, edns.as_ref(), meta))
+                        .unwrap_or_else(|_| error_info(request, ResponseCode::Refused))
                 }
             };
         };
@@ -213,7 +233,8 @@ impl RequestHandler for Handler {
                 rrl::Verdict::Drop => return error_info(request, plan.rcode),
                 rrl::Verdict::Slip => {
                     meta.truncation = true;
-                    return send!(response, session, empty!(request, edns.as_ref(), meta)).unwrap_or_else(|_| error_info(request, plan.rcode));
+                    return send!(response, session, empty!(request, edns.as_ref(), meta))
+                        .unwrap_or_else(|_| error_info(request, plan.rcode));
                 }
             }
         }
@@ -248,25 +269,39 @@ impl Handler {
     ) -> ResponseInfo {
         let q = &request.queries.queries()[0];
         let zones = self.catalog.load();
-        let zone = zones.find(&snapshot::Key::from_name(q.name())).filter(|z| z.origin == **q.name()).cloned();
+        let zone = zones
+            .find(&snapshot::Key::from_name(q.name()))
+            .filter(|z| z.origin == **q.name())
+            .cloned();
         let is_transfer = request.metadata.op_code == OpCode::Query;
-        let by_address = self.transfers.as_ref().is_some_and(|t| t.acl.iter().any(|net| net.contains(&request.src().ip())));
+        let by_address = self
+            .transfers
+            .as_ref()
+            .is_some_and(|t| t.acl.iter().any(|net| net.contains(&request.src().ip())));
         let allowed = by_address || session.is_some();
         let refuse = match (&zone, is_transfer) {
             (None, false) => Some(ResponseCode::NotAuth),
-            (None, true) => Some(if allowed { ResponseCode::NotAuth } else { ResponseCode::Refused }),
+            (None, true) => Some(if allowed {
+                ResponseCode::NotAuth
+            } else {
+                ResponseCode::Refused
+            }),
             (Some(_), true) if !allowed || self.transfers.is_none() => Some(ResponseCode::Refused),
-            (Some(_), true) if request.protocol() == Protocol::Udp && q.query_type() == RecordType::AXFR => Some(ResponseCode::FormErr),
+            (Some(_), true) if request.protocol() == Protocol::Udp && q.query_type() == RecordType::AXFR => {
+                Some(ResponseCode::FormErr)
+            }
             _ => None,
         };
         if let Some(rcode) = refuse {
             meta.response_code = rcode;
-            return send!(response, session, empty!(request, None, meta)).unwrap_or_else(|_| error_info(request, rcode));
+            return send!(response, session, empty!(request, None, meta))
+                .unwrap_or_else(|_| error_info(request, rcode));
         }
         let zone = zone.expect("checked above");
         meta.authoritative = true;
         if !is_transfer {
-            return send!(response, session, empty!(request, None, meta)).unwrap_or_else(|_| error_info(request, ResponseCode::ServFail));
+            return send!(response, session, empty!(request, None, meta))
+                .unwrap_or_else(|_| error_info(request, ResponseCode::ServFail));
         }
         let records = if q.query_type() == RecordType::AXFR {
             xfr::axfr(&zone)
@@ -278,16 +313,27 @@ impl Handler {
             match (theirs, request.protocol()) {
                 (None, _) => {
                     meta.response_code = ResponseCode::FormErr;
-                    return send!(response, session, empty!(request, None, meta)).unwrap_or_else(|_| error_info(request, ResponseCode::FormErr));
+                    return send!(response, session, empty!(request, None, meta))
+                        .unwrap_or_else(|_| error_info(request, ResponseCode::FormErr));
                 }
                 // Over UDP only "you are current" or "use TCP" fit: both are our SOA (RFC 1995 §2).
                 (Some(_), Protocol::Udp) => vec![zone.soa[0].clone()],
-                (Some(theirs), _) => xfr::ixfr(&zone, &self.transfers.as_ref().expect("checked above").store, theirs).await,
+                (Some(theirs), _) => {
+                    xfr::ixfr(&zone, &self.transfers.as_ref().expect("checked above").store, theirs).await
+                }
             }
         };
         let mut info = error_info(request, ResponseCode::ServFail);
         for chunk in xfr::chunks(&records) {
-            let make = || MessageResponseBuilder::new(&request.queries, None).build(meta, chunk.iter(), None.iter(), None.iter(), None.iter());
+            let make = || {
+                MessageResponseBuilder::new(&request.queries, None).build(
+                    meta,
+                    chunk.iter(),
+                    None.iter(),
+                    None.iter(),
+                    None.iter(),
+                )
+            };
             match send!(response, session, make()) {
                 Ok(i) => info = i,
                 Err(e) => {

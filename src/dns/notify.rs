@@ -38,7 +38,14 @@ impl Notifier {
     /// Must be called inside the tokio runtime.
     pub fn new(catalog: Arc<Catalog>, targets: Vec<SocketAddr>) -> Notifier {
         let runtime = tokio::runtime::Handle::current();
-        Notifier { inner: Arc::new(Inner { runtime, catalog, targets, running: Mutex::default() }) }
+        Notifier {
+            inner: Arc::new(Inner {
+                runtime,
+                catalog,
+                targets,
+                running: Mutex::default(),
+            }),
+        }
     }
 
     /// Tells every secondary that `zone` changed.
@@ -60,7 +67,9 @@ impl Notifier {
 impl Inner {
     async fn run(&self, zone: Uuid, target: SocketAddr) {
         loop {
-            let Some(snap) = self.catalog.load().by_id(zone).cloned() else { break };
+            let Some(snap) = self.catalog.load().by_id(zone).cloned() else {
+                break;
+            };
             if !send_until_acked(&snap.origin, snap.soa[0].clone(), target).await {
                 tracing::warn!(zone = %snap.origin, %target, "NOTIFY unanswered; the secondary will catch up at its refresh");
             }
@@ -77,9 +86,17 @@ impl Inner {
     }
 }
 
-async fn send_until_acked(origin: &hickory_proto::rr::Name, soa: hickory_proto::rr::Record, target: SocketAddr) -> bool {
-    let bind: SocketAddr = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
-    let Ok(socket) = UdpSocket::bind(bind).await else { return false };
+async fn send_until_acked(
+    origin: &hickory_proto::rr::Name,
+    soa: hickory_proto::rr::Record,
+    target: SocketAddr,
+) -> bool {
+    let bind: SocketAddr = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
+        .parse()
+        .expect("literal");
+    let Ok(socket) = UdpSocket::bind(bind).await else {
+        return false;
+    };
     if socket.connect(target).await.is_err() {
         return false;
     }

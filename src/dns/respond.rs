@@ -29,16 +29,25 @@ pub(crate) struct Responder {
 
 impl Responder {
     pub(crate) fn udp(socket: Arc<UdpSocket>, peer: SocketAddr) -> Self {
-        Responder { sink: Sink::Udp(socket, peer), udp: true }
+        Responder {
+            sink: Sink::Udp(socket, peer),
+            udp: true,
+        }
     }
 
     pub(crate) fn tcp(tx: mpsc::Sender<Vec<u8>>) -> Self {
-        Responder { sink: Sink::Tcp(tx), udp: false }
+        Responder {
+            sink: Sink::Tcp(tx),
+            udp: false,
+        }
     }
 
     /// Keeps responses in memory, sized as `udp` says; `taken` reads them back.
     pub(crate) fn collect(udp: bool) -> Self {
-        Responder { sink: Sink::Collect(Arc::default()), udp }
+        Responder {
+            sink: Sink::Collect(Arc::default()),
+            udp,
+        }
     }
 
     pub(crate) fn taken(&self) -> Vec<Vec<u8>> {
@@ -54,7 +63,8 @@ impl Responder {
 /// (so the client still learns our size and any extended rcode). `None` if `full` is not a
 /// well-formed message.
 pub(crate) fn truncated(full: &[u8]) -> Option<Vec<u8>> {
-    let count = |at: usize| -> Option<usize> { Some(u16::from_be_bytes([*full.get(at)?, *full.get(at + 1)?]) as usize) };
+    let count =
+        |at: usize| -> Option<usize> { Some(u16::from_be_bytes([*full.get(at)?, *full.get(at + 1)?]) as usize) };
     let (qd, an, ns, ar) = (count(4)?, count(6)?, count(8)?, count(10)?);
     let mut at = 12;
     for _ in 0..qd {
@@ -105,7 +115,11 @@ impl ResponseHandler for Responder {
             impl Iterator<Item = &'a Record> + Send + 'a,
         >,
     ) -> Result<ResponseInfo, NetError> {
-        let limit = if self.udp { response.edns().map_or(512, |e| e.max_payload()) } else { u16::MAX };
+        let limit = if self.udp {
+            response.edns().map_or(512, |e| e.max_payload())
+        } else {
+            u16::MAX
+        };
         let mut buf = Vec::with_capacity(512);
         let info = {
             let mut enc = BinEncoder::new(&mut buf);
@@ -117,7 +131,10 @@ impl ResponseHandler for Responder {
         }
         match &self.sink {
             Sink::Udp(socket, peer) => {
-                socket.send_to(&buf, *peer).await.map_err(|e| NetError::from(e.to_string()))?;
+                socket
+                    .send_to(&buf, *peer)
+                    .await
+                    .map_err(|e| NetError::from(e.to_string()))?;
             }
             Sink::Tcp(tx) => tx.send(buf).await.map_err(|_| NetError::from("connection closed"))?,
             Sink::Collect(out) => out.lock().expect("collect lock").push(buf),
@@ -140,7 +157,11 @@ mod tests {
         let name = Name::from_ascii("big.example.").unwrap();
         m.add_query(Query::query(name.clone(), RecordType::TXT));
         for i in 0..40 {
-            m.add_answer(Record::from_rdata(name.clone(), 60, RData::TXT(TXT::new(vec![format!("{i:03}{}", "x".repeat(60))]))));
+            m.add_answer(Record::from_rdata(
+                name.clone(),
+                60,
+                RData::TXT(TXT::new(vec![format!("{i:03}{}", "x".repeat(60))])),
+            ));
         }
         let mut e = Edns::new();
         e.set_max_payload(1232);
@@ -156,6 +177,9 @@ mod tests {
         plain.edns = None;
         let cut = Message::from_vec(&truncated(&plain.to_vec().unwrap()).unwrap()).unwrap();
         assert!(cut.edns.is_none() && cut.metadata.truncation);
-        assert!(truncated(&full[..40]).is_none(), "a message cut short is not ours to fix");
+        assert!(
+            truncated(&full[..40]).is_none(),
+            "a message cut short is not ours to fix"
+        );
     }
 }

@@ -66,7 +66,9 @@ impl Rrl {
             return None;
         }
         let v4_mask = u32::MAX.checked_shl(32 - u32::from(c.ipv4_prefix_length)).unwrap_or(0);
-        let v6_mask = u128::MAX.checked_shl(128 - u32::from(c.ipv6_prefix_length)).unwrap_or(0);
+        let v6_mask = u128::MAX
+            .checked_shl(128 - u32::from(c.ipv6_prefix_length))
+            .unwrap_or(0);
         Some(Rrl {
             rate: c.responses_per_second,
             slip: c.slip,
@@ -83,7 +85,10 @@ impl Rrl {
 
     /// Answers sent truncated and answers dropped since start.
     pub fn counts(&self) -> (u64, u64) {
-        (self.slipped.load(Ordering::Relaxed), self.dropped.load(Ordering::Relaxed))
+        (
+            self.slipped.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed),
+        )
     }
 
     /// Counts one answer of `kind` about `name` (and `rtype`) to `source`.
@@ -104,7 +109,11 @@ impl Rrl {
         let mut current = slot.load(Ordering::Relaxed);
         let count = loop {
             let (second, count) = ((current >> 32) as u32, current as u32);
-            let next = if second == now { u64::from(now) << 32 | u64::from(count.saturating_add(1)) } else { u64::from(now) << 32 | 1 };
+            let next = if second == now {
+                u64::from(now) << 32 | u64::from(count.saturating_add(1))
+            } else {
+                u64::from(now) << 32 | 1
+            };
             match slot.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => break next as u32,
                 Err(seen) => current = seen,
@@ -127,7 +136,14 @@ mod tests {
     use super::*;
 
     fn rrl(rate: u32, slip: u32) -> Rrl {
-        let c = RrlConfig { enabled: true, responses_per_second: rate, slip, ipv4_prefix_length: 24, ipv6_prefix_length: 56, exempt: vec!["198.51.100.0/24".into()] };
+        let c = RrlConfig {
+            enabled: true,
+            responses_per_second: rate,
+            slip,
+            ipv4_prefix_length: 24,
+            ipv6_prefix_length: 56,
+            exempt: vec!["198.51.100.0/24".into()],
+        };
         Rrl::new(&c).unwrap()
     }
 
@@ -137,10 +153,26 @@ mod tests {
         let src: IpAddr = "192.0.2.7".parse().unwrap();
         let verdicts: Vec<Verdict> = (0..11).map(|_| r.check(src, Kind::NxDomain, b"\x04test", 1)).collect();
         assert!(verdicts[..5].iter().all(|v| *v == Verdict::Send));
-        assert_eq!(&verdicts[5..], &[Verdict::Drop, Verdict::Slip, Verdict::Drop, Verdict::Slip, Verdict::Drop, Verdict::Slip]);
+        assert_eq!(
+            &verdicts[5..],
+            &[
+                Verdict::Drop,
+                Verdict::Slip,
+                Verdict::Drop,
+                Verdict::Slip,
+                Verdict::Drop,
+                Verdict::Slip
+            ]
+        );
         // Same /24, same kind and name: the same budget. Another /24, another kind: their own.
-        assert_ne!(r.check("192.0.2.200".parse().unwrap(), Kind::NxDomain, b"\x04test", 1), Verdict::Send);
-        assert_eq!(r.check("192.0.3.7".parse().unwrap(), Kind::NxDomain, b"\x04test", 1), Verdict::Send);
+        assert_ne!(
+            r.check("192.0.2.200".parse().unwrap(), Kind::NxDomain, b"\x04test", 1),
+            Verdict::Send
+        );
+        assert_eq!(
+            r.check("192.0.3.7".parse().unwrap(), Kind::NxDomain, b"\x04test", 1),
+            Verdict::Send
+        );
         assert_eq!(r.check(src, Kind::Positive, b"\x04test", 1), Verdict::Send);
     }
 
@@ -151,6 +183,10 @@ mod tests {
         assert!((0..10).all(|_| r.check(exempt, Kind::Error, b"", 0) == Verdict::Send));
         let v6: IpAddr = "2001:db8:0:1::1".parse().unwrap();
         assert_eq!(r.check(v6, Kind::Error, b"", 0), Verdict::Send);
-        assert_eq!(r.check("2001:db8:0:2::1".parse().unwrap(), Kind::Error, b"", 0), Verdict::Drop, "same /56, slip 0: dropped");
+        assert_eq!(
+            r.check("2001:db8:0:2::1".parse().unwrap(), Kind::Error, b"", 0),
+            Verdict::Drop,
+            "same /56, slip 0: dropped"
+        );
     }
 }

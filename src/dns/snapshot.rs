@@ -32,7 +32,12 @@ pub struct Key {
 
 impl Key {
     pub fn from_name(name: &Name) -> Key {
-        let mut key = Key { buf: [0; MAX_KEY], len: 0, ends: [0; 128], labels: 0 };
+        let mut key = Key {
+            buf: [0; MAX_KEY],
+            len: 0,
+            ends: [0; 128],
+            labels: 0,
+        };
         for label in name.iter().rev() {
             let n = label.len();
             if key.len + 1 + n > MAX_KEY || key.labels == 128 {
@@ -60,7 +65,9 @@ impl Key {
 
     /// Keys of the ancestors strictly below `apex_len`, shortest first, and the name itself.
     fn below(&self, apex_len: usize) -> impl Iterator<Item = &[u8]> {
-        (0..self.labels).map(move |i| &self.buf[..self.ends[i] as usize]).filter(move |k| k.len() > apex_len)
+        (0..self.labels)
+            .map(move |i| &self.buf[..self.ends[i] as usize])
+            .filter(move |k| k.len() > apex_len)
     }
 }
 
@@ -155,7 +162,12 @@ impl ZoneSnap {
                 if rtype == RecordType::NS && key.len() > self.key.len() {
                     self.delegations += 1;
                 }
-                node.rrsets.push(RRset { rtype, records: Vec::new(), ids: Vec::new(), ttls: Vec::new() });
+                node.rrsets.push(RRset {
+                    rtype,
+                    records: Vec::new(),
+                    ids: Vec::new(),
+                    ttls: Vec::new(),
+                });
                 node.rrsets.last_mut().expect("just pushed")
             }
         };
@@ -173,7 +185,9 @@ impl ZoneSnap {
         let key = key_of(&row.name.to_hickory());
         let Some(current) = self.nodes.get(&key) else { return };
         let mut node = (**current).clone();
-        let Some(i) = node.rrsets.iter().position(|s| s.ids.contains(&row.id)) else { return };
+        let Some(i) = node.rrsets.iter().position(|s| s.ids.contains(&row.id)) else {
+            return;
+        };
         let set = &mut node.rrsets[i];
         let j = set.ids.iter().position(|id| *id == row.id).expect("found above");
         set.ids.remove(j);

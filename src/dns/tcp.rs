@@ -88,7 +88,10 @@ pub async fn serve(listener: TcpListener, handler: Handler, limits: Limits) {
         };
         let handler = handler.clone();
         connections.spawn(async move {
-            if tokio::time::timeout(limits.lifetime, connection(stream, peer, handler, limits)).await.is_err() {
+            if tokio::time::timeout(limits.lifetime, connection(stream, peer, handler, limits))
+                .await
+                .is_err()
+            {
                 tracing::debug!(%peer, "tcp connection closed at the end of its lifetime");
             }
             drop(slot);
@@ -125,13 +128,17 @@ async fn connection(stream: TcpStream, peer: SocketAddr, handler: Arc<Handler>, 
                 Ok(Ok(_)) => {}
                 _ => break,
             }
-            let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                break;
+            };
             let (handler, tx) = (handler.clone(), tx.clone());
             while queries.try_join_next().is_some() {}
             queries.spawn(async move {
                 match Request::from_bytes(raw.clone(), peer, Protocol::Tcp) {
                     Ok(request) => {
-                        handler.handle_request::<_, TokioTime>(&request, Responder::tcp(tx)).await;
+                        handler
+                            .handle_request::<_, TokioTime>(&request, Responder::tcp(tx))
+                            .await;
                     }
                     Err(_) => {
                         if let Some(reply) = formerr(&raw) {

@@ -31,7 +31,9 @@ impl Keys {
 
     /// What the request's signature says about it.
     pub fn check(&self, request: &Request) -> Verdict {
-        let Some(sig) = request.signature.as_ref() else { return Verdict::Unsigned };
+        let Some(sig) = request.signature.as_ref() else {
+            return Verdict::Unsigned;
+        };
         let Some(signer) = self.0.iter().find(|k| k.signer_name() == &sig.name) else {
             return Verdict::Invalid("unknown TSIG key");
         };
@@ -41,7 +43,12 @@ impl Keys {
                 if now < window.start || now > window.end {
                     return Verdict::Invalid("TSIG time outside the fudge window");
                 }
-                Verdict::Valid(Session { signer: signer.clone(), previous_mac: mac, first: true, request_id: request.metadata.id })
+                Verdict::Valid(Session {
+                    signer: signer.clone(),
+                    previous_mac: mac,
+                    first: true,
+                    request_id: request.metadata.id,
+                })
             }
             Err(_) => Verdict::Invalid("bad TSIG signature"),
         }
@@ -70,7 +77,15 @@ impl Session {
     /// The TSIG record for a response whose unsigned wire form is `unsigned`.
     pub fn sign(&mut self, unsigned: &[u8]) -> Option<Box<Record<TSIG>>> {
         let now = crate::domain::unix_now();
-        let stub = TSIG::new(self.signer.algorithm().clone(), now, FUDGE, Vec::new(), self.request_id, None, Vec::new());
+        let stub = TSIG::new(
+            self.signer.algorithm().clone(),
+            now,
+            FUDGE,
+            Vec::new(),
+            self.request_id,
+            None,
+            Vec::new(),
+        );
         let mut tbs = Vec::with_capacity(unsigned.len() + 128);
         {
             let mut enc = BinEncoder::new(&mut tbs);
@@ -89,6 +104,9 @@ impl Session {
         let mac = self.signer.sign(&tbs).ok()?;
         self.previous_mac = mac.clone();
         self.first = false;
-        Some(Box::new(make_tsig_record(self.signer.signer_name().clone(), stub.set_mac(mac))))
+        Some(Box::new(make_tsig_record(
+            self.signer.signer_name().clone(),
+            stub.set_mac(mac),
+        )))
     }
 }

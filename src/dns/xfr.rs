@@ -14,7 +14,15 @@ pub const CHUNK: usize = 16 * 1024;
 fn soa_with_serial(zone: &ZoneSnap, serial: u32) -> Record {
     let mut r = zone.soa[0].clone();
     if let RData::SOA(soa) = &r.data {
-        let s = SOA::new(soa.mname.clone(), soa.rname.clone(), serial, soa.refresh, soa.retry, soa.expire, soa.minimum);
+        let s = SOA::new(
+            soa.mname.clone(),
+            soa.rname.clone(),
+            serial,
+            soa.refresh,
+            soa.retry,
+            soa.expire,
+            soa.minimum,
+        );
         r.data = RData::SOA(s);
     }
     r
@@ -47,7 +55,13 @@ pub async fn ixfr(zone: &ZoneSnap, store: &Store, their: u32) -> Vec<Record> {
     let journal = store.read(move |r: &Reader| r.journal_since(id, their, current)).await;
     let Ok(Some(entries)) = journal else { return axfr(zone) };
     let mut out = vec![zone.soa[0].clone()];
-    for JournalEntry { from, to, removed, added } in entries {
+    for JournalEntry {
+        from,
+        to,
+        removed,
+        added,
+    } in entries
+    {
         out.push(soa_with_serial(zone, from));
         out.extend(removed.iter().filter_map(to_record));
         out.push(soa_with_serial(zone, to));

@@ -30,7 +30,9 @@ impl Reserved {
     /// Why `zone` may not be a tenant's, if it may not.
     pub fn check(&self, zone: &DomainName) -> Result<(), String> {
         if is_public_suffix(zone) {
-            return Err(format!("{zone} is a public suffix (publicsuffix.org): names below it belong to many owners"));
+            return Err(format!(
+                "{zone} is a public suffix (publicsuffix.org): names below it belong to many owners"
+            ));
         }
         if let Some(p) = self.platform.iter().find(|p| zone.is_in(p) || p.is_in(zone)) {
             return Err(format!("{zone} is reserved: {p} is the platform's own domain"));
@@ -64,15 +66,34 @@ mod tests {
         for s in ["co.uk", "github.io", "com.au", "blogspot.com", "foo.ck"] {
             assert!(r.check(&name(s)).is_err(), "{s}");
         }
-        for s in ["example.co.uk", "me.github.io", "example.com", "www.ck", "example.test", "shop.example"] {
+        for s in [
+            "example.co.uk",
+            "me.github.io",
+            "example.com",
+            "www.ck",
+            "example.test",
+            "shop.example",
+        ] {
             assert!(r.check(&name(s)).is_ok(), "{s}");
         }
     }
 
     #[test]
     fn the_platforms_domains_are_refused_at_above_and_below() {
-        let r = Reserved::new(["ns1.ipx.test.", "ns2.dns.example.net."], "hostmaster.mail.ipx.example.", &["status.ipx.example".into()]);
-        for s in ["ipx.test", "ns1.ipx.test", "x.ipx.test", "example.net", "dns.example.net", "ipx.example", "status.ipx.example"] {
+        let r = Reserved::new(
+            ["ns1.ipx.test.", "ns2.dns.example.net."],
+            "hostmaster.mail.ipx.example.",
+            &["status.ipx.example".into()],
+        );
+        for s in [
+            "ipx.test",
+            "ns1.ipx.test",
+            "x.ipx.test",
+            "example.net",
+            "dns.example.net",
+            "ipx.example",
+            "status.ipx.example",
+        ] {
             assert!(r.check(&name(s)).is_err(), "{s}");
         }
         for s in ["other.test", "ipxtest.test", "example.org"] {

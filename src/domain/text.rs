@@ -45,7 +45,10 @@ pub fn strings(content: &str) -> Result<Vec<Vec<u8>>, String> {
         };
         let bytes = unescape(token)?;
         if bytes.len() > MAX_STRING {
-            return Err(format!("a character-string holds at most {MAX_STRING} octets; this one has {}", bytes.len()));
+            return Err(format!(
+                "a character-string holds at most {MAX_STRING} octets; this one has {}",
+                bytes.len()
+            ));
         }
         out.push(bytes);
         rest = after.trim_start();
@@ -81,8 +84,13 @@ fn unescape(s: &str) -> Result<Vec<u8>, String> {
         }
         let next = chars.next().ok_or("a backslash ends the string")?;
         if let Some(d) = next.to_digit(10) {
-            let (d2, d3) = (chars.next().and_then(|c| c.to_digit(10)), chars.next().and_then(|c| c.to_digit(10)));
-            let (Some(d2), Some(d3)) = (d2, d3) else { return Err("\\DDD takes exactly three decimal digits".into()) };
+            let (d2, d3) = (
+                chars.next().and_then(|c| c.to_digit(10)),
+                chars.next().and_then(|c| c.to_digit(10)),
+            );
+            let (Some(d2), Some(d3)) = (d2, d3) else {
+                return Err("\\DDD takes exactly three decimal digits".into());
+            };
             let value = d * 100 + d2 * 10 + d3;
             out.push(u8::try_from(value).map_err(|_| format!("\\{value:03} is more than 255"))?);
         } else {
@@ -107,7 +115,9 @@ pub fn quote(bytes: &[u8]) -> String {
                 }
                 c if is_deceptive(c) => {
                     let mut buf = [0u8; 4];
-                    c.encode_utf8(&mut buf).bytes().for_each(|b| out.push_str(&format!("\\{b:03}")));
+                    c.encode_utf8(&mut buf)
+                        .bytes()
+                        .for_each(|b| out.push_str(&format!("\\{b:03}")));
                 }
                 c => out.push(c),
             }
@@ -126,9 +136,19 @@ mod tests {
     fn escapes_are_octets_and_utf8_is_its_bytes() {
         assert_eq!(strings(r#""caf\195\169""#).unwrap(), vec!["café".as_bytes().to_vec()]);
         assert_eq!(strings("\"café\"").unwrap(), vec!["café".as_bytes().to_vec()]);
-        assert_eq!(strings(r#""a\"b" c\\d "" \255"#).unwrap(), vec![b"a\"b".to_vec(), b"c\\d".to_vec(), vec![], vec![255]]);
+        assert_eq!(
+            strings(r#""a\"b" c\\d "" \255"#).unwrap(),
+            vec![b"a\"b".to_vec(), b"c\\d".to_vec(), vec![], vec![255]]
+        );
         assert_eq!(unquoted(r"x\065y z").unwrap(), vec![b"xAy z".to_vec()]);
-        assert_eq!(unquoted(&"é".repeat(200)).unwrap().iter().map(Vec::len).collect::<Vec<_>>(), [255, 145]);
+        assert_eq!(
+            unquoted(&"é".repeat(200))
+                .unwrap()
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            [255, 145]
+        );
     }
 
     #[test]
@@ -142,11 +162,20 @@ mod tests {
     #[test]
     fn quoting_round_trips_every_octet() {
         let all: Vec<u8> = (0..=254).collect();
-        for bytes in [all.as_slice(), "café ünïcode".as_bytes(), b"say \"hi\" \\o/", "\u{202E}evil".as_bytes()] {
+        for bytes in [
+            all.as_slice(),
+            "café ünïcode".as_bytes(),
+            b"say \"hi\" \\o/",
+            "\u{202E}evil".as_bytes(),
+        ] {
             let text = quote(bytes);
             assert_eq!(strings(&text).unwrap(), vec![bytes.to_vec()], "{text}");
         }
         assert_eq!(quote("café".as_bytes()), "\"café\"");
-        assert_eq!(quote("\u{202E}x".as_bytes()), r#""\226\128\174x""#, "a bidi override is shown escaped");
+        assert_eq!(
+            quote("\u{202E}x".as_bytes()),
+            r#""\226\128\174x""#,
+            "a bidi override is shown escaped"
+        );
     }
 }

@@ -24,13 +24,25 @@ pub struct Actor {
 
 impl Actor {
     pub fn operator() -> Actor {
-        Actor { kind: "operator".into(), token_id: None, request_id: None }
+        Actor {
+            kind: "operator".into(),
+            token_id: None,
+            request_id: None,
+        }
     }
     pub fn system() -> Actor {
-        Actor { kind: "system".into(), token_id: None, request_id: None }
+        Actor {
+            kind: "system".into(),
+            token_id: None,
+            request_id: None,
+        }
     }
     pub fn token(token_id: Uuid, request_id: String) -> Actor {
-        Actor { kind: "token".into(), token_id: Some(token_id), request_id: Some(request_id) }
+        Actor {
+            kind: "token".into(),
+            token_id: Some(token_id),
+            request_id: Some(request_id),
+        }
     }
 }
 
@@ -58,7 +70,15 @@ pub struct Event {
 
 impl WriteCtx {
     /// Records an event for `team` (in `zone`, when the change is) in the running transaction.
-    pub(crate) fn audit(&mut self, team: Uuid, action: &str, resource_type: &str, resource_id: Uuid, zone: Option<Uuid>, summary: String) -> Result<()> {
+    pub(crate) fn audit(
+        &mut self,
+        team: Uuid,
+        action: &str,
+        resource_type: &str,
+        resource_id: Uuid,
+        zone: Option<Uuid>,
+        summary: String,
+    ) -> Result<()> {
         let event = Event {
             id: new_id(),
             at: now_rfc3339(),
@@ -69,7 +89,10 @@ impl WriteCtx {
             summary,
             zone_id: zone,
         };
-        self.txn.open_table(EVENTS)?.insert((team.as_u128(), event.id.as_u128()), serde_json::to_vec(&event)?.as_slice())?;
+        self.txn.open_table(EVENTS)?.insert(
+            (team.as_u128(), event.id.as_u128()),
+            serde_json::to_vec(&event)?.as_slice(),
+        )?;
         Ok(())
     }
 }
@@ -93,7 +116,10 @@ impl Reader {
             let (k, v) = entry?;
             let e: Event = decode(v.value())?;
             let outside = zones.is_some_and(|z| e.zone_id.is_none_or(|id| !z.contains(&id)));
-            if outside || resource_type.as_deref().is_some_and(|rt| rt != e.resource_type) || resource_id.is_some_and(|id| id != e.resource_id) {
+            if outside
+                || resource_type.as_deref().is_some_and(|rt| rt != e.resource_type)
+                || resource_id.is_some_and(|id| id != e.resource_id)
+            {
                 continue;
             }
             total += 1;

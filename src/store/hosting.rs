@@ -1,15 +1,15 @@
 //! Writes for projects, sites, their provisioning jobs, and idempotency records.
 
 use redb::{ReadableTable, TableDefinition};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::read::decode;
 use super::zones::reversed;
 use super::{
-    Change, Job, JobSummary, NewRecord, Project, Result, Site, StoreError, WriteCtx, Zone, ZoneSeed,
-    new_id, RECORDS, RECORD_NAMES, ZONE_NAMES, ZONES,
+    Change, Job, JobSummary, NewRecord, Project, RECORD_NAMES, RECORDS, Result, Site, StoreError, WriteCtx, ZONE_NAMES,
+    ZONES, Zone, ZoneSeed, new_id,
 };
 use crate::config::{DnsConfig, HostingConfig, ZoneDefaults};
 use crate::domain::{DomainName, now_rfc3339, parse_rdata, unix_now};
@@ -26,7 +26,9 @@ pub(crate) const JOBS: TableDefinition<u128, &[u8]> = TableDefinition::new("jobs
 /// Jobs not yet done or failed: what the worker resumes after a restart.
 pub(crate) const OPEN_JOBS: TableDefinition<u128, ()> = TableDefinition::new("open_jobs");
 fn put<T: Serialize>(ctx: &WriteCtx, table: TableDefinition<u128, &[u8]>, id: Uuid, row: &T) -> Result<()> {
-    ctx.txn.open_table(table)?.insert(id.as_u128(), serde_json::to_vec(row)?.as_slice())?;
+    ctx.txn
+        .open_table(table)?
+        .insert(id.as_u128(), serde_json::to_vec(row)?.as_slice())?;
     Ok(())
 }
 
@@ -36,17 +38,30 @@ fn get<T: DeserializeOwned>(ctx: &WriteCtx, table: TableDefinition<u128, &[u8]>,
 }
 
 fn check_project_name(name: &str) -> Result<String> {
-    crate::domain::label_text(name, 100)
-        .ok_or_else(|| StoreError::invalid("invalid_project", "name", "a project name is 1 to 100 printable characters"))
+    crate::domain::label_text(name, 100).ok_or_else(|| {
+        StoreError::invalid(
+            "invalid_project",
+            "name",
+            "a project name is 1 to 100 printable characters",
+        )
+    })
 }
 
 impl WriteCtx {
     pub fn create_project(&mut self, team: Uuid, name: &str) -> Result<Project> {
         let name = check_project_name(name)?;
         let now = now_rfc3339();
-        let p = Project { id: new_id(), team_id: team, name, created_at: now.clone(), updated_at: now };
+        let p = Project {
+            id: new_id(),
+            team_id: team,
+            name,
+            created_at: now.clone(),
+            updated_at: now,
+        };
         put(self, PROJECTS, p.id, &p)?;
-        self.txn.open_table(TEAM_PROJECTS)?.insert((team.as_u128(), p.id.as_u128()), ())?;
+        self.txn
+            .open_table(TEAM_PROJECTS)?
+            .insert((team.as_u128(), p.id.as_u128()), ())?;
         self.audit(team, "project.created", "project", p.id, None, p.name.clone())?;
         Ok(p)
     }
@@ -72,8 +87,17 @@ impl WriteCtx {
     pub fn delete_project(&mut self, team: Uuid, id: Uuid) -> Result<Project> {
         let p = self.team_project(team, id)?;
         let p_id = id.as_u128();
-        if self.txn.open_table(PROJECT_SITES)?.range((p_id, 0)..=(p_id, u128::MAX))?.next().is_some() {
-            return Err(StoreError::conflict("project_not_empty", "the project holds sites; move them to another project first"));
+        if self
+            .txn
+            .open_table(PROJECT_SITES)?
+            .range((p_id, 0)..=(p_id, u128::MAX))?
+            .next()
+            .is_some()
+        {
+            return Err(StoreError::conflict(
+                "project_not_empty",
+                "the project holds sites; move them to another project first",
+            ));
         }
         self.txn.open_table(PROJECTS)?.remove(p_id)?;
         self.txn.open_table(TEAM_PROJECTS)?.remove((team.as_u128(), p_id))?;
@@ -106,9 +130,17 @@ impl WriteCtx {
         let mut candidate = Some(rev.as_str());
         while let Some(c) = candidate {
             if let Some(id) = names.get(c)? {
-                let z: Zone = decode(zones.get(id.value())?.ok_or_else(|| StoreError::Storage("dangling zone name".into()))?.value())?;
+                let z: Zone = decode(
+                    zones
+                        .get(id.value())?
+                        .ok_or_else(|| StoreError::Storage("dangling zone name".into()))?
+                        .value(),
+                )?;
                 if z.team_id != team {
-                    return Err(StoreError::conflict("zone_exists", format!("{domain} is served for another account")));
+                    return Err(StoreError::conflict(
+                        "zone_exists",
+                        format!("{domain} is served for another account"),
+                    ));
                 }
                 return Ok(Some(z));
             }
@@ -135,7 +167,12 @@ impl WriteCtx {
         };
         put(self, JOBS, job.id, &job)?;
         self.txn.open_table(OPEN_JOBS)?.insert(job.id.as_u128(), ())?;
-        site.last_job = Some(JobSummary { id: job.id, step: step.into(), state: "pending".into(), error: None });
+        site.last_job = Some(JobSummary {
+            id: job.id,
+            step: step.into(),
+            state: "pending".into(),
+            error: None,
+        });
         Ok(job)
     }
 
@@ -150,25 +187,46 @@ impl WriteCtx {
         hosting: &HostingConfig,
     ) -> Result<(Site, Job)> {
         if let Some(project) = project
-            && self.team_project(team, project).is_err() {
-                return Err(StoreError::invalid("invalid_site", "project_id", "no such project"));
-            }
-        let existing = self.txn.open_table(SITE_DOMAINS)?.get(domain.as_str())?.map(|v| Uuid::from_u128(v.value()));
+            && self.team_project(team, project).is_err()
+        {
+            return Err(StoreError::invalid("invalid_site", "project_id", "no such project"));
+        }
+        let existing = self
+            .txn
+            .open_table(SITE_DOMAINS)?
+            .get(domain.as_str())?
+            .map(|v| Uuid::from_u128(v.value()));
         if let Some(existing) = existing {
             let mut site = match self.team_site(team, existing) {
                 Ok(s) if s.status == "failed" && s.last_job.as_ref().is_some_and(|j| j.step == "create") => s,
-                _ => return Err(StoreError::conflict("site_exists", format!("{domain} is already hosted"))),
+                _ => {
+                    return Err(StoreError::conflict(
+                        "site_exists",
+                        format!("{domain} is already hosted"),
+                    ));
+                }
             };
             site.status = "provisioning".into();
             let job = self.new_job(&mut site, "create", serde_json::json!({}))?;
             self.put_site(&mut site)?;
-            self.audit(team, "site.create_retried", "site", site.id, site.zone_id, site.domain.to_string())?;
+            self.audit(
+                team,
+                "site.create_retried",
+                "site",
+                site.id,
+                site.zone_id,
+                site.domain.to_string(),
+            )?;
             return Ok((site, job));
         }
         let t = team.as_u128();
         let sites = self.txn.open_table(TEAM_SITES)?.range((t, 0)..=(t, u128::MAX))?.count() as u64;
         if sites >= self.caps.sites_per_team {
-            return Err(StoreError::invalid("too_many_sites", "domain", format!("an account holds at most {} sites", self.caps.sites_per_team)));
+            return Err(StoreError::invalid(
+                "too_many_sites",
+                "domain",
+                format!("an account holds at most {} sites", self.caps.sites_per_team),
+            ));
         }
         let zone = self.zone_for_domain(team, &domain)?;
         let now = now_rfc3339();
@@ -191,12 +249,25 @@ impl WriteCtx {
         };
         let job = self.new_job(&mut site, "create", serde_json::json!({}))?;
         self.put_site(&mut site)?;
-        self.txn.open_table(TEAM_SITES)?.insert((team.as_u128(), site.id.as_u128()), ())?;
-        self.txn.open_table(SITE_DOMAINS)?.insert(domain.as_str(), site.id.as_u128())?;
+        self.txn
+            .open_table(TEAM_SITES)?
+            .insert((team.as_u128(), site.id.as_u128()), ())?;
+        self.txn
+            .open_table(SITE_DOMAINS)?
+            .insert(domain.as_str(), site.id.as_u128())?;
         if let Some(p) = project {
-            self.txn.open_table(PROJECT_SITES)?.insert((p.as_u128(), site.id.as_u128()), ())?;
+            self.txn
+                .open_table(PROJECT_SITES)?
+                .insert((p.as_u128(), site.id.as_u128()), ())?;
         }
-        self.audit(team, "site.created", "site", site.id, site.zone_id, site.domain.to_string())?;
+        self.audit(
+            team,
+            "site.created",
+            "site",
+            site.id,
+            site.zone_id,
+            site.domain.to_string(),
+        )?;
         Ok((site, job))
     }
 
@@ -204,9 +275,10 @@ impl WriteCtx {
     pub fn move_site(&mut self, team: Uuid, id: Uuid, project: Option<Uuid>) -> Result<Site> {
         let mut site = self.team_site(team, id)?;
         if let Some(p) = project
-            && self.team_project(team, p).is_err() {
-                return Err(StoreError::invalid("invalid_site", "project_id", "no such project"));
-            }
+            && self.team_project(team, p).is_err()
+        {
+            return Err(StoreError::invalid("invalid_site", "project_id", "no such project"));
+        }
         let mut idx = self.txn.open_table(PROJECT_SITES)?;
         if let Some(old) = site.project_id {
             idx.remove((old.as_u128(), id.as_u128()))?;
@@ -217,7 +289,18 @@ impl WriteCtx {
         drop(idx);
         site.project_id = project;
         self.put_site(&mut site)?;
-        self.audit(team, "site.moved", "site", site.id, site.zone_id, format!("{} to project {}", site.domain, project.map_or("none".into(), |p| p.to_string())))?;
+        self.audit(
+            team,
+            "site.moved",
+            "site",
+            site.id,
+            site.zone_id,
+            format!(
+                "{} to project {}",
+                site.domain,
+                project.map_or("none".into(), |p| p.to_string())
+            ),
+        )?;
         Ok(site)
     }
 
@@ -225,32 +308,59 @@ impl WriteCtx {
     pub fn request_step(&mut self, team: Uuid, id: Uuid, step: &str, params: serde_json::Value) -> Result<(Site, Job)> {
         let mut site = self.team_site(team, id)?;
         if site.status != "active" {
-            return Err(StoreError::conflict("site_busy", format!("the site is {}; try again once it is active", site.status)));
+            return Err(StoreError::conflict(
+                "site_busy",
+                format!("the site is {}; try again once it is active", site.status),
+            ));
         }
         match step {
             "php" => site.status = "updating".into(),
             "ssl" => match site.ssl.as_str() {
-                "pending" => return Err(StoreError::conflict("ssl_pending", "a certificate is already being issued")),
+                "pending" => {
+                    return Err(StoreError::conflict(
+                        "ssl_pending",
+                        "a certificate is already being issued",
+                    ));
+                }
                 "active" => return Err(StoreError::conflict("ssl_active", "SSL is already on for this site")),
                 _ => site.ssl = "pending".into(),
             },
             "wordpress" => match site.wordpress.as_str() {
-                "installing" => return Err(StoreError::conflict("wordpress_installing", "WordPress is being installed")),
-                "installed" => return Err(StoreError::conflict("wordpress_installed", "WordPress is already installed")),
+                "installing" => {
+                    return Err(StoreError::conflict(
+                        "wordpress_installing",
+                        "WordPress is being installed",
+                    ));
+                }
+                "installed" => {
+                    return Err(StoreError::conflict(
+                        "wordpress_installed",
+                        "WordPress is already installed",
+                    ));
+                }
                 _ => site.wordpress = "installing".into(),
             },
             other => return Err(StoreError::Storage(format!("unknown step {other}"))),
         }
         let job = self.new_job(&mut site, step, params.clone())?;
         self.put_site(&mut site)?;
-        self.audit(team, &format!("site.{step}_requested"), "site", site.id, site.zone_id, format!("{} {params}", site.domain))?;
+        self.audit(
+            team,
+            &format!("site.{step}_requested"),
+            "site",
+            site.id,
+            site.zone_id,
+            format!("{} {params}", site.domain),
+        )?;
         Ok((site, job))
     }
 
     /// Marks a job running (counting the attempt) and returns it with its site; `None` when
     /// it has already ended or its site is gone.
     pub fn start_job(&mut self, id: Uuid) -> Result<Option<(Job, Site)>> {
-        let Some(mut job) = get::<Job>(self, JOBS, id)? else { return Ok(None) };
+        let Some(mut job) = get::<Job>(self, JOBS, id)? else {
+            return Ok(None);
+        };
         if job.state == "done" || job.state == "failed" {
             return Ok(None);
         }
@@ -306,17 +416,38 @@ impl WriteCtx {
         put(self, JOBS, id, &job)?;
         self.txn.open_table(OPEN_JOBS)?.remove(id.as_u128())?;
         if site.last_job.as_ref().is_some_and(|j| j.id == job.id) {
-            site.last_job = Some(JobSummary { id: job.id, step: job.step.clone(), state: job.state.clone(), error: job.error.clone() });
+            site.last_job = Some(JobSummary {
+                id: job.id,
+                step: job.step.clone(),
+                state: job.state.clone(),
+                error: job.error.clone(),
+            });
         }
         self.put_site(&mut site)?;
         let what = format!("site.{}_{}", job.step, job.state);
-        self.audit(site.team_id, &what, "site", site.id, site.zone_id, format!("{}{}", site.domain, job.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()))?;
+        self.audit(
+            site.team_id,
+            &what,
+            "site",
+            site.id,
+            site.zone_id,
+            format!(
+                "{}{}",
+                site.domain,
+                job.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
+            ),
+        )?;
         Ok(site)
     }
 
     /// The DNS side of a create. Checks everything before writing; a clash with the team's
     /// own records becomes the job's failure reason.
-    fn provision_dns(&mut self, site: &mut Site, dns: &DnsConfig, defaults: &ZoneDefaults) -> std::result::Result<(), String> {
+    fn provision_dns(
+        &mut self,
+        site: &mut Site,
+        dns: &DnsConfig,
+        defaults: &ZoneDefaults,
+    ) -> std::result::Result<(), String> {
         let fail = |e: StoreError| e.to_string();
         let zone = self.zone_for_domain(site.team_id, &site.domain).map_err(fail)?;
         let origin = zone.as_ref().map_or_else(|| site.domain.clone(), |z| z.name.clone());
@@ -341,10 +472,14 @@ impl WriteCtx {
             let mut kept = Vec::new();
             for new in records {
                 let others = self.records_at(z.id, new.name.as_str()).map_err(fail)?;
-                if others.iter().any(|r| r.site_id == Some(site.id) && r.rtype == new.data.rtype.to_string()) {
+                if others
+                    .iter()
+                    .any(|r| r.site_id == Some(site.id) && r.rtype == new.data.rtype.to_string())
+                {
                     continue;
                 }
-                super::zones::check_rules(&z.name, &new, &others).map_err(|e| format!("cannot add the site's records: {e}"))?;
+                super::zones::check_rules(&z.name, &new, &others)
+                    .map_err(|e| format!("cannot add the site's records: {e}"))?;
                 kept.push(new);
             }
             records = kept;
@@ -357,7 +492,8 @@ impl WriteCtx {
             }
         };
         for new in records {
-            self.create_record(site.team_id, zone.id, new).map_err(|e| format!("cannot add the site's records: {e}"))?;
+            self.create_record(site.team_id, zone.id, new)
+                .map_err(|e| format!("cannot add the site's records: {e}"))?;
         }
         site.zone_id = Some(zone.id);
         Ok(())
@@ -388,29 +524,39 @@ impl WriteCtx {
             self.txn.open_table(JOBS)?.remove(j)?;
             self.txn.open_table(OPEN_JOBS)?.remove(j)?;
         }
-        self.audit(site.team_id, "site.deleted", "site", site.id, site.zone_id, site.domain.to_string())?;
+        self.audit(
+            site.team_id,
+            "site.deleted",
+            "site",
+            site.id,
+            site.zone_id,
+            site.domain.to_string(),
+        )?;
         if let Some(zone_id) = site.zone_id
-            && let Some(zone) = get::<Zone>(self, ZONES, zone_id)? {
-                let mut removed = Vec::new();
-                for name in [site.domain.to_string(), format!("www.{}", site.domain)] {
-                    for r in self.records_at(zone_id, &name)? {
-                        if r.site_id == Some(id) {
-                            removed.push(r);
-                        }
-                    }
-                }
-                if !removed.is_empty() {
-                    let z = zone_id.as_u128();
-                    for r in &removed {
-                        self.txn.open_table(RECORDS)?.remove((z, r.id.as_u128()))?;
-                        self.txn.open_table(RECORD_NAMES)?.remove((z, r.name.as_str(), r.id.as_u128()))?;
-                    }
-                    self.touch_zone(zone, -(removed.len() as i64), &removed, &[])?;
-                    for r in removed {
-                        self.emit(Change::RecordRemoved(r));
+            && let Some(zone) = get::<Zone>(self, ZONES, zone_id)?
+        {
+            let mut removed = Vec::new();
+            for name in [site.domain.to_string(), format!("www.{}", site.domain)] {
+                for r in self.records_at(zone_id, &name)? {
+                    if r.site_id == Some(id) {
+                        removed.push(r);
                     }
                 }
             }
+            if !removed.is_empty() {
+                let z = zone_id.as_u128();
+                for r in &removed {
+                    self.txn.open_table(RECORDS)?.remove((z, r.id.as_u128()))?;
+                    self.txn
+                        .open_table(RECORD_NAMES)?
+                        .remove((z, r.name.as_str(), r.id.as_u128()))?;
+                }
+                self.touch_zone(zone, -(removed.len() as i64), &removed, &[])?;
+                for r in removed {
+                    self.emit(Change::RecordRemoved(r));
+                }
+            }
+        }
         Ok(site)
     }
 }

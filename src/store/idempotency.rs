@@ -11,7 +11,8 @@ use crate::domain::unix_now;
 /// (token, "METHOD path\nkey") → the stored outcome.
 pub(crate) const IDEMPOTENCY: TableDefinition<(u128, &str), &[u8]> = TableDefinition::new("idempotency_v2");
 /// (created, token, "METHOD path\nkey") → (): what the sweeper removes, oldest first.
-pub(crate) const IDEMPOTENCY_BY_AGE: TableDefinition<(u64, u128, &str), ()> = TableDefinition::new("idempotency_by_age");
+pub(crate) const IDEMPOTENCY_BY_AGE: TableDefinition<(u64, u128, &str), ()> =
+    TableDefinition::new("idempotency_by_age");
 /// The first version of the table: keyed by team, it held whole responses, secrets
 /// included. Dropped at open.
 pub(crate) const IDEMPOTENCY_V1: TableDefinition<(u128, &str), &[u8]> = TableDefinition::new("idempotency");
@@ -37,7 +38,8 @@ impl WriteCtx {
     pub fn begin_idempotent(&mut self, token: Uuid, key: &str, fingerprint: &str) -> Result<Idem> {
         let mut t = self.txn.open_table(IDEMPOTENCY)?;
         let now = unix_now();
-        let existing: Option<IdempotencyRecord> = t.get((token.as_u128(), key))?.map(|v| decode(v.value())).transpose()?;
+        let existing: Option<IdempotencyRecord> =
+            t.get((token.as_u128(), key))?.map(|v| decode(v.value())).transpose()?;
         if let Some(rec) = &existing {
             let age = now.saturating_sub(rec.created);
             let abandoned = rec.status.is_none() && age > IDEMPOTENCY_RUNNING_SECS;
@@ -51,7 +53,14 @@ impl WriteCtx {
                 });
             }
         }
-        let rec = IdempotencyRecord { fingerprint: fingerprint.into(), created: now, status: None, body: None, location: None, etag: None };
+        let rec = IdempotencyRecord {
+            fingerprint: fingerprint.into(),
+            created: now,
+            status: None,
+            body: None,
+            location: None,
+            etag: None,
+        };
         t.insert((token.as_u128(), key), serde_json::to_vec(&rec)?.as_slice())?;
         let mut by_age = self.txn.open_table(IDEMPOTENCY_BY_AGE)?;
         if let Some(old) = existing {
@@ -73,7 +82,11 @@ impl WriteCtx {
         etag: Option<String>,
     ) -> Result<()> {
         let mut t = self.txn.open_table(IDEMPOTENCY)?;
-        let Some(mut rec) = t.get((token.as_u128(), key))?.map(|v| decode::<IdempotencyRecord>(v.value())).transpose()? else {
+        let Some(mut rec) = t
+            .get((token.as_u128(), key))?
+            .map(|v| decode::<IdempotencyRecord>(v.value()))
+            .transpose()?
+        else {
             return Ok(());
         };
         match status {
@@ -86,7 +99,9 @@ impl WriteCtx {
             }
             None => {
                 t.remove((token.as_u128(), key))?;
-                self.txn.open_table(IDEMPOTENCY_BY_AGE)?.remove((rec.created, token.as_u128(), key))?;
+                self.txn
+                    .open_table(IDEMPOTENCY_BY_AGE)?
+                    .remove((rec.created, token.as_u128(), key))?;
             }
         }
         Ok(())

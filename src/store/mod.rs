@@ -21,10 +21,13 @@ use uuid::Uuid;
 pub use audit::{ACTOR, Actor, Event};
 pub use idempotency::{IDEMPOTENCY_TTL_SECS, Idem};
 pub use model::{Change, IdempotencyRecord, Job, JobSummary, Project, Record, Site, Soa, Team, Token, Zone};
-pub use read::{Page, Reader};
 pub use open::Create;
+pub use read::{Page, Reader};
 pub use writer::WriteCtx;
-pub use zones::{Batch, BatchOutcome, JOURNAL_ENTRIES, JournalEntry, MAX_BATCH_ITEMS, NewRecord, RecordPatch, ZoneSeed, managed_error};
+pub use zones::{
+    Batch, BatchOutcome, JOURNAL_ENTRIES, JournalEntry, MAX_BATCH_ITEMS, NewRecord, RecordPatch, ZoneSeed,
+    managed_error,
+};
 
 pub(crate) const TEAMS: TableDefinition<u128, &[u8]> = TableDefinition::new("teams");
 pub(crate) const TEAM_NAMES: TableDefinition<&str, u128> = TableDefinition::new("team_names");
@@ -52,7 +55,11 @@ pub enum StoreError {
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     #[error("{message}")]
-    Invalid { code: &'static str, field: &'static str, message: String },
+    Invalid {
+        code: &'static str,
+        field: &'static str,
+        message: String,
+    },
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
     /// A batch with items that cannot be applied: (item, field, message) for each; nothing
@@ -79,10 +86,17 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
-        StoreError::Invalid { code, field, message: message.into() }
+        StoreError::Invalid {
+            code,
+            field,
+            message: message.into(),
+        }
     }
     pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        StoreError::Conflict { code, message: message.into() }
+        StoreError::Conflict {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -93,7 +107,14 @@ macro_rules! storage_from {
         }
     )*};
 }
-storage_from!(redb::Error, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError, serde_json::Error);
+storage_from!(
+    redb::Error,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    serde_json::Error
+);
 
 impl From<redb::DatabaseError> for StoreError {
     fn from(e: redb::DatabaseError) -> Self {
@@ -167,7 +188,12 @@ impl Store {
         let opened = open::quietly(|| Database::create(path));
         let db = match opened {
             Ok(db) => Arc::new(db?),
-            Err(_) => return Err(StoreError::Unusable(format!("{}: the database is damaged (redb could not open it)", path.display()))),
+            Err(_) => {
+                return Err(StoreError::Unusable(format!(
+                    "{}: the database is damaged (redb could not open it)",
+                    path.display()
+                )));
+            }
         };
         if !verified {
             open::verify(path, db.as_ref(), &TABLES)?; // repaired on open: read it through now
@@ -214,7 +240,14 @@ impl Store {
         let caps: Arc<Mutex<crate::config::Caps>> = Arc::default();
         let guard = Arc::new(open::FileGuard::new(path)?);
         let (writer, thread) = writer::spawn(db.clone(), guard.clone(), listener.clone(), caps.clone());
-        Ok(Store { db, guard, writer, listener, thread: Arc::new(Mutex::new(Some(thread))), caps })
+        Ok(Store {
+            db,
+            guard,
+            writer,
+            listener,
+            thread: Arc::new(Mutex::new(Some(thread))),
+            caps,
+        })
     }
 
     /// `Err` (saying why) once writes are refused because the database file left its path.

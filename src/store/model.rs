@@ -92,7 +92,10 @@ pub enum Change {
     /// A zone was created or its row changed (serial, SOA).
     ZonePut(Zone),
     ZoneRemoved(Zone),
-    RecordPut { old: Option<Record>, new: Record },
+    RecordPut {
+        old: Option<Record>,
+        new: Record,
+    },
     RecordRemoved(Record),
 }
 

@@ -5,14 +5,14 @@
 //! unlinked or replaced under the server stops writes instead of acknowledging them into a
 //! file nobody will read again.
 
+use std::cell::Cell;
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, Once};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, Once};
 
 use redb::{ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
@@ -36,12 +36,19 @@ pub enum Create {
 /// file is new (and so empty of data).
 pub(crate) fn prepare(path: &Path, create: Create) -> Result<bool> {
     let unusable = |what: String| StoreError::Unusable(format!("{}: {what}", path.display()));
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if !dir.exists() {
         if create == Create::No {
             return Err(StoreError::Missing(path.to_path_buf()));
         }
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| unusable(format!("cannot create the directory: {e}")))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| unusable(format!("cannot create the directory: {e}")))?;
     }
     tighten(dir, 0o700);
     if let Ok(entries) = fs::read_dir(dir) {
@@ -108,7 +115,11 @@ pub(crate) fn preflight(path: &Path, tables: &[&dyn Walk]) -> Result<bool> {
 pub(crate) fn verify(path: &Path, db: &impl ReadableDatabase, tables: &[&dyn Walk]) -> Result<()> {
     let checked = quietly(|| -> std::result::Result<(), String> {
         let txn = db.begin_read().map_err(|e| e.to_string())?;
-        let names: Vec<String> = txn.list_tables().map_err(|e| e.to_string())?.map(|t| t.name().to_string()).collect();
+        let names: Vec<String> = txn
+            .list_tables()
+            .map_err(|e| e.to_string())?
+            .map(|t| t.name().to_string())
+            .collect();
         let ours = names.iter().any(|n| n == META.name() || n == "teams");
         if !names.is_empty() && !ours {
             return Err("foreign".into());
@@ -172,7 +183,10 @@ impl<K: redb::Key + 'static, V: redb::Value + 'static> Walk for TableDefinition<
         };
         for entry in table.iter().map_err(|e| e.to_string())? {
             let (k, v) = entry.map_err(|e| e.to_string())?;
-            let _ = (K::as_bytes(&k.value()).as_ref().len(), V::as_bytes(&v.value()).as_ref().len());
+            let _ = (
+                K::as_bytes(&k.value()).as_ref().len(),
+                V::as_bytes(&v.value()).as_ref().len(),
+            );
         }
         Ok(())
     }
@@ -192,7 +206,13 @@ impl FileGuard {
     pub(crate) fn new(path: &Path) -> Result<FileGuard> {
         let file = File::open(path).map_err(|e| StoreError::Storage(format!("{}: {e}", path.display())))?;
         let meta = file.metadata().map_err(|e| StoreError::Storage(e.to_string()))?;
-        Ok(FileGuard { path: path.to_path_buf(), file, identity: (meta.dev(), meta.ino()), broken: AtomicBool::new(false), why: Mutex::default() })
+        Ok(FileGuard {
+            path: path.to_path_buf(),
+            file,
+            identity: (meta.dev(), meta.ino()),
+            broken: AtomicBool::new(false),
+            why: Mutex::default(),
+        })
     }
 
     /// `Err` (with why) once the file is gone from its path.
@@ -203,9 +223,15 @@ impl FileGuard {
         let unlinked = self.file.metadata().map(|m| m.nlink() == 0).unwrap_or(true);
         let at_path = fs::metadata(&self.path).ok().map(|m| (m.dev(), m.ino()));
         let why = if unlinked || at_path.is_none() {
-            format!("the database file {} was deleted while the server had it open", self.path.display())
+            format!(
+                "the database file {} was deleted while the server had it open",
+                self.path.display()
+            )
         } else if at_path != Some(self.identity) {
-            format!("the database file {} was replaced by another file while the server had it open", self.path.display())
+            format!(
+                "the database file {} was replaced by another file while the server had it open",
+                self.path.display()
+            )
         } else {
             return Ok(());
         };

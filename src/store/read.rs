@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::hosting::{JOBS, OPEN_JOBS, PROJECTS, SITES, TEAM_PROJECTS, TEAM_SITES};
 use super::{
-    Job, Project, Site, Record, Result, StoreError, Team, Token, Zone, RECORDS, TEAM_NAMES, TEAM_TOKENS, TEAM_ZONES, TEAMS, TOKENS, ZONE_NAMES,
-    ZONES,
+    Job, Project, RECORDS, Record, Result, Site, StoreError, TEAM_NAMES, TEAM_TOKENS, TEAM_ZONES, TEAMS, TOKENS, Team,
+    Token, ZONE_NAMES, ZONES, Zone,
 };
 
 /// One page of a list in creation order; `next` is the id to continue after.
@@ -47,9 +47,10 @@ impl Reader {
     /// A team by UUID or by name, as operators type it.
     pub fn find_team(&self, name_or_id: &str) -> Result<Option<Team>> {
         if let Ok(id) = Uuid::parse_str(name_or_id)
-            && let Some(t) = self.team(id)? {
-                return Ok(Some(t));
-            }
+            && let Some(t) = self.team(id)?
+        {
+            return Ok(Some(t));
+        }
         let names = self.txn.open_table(TEAM_NAMES)?;
         match names.get(name_or_id)? {
             Some(id) => self.team(Uuid::from_u128(id.value())),
@@ -128,7 +129,9 @@ impl Reader {
 
     pub fn record(&self, zone: Uuid, id: Uuid) -> Result<Option<Record>> {
         let t = self.txn.open_table(RECORDS)?;
-        t.get((zone.as_u128(), id.as_u128()))?.map(|v| decode(v.value())).transpose()
+        t.get((zone.as_u128(), id.as_u128()))?
+            .map(|v| decode(v.value()))
+            .transpose()
     }
 
     pub fn records(&self, zone: Uuid, after: Option<Uuid>, limit: usize) -> Result<Page<Record>> {
@@ -189,7 +192,13 @@ impl Reader {
         self.get(SITES, id)
     }
 
-    pub fn sites(&self, team: Uuid, after: Option<Uuid>, limit: usize, keep: impl Fn(&Site) -> bool) -> Result<Page<Site>> {
+    pub fn sites(
+        &self,
+        team: Uuid,
+        after: Option<Uuid>,
+        limit: usize,
+        keep: impl Fn(&Site) -> bool,
+    ) -> Result<Page<Site>> {
         self.team_page(TEAM_SITES, SITES, team, after, limit, keep)
     }
 
@@ -237,7 +246,9 @@ impl Reader {
         let mut out = Vec::new();
         let mut at = serial;
         while at != current {
-            let Some(v) = t.get((zone.as_u128(), at))? else { return Ok(None) };
+            let Some(v) = t.get((zone.as_u128(), at))? else {
+                return Ok(None);
+            };
             let entry: super::JournalEntry = decode(v.value())?;
             at = entry.to;
             out.push(entry);

@@ -4,25 +4,42 @@ use redb::ReadableTable;
 use uuid::Uuid;
 
 use super::read::decode;
-use super::{Result, StoreError, Team, Token, WriteCtx, new_id, TEAM_NAMES, TEAM_TOKENS, TEAMS, TOKENS};
+use super::{Result, StoreError, TEAM_NAMES, TEAM_TOKENS, TEAMS, TOKENS, Team, Token, WriteCtx, new_id};
 use crate::domain::now_rfc3339;
 
 impl WriteCtx {
     pub fn create_team(&mut self, name: &str) -> Result<Team> {
         let Some(name) = crate::domain::label_text(name, 64).filter(|n| n.len() <= 64) else {
-            return Err(StoreError::invalid("invalid_team", "name", "a team name is 1 to 64 printable characters"));
+            return Err(StoreError::invalid(
+                "invalid_team",
+                "name",
+                "a team name is 1 to 64 printable characters",
+            ));
         };
         let name = name.as_str();
         if Uuid::parse_str(name).is_ok() {
-            return Err(StoreError::invalid("invalid_team", "name", "a team name cannot be a UUID"));
+            return Err(StoreError::invalid(
+                "invalid_team",
+                "name",
+                "a team name cannot be a UUID",
+            ));
         }
         let mut names = self.txn.open_table(TEAM_NAMES)?;
         if names.get(name)?.is_some() {
-            return Err(StoreError::conflict("team_exists", format!("a team named {name:?} exists")));
+            return Err(StoreError::conflict(
+                "team_exists",
+                format!("a team named {name:?} exists"),
+            ));
         }
-        let team = Team { id: new_id(), name: name.to_string(), created_at: now_rfc3339() };
+        let team = Team {
+            id: new_id(),
+            name: name.to_string(),
+            created_at: now_rfc3339(),
+        };
         names.insert(name, team.id.as_u128())?;
-        self.txn.open_table(TEAMS)?.insert(team.id.as_u128(), serde_json::to_vec(&team)?.as_slice())?;
+        self.txn
+            .open_table(TEAMS)?
+            .insert(team.id.as_u128(), serde_json::to_vec(&team)?.as_slice())?;
         drop(names);
         self.audit(team.id, "team.created", "team", team.id, None, team.name.clone())?;
         Ok(team)
@@ -48,18 +65,38 @@ impl WriteCtx {
             return Err(StoreError::invalid(
                 "too_many_tokens",
                 "name",
-                format!("an account holds at most {} tokens at once; revoke one first", self.caps.tokens_per_team),
+                format!(
+                    "an account holds at most {} tokens at once; revoke one first",
+                    self.caps.tokens_per_team
+                ),
             ));
         }
-        self.txn.open_table(TOKENS)?.insert(token.id.as_u128(), serde_json::to_vec(token)?.as_slice())?;
-        self.txn.open_table(TEAM_TOKENS)?.insert((token.team_id.as_u128(), token.id.as_u128()), ())?;
-        self.audit(token.team_id, "token.created", "token", token.id, None, format!("{} ({})", token.name, token.scopes.join(",")))?;
+        self.txn
+            .open_table(TOKENS)?
+            .insert(token.id.as_u128(), serde_json::to_vec(token)?.as_slice())?;
+        self.txn
+            .open_table(TEAM_TOKENS)?
+            .insert((token.team_id.as_u128(), token.id.as_u128()), ())?;
+        self.audit(
+            token.team_id,
+            "token.created",
+            "token",
+            token.id,
+            None,
+            format!("{} ({})", token.name, token.scopes.join(",")),
+        )?;
         Ok(())
     }
 
     /// The token `id` of `team`; another team's is "not found".
     pub fn team_token(&self, team: Uuid, id: Uuid) -> Result<Token> {
-        match self.txn.open_table(TOKENS)?.get(id.as_u128())?.map(|v| decode::<Token>(v.value())).transpose()? {
+        match self
+            .txn
+            .open_table(TOKENS)?
+            .get(id.as_u128())?
+            .map(|v| decode::<Token>(v.value()))
+            .transpose()?
+        {
             Some(t) if t.team_id == team => Ok(t),
             _ => Err(StoreError::NotFound("token")),
         }
@@ -76,7 +113,14 @@ impl WriteCtx {
             token.revoked_at = Some(now_rfc3339());
             tokens.insert(id.as_u128(), serde_json::to_vec(&token)?.as_slice())?;
             drop(tokens);
-            self.audit(token.team_id, "token.revoked", "token", token.id, None, token.name.clone())?;
+            self.audit(
+                token.team_id,
+                "token.revoked",
+                "token",
+                token.id,
+                None,
+                token.name.clone(),
+            )?;
         }
         Ok(token)
     }

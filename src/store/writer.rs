@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use redb::{Database, WriteTransaction};
 use tokio::sync::oneshot;
 
-use super::{Change, CommitListener, Result, StoreError};
 use super::audit::{ACTOR, Actor};
 use super::open::FileGuard;
+use super::{Change, CommitListener, Result, StoreError};
 use crate::config::Caps;
 
 /// Most jobs one transaction takes; bounds the latency a batch adds to its first job.
@@ -64,7 +64,9 @@ where
         ctx.actor = actor;
         let result = match catch_unwind(AssertUnwindSafe(|| f(ctx))) {
             Ok(r) => r,
-            Err(_) => Err(StoreError::Storage("a write panicked; its transaction was aborted".into())),
+            Err(_) => Err(StoreError::Storage(
+                "a write panicked; its transaction was aborted".into(),
+            )),
         };
         let outcome = match &result {
             Ok(_) => Outcome::Done,
@@ -110,7 +112,9 @@ impl Handle {
         R: Send + 'static,
         F: FnOnce(&mut WriteCtx) -> Result<R> + Send + 'static,
     {
-        self.enqueue(f).await.map_err(|_| StoreError::Storage("the writer stopped".into()))?
+        self.enqueue(f)
+            .await
+            .map_err(|_| StoreError::Storage("the writer stopped".into()))?
     }
 
     pub(crate) fn submit_blocking<R, F>(&self, f: F) -> Result<R>
@@ -118,7 +122,9 @@ impl Handle {
         R: Send + 'static,
         F: FnOnce(&mut WriteCtx) -> Result<R> + Send + 'static,
     {
-        self.enqueue(f).blocking_recv().map_err(|_| StoreError::Storage("the writer stopped".into()))?
+        self.enqueue(f)
+            .blocking_recv()
+            .map_err(|_| StoreError::Storage("the writer stopped".into()))?
     }
 }
 
@@ -148,7 +154,13 @@ pub(crate) fn spawn(
     (Handle { tx }, thread)
 }
 
-fn run_batch(db: &Database, guard: &FileGuard, listener: &Mutex<Option<CommitListener>>, caps: &Mutex<Caps>, batch: Vec<Box<dyn Job>>) {
+fn run_batch(
+    db: &Database,
+    guard: &FileGuard,
+    listener: &Mutex<Option<CommitListener>>,
+    caps: &Mutex<Caps>,
+    batch: Vec<Box<dyn Job>>,
+) {
     let txn = match db.begin_write() {
         Ok(t) => t,
         Err(e) => {
@@ -158,7 +170,12 @@ fn run_batch(db: &Database, guard: &FileGuard, listener: &Mutex<Option<CommitLis
         }
     };
     let caps = *caps.lock().expect("caps lock");
-    let mut ctx = WriteCtx { txn, changes: Vec::new(), actor: Actor::operator(), caps };
+    let mut ctx = WriteCtx {
+        txn,
+        changes: Vec::new(),
+        actor: Actor::operator(),
+        caps,
+    };
     let mut answers = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     let mut failure = None;

@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::read::decode;
 use super::{
-    Change, Record, Result, Soa, StoreError, WriteCtx, Zone, new_id, JOURNAL, RECORDS, RECORD_NAMES, TEAM_RECORDS, TEAM_ZONES, ZONE_NAMES, ZONES,
+    Change, JOURNAL, RECORD_NAMES, RECORDS, Record, Result, Soa, StoreError, TEAM_RECORDS, TEAM_ZONES, WriteCtx,
+    ZONE_NAMES, ZONES, Zone, new_id,
 };
 use crate::config::{DnsConfig, ZoneDefaults};
 use crate::domain::{DomainName, RecordData, now_rfc3339};
@@ -95,7 +96,12 @@ impl ZoneSeed {
                 site_id: None,
             })
             .collect();
-        ZoneSeed { name, serial: crate::domain::unix_now() as u32, soa, records }
+        ZoneSeed {
+            name,
+            serial: crate::domain::unix_now() as u32,
+            soa,
+            records,
+        }
     }
 }
 
@@ -122,7 +128,11 @@ impl ZoneSeed {
 }
 
 fn dot(name: &str) -> String {
-    if name.ends_with('.') { name.to_string() } else { format!("{name}.") }
+    if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    }
 }
 
 /// `www.example.com` → `com.example.www`: zone names sorted so that a zone's descendants
@@ -135,7 +145,11 @@ pub(crate) fn reversed(name: &str) -> String {
 pub(crate) fn check_rules(zone: &DomainName, new: &NewRecord, others: &[Record]) -> Result<()> {
     let rtype = new.data.rtype;
     if rtype == RecordType::SOA {
-        return Err(StoreError::invalid("managed_record", "type", "the SOA record is managed by the platform"));
+        return Err(StoreError::invalid(
+            "managed_record",
+            "type",
+            "the SOA record is managed by the platform",
+        ));
     }
     if !new.managed && rtype == RecordType::NS && &new.name == zone {
         return Err(StoreError::invalid(
@@ -145,9 +159,15 @@ pub(crate) fn check_rules(zone: &DomainName, new: &NewRecord, others: &[Record])
         ));
     }
     if rtype == RecordType::CNAME && &new.name == zone {
-        return Err(StoreError::invalid("invalid_record", "type", "a CNAME cannot be at the zone apex (RFC 1034 §3.6.2)"));
+        return Err(StoreError::invalid(
+            "invalid_record",
+            "type",
+            "a CNAME cannot be at the zone apex (RFC 1034 §3.6.2)",
+        ));
     }
-    let clash = others.iter().find(|o| (rtype == RecordType::CNAME) != (o.rtype == "CNAME") || (rtype == RecordType::CNAME));
+    let clash = others
+        .iter()
+        .find(|o| (rtype == RecordType::CNAME) != (o.rtype == "CNAME") || (rtype == RecordType::CNAME));
     if let Some(o) = clash {
         let whose = if o.managed { "managed " } else { "" };
         return Err(StoreError::invalid(
@@ -159,15 +179,29 @@ pub(crate) fn check_rules(zone: &DomainName, new: &NewRecord, others: &[Record])
             ),
         ));
     }
-    if let Some(o) = others.iter().find(|o| !new.managed && o.managed && o.rtype == rtype.to_string()) {
+    if let Some(o) = others
+        .iter()
+        .find(|o| !new.managed && o.managed && o.rtype == rtype.to_string())
+    {
         return Err(StoreError::invalid(
             "managed_record",
             "type",
-            format!("the {} records of {} are managed by the platform{}", o.rtype, o.name, if o.site_id.is_some() { " for a site" } else { "" }),
+            format!(
+                "the {} records of {} are managed by the platform{}",
+                o.rtype,
+                o.name,
+                if o.site_id.is_some() { " for a site" } else { "" }
+            ),
         ));
     }
-    if others.iter().any(|o| o.rtype == rtype.to_string() && o.content == new.data.content) {
-        return Err(StoreError::conflict("duplicate_record", format!("{} {} {} exists", new.name, rtype, new.data.content)));
+    if others
+        .iter()
+        .any(|o| o.rtype == rtype.to_string() && o.content == new.data.content)
+    {
+        return Err(StoreError::conflict(
+            "duplicate_record",
+            format!("{} {} {} exists", new.name, rtype, new.data.content),
+        ));
     }
     Ok(())
 }
@@ -178,7 +212,11 @@ impl WriteCtx {
         match zones.get(id.as_u128())? {
             Some(v) => {
                 let z: Zone = decode(v.value())?;
-                if z.team_id == team { Ok(z) } else { Err(StoreError::NotFound("zone")) }
+                if z.team_id == team {
+                    Ok(z)
+                } else {
+                    Err(StoreError::NotFound("zone"))
+                }
             }
             None => Err(StoreError::NotFound("zone")),
         }
@@ -205,25 +243,37 @@ impl WriteCtx {
         let zones = self.txn.open_table(ZONES)?;
         let rev = reversed(name.as_str());
         if names.get(rev.as_str())?.is_some() {
-            return Err(StoreError::conflict("zone_exists", format!("the zone {name} is already served")));
+            return Err(StoreError::conflict(
+                "zone_exists",
+                format!("the zone {name} is already served"),
+            ));
         }
         let owner = |id: u128| -> Result<Uuid> {
-            let v = zones.get(id)?.ok_or_else(|| StoreError::Storage("dangling zone name".into()))?;
+            let v = zones
+                .get(id)?
+                .ok_or_else(|| StoreError::Storage("dangling zone name".into()))?;
             Ok(decode::<Zone>(v.value())?.team_id)
         };
         let mut ancestor = rev.as_str();
         while let Some((parent, _)) = ancestor.rsplit_once('.') {
             ancestor = parent;
             if let Some(id) = names.get(ancestor)?
-                && owner(id.value())? != team {
-                    return Err(StoreError::conflict("zone_exists", format!("{name} is inside a zone served for another account")));
-                }
+                && owner(id.value())? != team
+            {
+                return Err(StoreError::conflict(
+                    "zone_exists",
+                    format!("{name} is inside a zone served for another account"),
+                ));
+            }
         }
         let lo = format!("{rev}.");
         let hi = format!("{rev}/"); // '/' sorts right after '.'
         for entry in names.range(lo.as_str()..hi.as_str())? {
             if owner(entry?.1.value())? != team {
-                return Err(StoreError::conflict("zone_exists", format!("a zone below {name} is served for another account")));
+                return Err(StoreError::conflict(
+                    "zone_exists",
+                    format!("a zone below {name} is served for another account"),
+                ));
             }
         }
         Ok(())
@@ -233,12 +283,20 @@ impl WriteCtx {
         self.check_zone_name(team, &seed.name)?;
         let caps = self.caps;
         if seed.records.len() as u64 > caps.records_per_zone {
-            return Err(StoreError::invalid("too_many_records", "records", format!("a zone holds at most {} records", caps.records_per_zone)));
+            return Err(StoreError::invalid(
+                "too_many_records",
+                "records",
+                format!("a zone holds at most {} records", caps.records_per_zone),
+            ));
         }
         let t = team.as_u128();
         let zones = self.txn.open_table(TEAM_ZONES)?.range((t, 0)..=(t, u128::MAX))?.count() as u64;
         if zones >= caps.zones_per_team {
-            return Err(StoreError::invalid("too_many_zones", "name", format!("an account holds at most {} zones", caps.zones_per_team)));
+            return Err(StoreError::invalid(
+                "too_many_zones",
+                "name",
+                format!("an account holds at most {} zones", caps.zones_per_team),
+            ));
         }
         self.check_team_records(team, seed.records.len() as i64, "records")?;
         // Check the whole seed in memory first: nothing may be written if any record is bad.
@@ -248,7 +306,11 @@ impl WriteCtx {
         let mut rows = Vec::with_capacity(seed.records.len());
         for new in &seed.records {
             if !new.name.is_in(&seed.name) {
-                return Err(StoreError::invalid("invalid_record", "name", format!("{} is outside the zone {}", new.name, seed.name)));
+                return Err(StoreError::invalid(
+                    "invalid_record",
+                    "name",
+                    format!("{} is outside the zone {}", new.name, seed.name),
+                ));
             }
             let others = by_name.entry(&new.name).or_default();
             check_rules(&seed.name, new, others)?;
@@ -274,11 +336,22 @@ impl WriteCtx {
             updated_at: now,
         };
         self.count_team_records(team, zone.record_count as i64)?;
-        self.txn.open_table(ZONE_NAMES)?.insert(reversed(zone.name.as_str()).as_str(), zone.id.as_u128())?;
-        self.txn.open_table(TEAM_ZONES)?.insert((team.as_u128(), zone.id.as_u128()), ())?;
+        self.txn
+            .open_table(ZONE_NAMES)?
+            .insert(reversed(zone.name.as_str()).as_str(), zone.id.as_u128())?;
+        self.txn
+            .open_table(TEAM_ZONES)?
+            .insert((team.as_u128(), zone.id.as_u128()), ())?;
         self.put_zone(&zone)?;
         self.emit(Change::ZonePut(zone.clone()));
-        self.audit(team, "zone.created", "zone", zone.id, Some(zone.id), format!("{} ({} records)", zone.name, zone.record_count))?;
+        self.audit(
+            team,
+            "zone.created",
+            "zone",
+            zone.id,
+            Some(zone.id),
+            format!("{} ({} records)", zone.name, zone.record_count),
+        )?;
         {
             let mut records = self.txn.open_table(RECORDS)?;
             let mut idx = self.txn.open_table(RECORD_NAMES)?;
@@ -292,12 +365,19 @@ impl WriteCtx {
 
     /// Refuses `added` more records for `team` past the per-team cap.
     fn check_team_records(&self, team: Uuid, added: i64, field: &'static str) -> Result<()> {
-        let held = self.txn.open_table(TEAM_RECORDS)?.get(team.as_u128())?.map_or(0, |v| v.value());
+        let held = self
+            .txn
+            .open_table(TEAM_RECORDS)?
+            .get(team.as_u128())?
+            .map_or(0, |v| v.value());
         if added > 0 && held.saturating_add(added as u64) > self.caps.records_per_team {
             return Err(StoreError::invalid(
                 "too_many_records",
                 field,
-                format!("an account holds at most {} records across its zones; it holds {held}", self.caps.records_per_team),
+                format!(
+                    "an account holds at most {} records across its zones; it holds {held}",
+                    self.caps.records_per_team
+                ),
             ));
         }
         Ok(())
@@ -311,19 +391,32 @@ impl WriteCtx {
     }
 
     fn put_zone(&mut self, zone: &Zone) -> Result<()> {
-        self.txn.open_table(ZONES)?.insert(zone.id.as_u128(), serde_json::to_vec(zone)?.as_slice())?;
+        self.txn
+            .open_table(ZONES)?
+            .insert(zone.id.as_u128(), serde_json::to_vec(zone)?.as_slice())?;
         Ok(())
     }
 
     /// Records the zone changed: serial bumped (RFC 1982 wraps), counts and times updated,
     /// and the difference journaled for IXFR (the entry that leads away from the old serial).
-    pub(crate) fn touch_zone(&mut self, mut zone: Zone, count_delta: i64, removed: &[Record], added: &[Record]) -> Result<Zone> {
+    pub(crate) fn touch_zone(
+        &mut self,
+        mut zone: Zone,
+        count_delta: i64,
+        removed: &[Record],
+        added: &[Record],
+    ) -> Result<Zone> {
         let from = zone.serial;
         zone.serial = match zone.serial.wrapping_add(1) {
             0 => 1,
             s => s,
         };
-        let entry = JournalEntry { from, to: zone.serial, removed: removed.to_vec(), added: added.to_vec() };
+        let entry = JournalEntry {
+            from,
+            to: zone.serial,
+            removed: removed.to_vec(),
+            added: added.to_vec(),
+        };
         let mut journal = self.txn.open_table(JOURNAL)?;
         journal.insert((zone.id.as_u128(), from), serde_json::to_vec(&entry)?.as_slice())?;
         journal.remove((zone.id.as_u128(), from.wrapping_sub(JOURNAL_ENTRIES)))?;
@@ -351,10 +444,18 @@ impl WriteCtx {
     pub fn create_record(&mut self, team: Uuid, zone_id: Uuid, new: NewRecord) -> Result<Record> {
         let zone = self.zone_row(team, zone_id)?;
         if !new.name.is_in(&zone.name) {
-            return Err(StoreError::invalid("invalid_record", "name", format!("{} is outside the zone {}", new.name, zone.name)));
+            return Err(StoreError::invalid(
+                "invalid_record",
+                "name",
+                format!("{} is outside the zone {}", new.name, zone.name),
+            ));
         }
         if zone.record_count >= self.caps.records_per_zone {
-            return Err(StoreError::invalid("too_many_records", "zone", format!("a zone holds at most {} records", self.caps.records_per_zone)));
+            return Err(StoreError::invalid(
+                "too_many_records",
+                "zone",
+                format!("a zone holds at most {} records", self.caps.records_per_zone),
+            ));
         }
         self.check_team_records(team, 1, "zone")?;
         check_rules(&zone.name, &new, &self.records_at(zone_id, new.name.as_str())?)?;
@@ -365,7 +466,10 @@ impl WriteCtx {
             put_record(&mut records, &mut idx, &row)?;
         }
         self.touch_zone(zone, 1, &[], std::slice::from_ref(&row))?;
-        self.emit(Change::RecordPut { old: None, new: row.clone() });
+        self.emit(Change::RecordPut {
+            old: None,
+            new: row.clone(),
+        });
         self.audit(team, "record.created", "record", row.id, Some(zone_id), summary(&row))?;
         Ok(row)
     }
@@ -390,11 +494,25 @@ impl WriteCtx {
             None => crate::domain::parse_rdata(&old.rtype, &old.content, &zone.name)
                 .map_err(|e| StoreError::Storage(format!("stored record does not parse: {e}")))?,
         };
-        let new = NewRecord { name: patch.name.unwrap_or_else(|| old.name.clone()), data, ttl: patch.ttl.unwrap_or(old.ttl), managed: false, site_id: None };
+        let new = NewRecord {
+            name: patch.name.unwrap_or_else(|| old.name.clone()),
+            data,
+            ttl: patch.ttl.unwrap_or(old.ttl),
+            managed: false,
+            site_id: None,
+        };
         if !new.name.is_in(&zone.name) {
-            return Err(StoreError::invalid("invalid_record", "name", format!("{} is outside the zone {}", new.name, zone.name)));
+            return Err(StoreError::invalid(
+                "invalid_record",
+                "name",
+                format!("{} is outside the zone {}", new.name, zone.name),
+            ));
         }
-        let others: Vec<Record> = self.records_at(zone_id, new.name.as_str())?.into_iter().filter(|r| r.id != id).collect();
+        let others: Vec<Record> = self
+            .records_at(zone_id, new.name.as_str())?
+            .into_iter()
+            .filter(|r| r.id != id)
+            .collect();
         check_rules(&zone.name, &new, &others)?;
         let mut row = record_row(zone_id, &new, &now_rfc3339());
         row.id = old.id;
@@ -406,8 +524,18 @@ impl WriteCtx {
             put_record(&mut records, &mut idx, &row)?;
         }
         self.touch_zone(zone, 0, std::slice::from_ref(&old), std::slice::from_ref(&row))?;
-        self.audit(team, "record.updated", "record", row.id, Some(zone_id), format!("{} → {}", summary(&old), summary(&row)))?;
-        self.emit(Change::RecordPut { old: Some(old), new: row.clone() });
+        self.audit(
+            team,
+            "record.updated",
+            "record",
+            row.id,
+            Some(zone_id),
+            format!("{} → {}", summary(&old), summary(&row)),
+        )?;
+        self.emit(Change::RecordPut {
+            old: Some(old),
+            new: row.clone(),
+        });
         Ok(row)
     }
 
@@ -420,9 +548,17 @@ impl WriteCtx {
         let mut olds: HashMap<Uuid, Record> = HashMap::new();
         {
             let rows = self.txn.open_table(RECORDS)?;
-            let ids = batch.deletes.iter().map(|id| ("deletes", id)).chain(batch.patches.iter().map(|(id, _)| ("patches", id)));
+            let ids = batch
+                .deletes
+                .iter()
+                .map(|id| ("deletes", id))
+                .chain(batch.patches.iter().map(|(id, _)| ("patches", id)));
             for (i, (section, id)) in ids.enumerate() {
-                let index = if section == "deletes" { i } else { i - batch.deletes.len() };
+                let index = if section == "deletes" {
+                    i
+                } else {
+                    i - batch.deletes.len()
+                };
                 let item = format!("{section}[{index}]");
                 match rows.get((zone_id.as_u128(), id.as_u128()))? {
                     None => errors.push((item, "id", "no such record in this zone".into())),
@@ -464,7 +600,11 @@ impl WriteCtx {
             let Some(old) = olds.get(id) else { continue };
             at.entry(old.name.clone()).or_default().retain(|r| r.id != *id);
             if !new.name.is_in(&zone.name) {
-                errors.push((format!("patches[{i}]"), "name", format!("{} is outside the zone {}", new.name, zone.name)));
+                errors.push((
+                    format!("patches[{i}]"),
+                    "name",
+                    format!("{} is outside the zone {}", new.name, zone.name),
+                ));
                 continue;
             }
             let here = at.entry(new.name.clone()).or_default();
@@ -481,7 +621,11 @@ impl WriteCtx {
         let mut created = Vec::new();
         for (i, new) in batch.creates.iter().enumerate() {
             if !new.name.is_in(&zone.name) {
-                errors.push((format!("creates[{i}]"), "name", format!("{} is outside the zone {}", new.name, zone.name)));
+                errors.push((
+                    format!("creates[{i}]"),
+                    "name",
+                    format!("{} is outside the zone {}", new.name, zone.name),
+                ));
                 continue;
             }
             let here = at.entry(new.name.clone()).or_default();
@@ -495,7 +639,11 @@ impl WriteCtx {
         }
         let count = zone.record_count as i64 - removed.len() as i64 + created.len() as i64;
         if count > self.caps.records_per_zone as i64 {
-            errors.push(("creates".into(), "too_many_records", format!("a zone holds at most {} records", self.caps.records_per_zone)));
+            errors.push((
+                "creates".into(),
+                "too_many_records",
+                format!("a zone holds at most {} records", self.caps.records_per_zone),
+            ));
         } else if let Err(e) = self.check_team_records(team, created.len() as i64 - removed.len() as i64, "creates") {
             errors.push(("creates".into(), "too_many_records", e.to_string()));
         }
@@ -515,25 +663,49 @@ impl WriteCtx {
                 put_record(&mut records, &mut idx, row)?;
             }
         }
-        let journal_removed: Vec<Record> = removed.iter().cloned().chain(updated.iter().map(|(o, _)| o.clone())).collect();
-        let journal_added: Vec<Record> = updated.iter().map(|(_, n)| n.clone()).chain(created.iter().cloned()).collect();
-        let zone = self.touch_zone(zone, created.len() as i64 - removed.len() as i64, &journal_removed, &journal_added)?;
+        let journal_removed: Vec<Record> = removed
+            .iter()
+            .cloned()
+            .chain(updated.iter().map(|(o, _)| o.clone()))
+            .collect();
+        let journal_added: Vec<Record> = updated
+            .iter()
+            .map(|(_, n)| n.clone())
+            .chain(created.iter().cloned())
+            .collect();
+        let zone = self.touch_zone(
+            zone,
+            created.len() as i64 - removed.len() as i64,
+            &journal_removed,
+            &journal_added,
+        )?;
         self.audit(
             team,
             "zone.batch_applied",
             "zone",
             zone.id,
             Some(zone.id),
-            format!("{} deleted, {} updated, {} created", removed.len(), updated.len(), created.len()),
+            format!(
+                "{} deleted, {} updated, {} created",
+                removed.len(),
+                updated.len(),
+                created.len()
+            ),
         )?;
         for old in &removed {
             self.emit(Change::RecordRemoved(old.clone()));
         }
         for (old, new) in &updated {
-            self.emit(Change::RecordPut { old: Some(old.clone()), new: new.clone() });
+            self.emit(Change::RecordPut {
+                old: Some(old.clone()),
+                new: new.clone(),
+            });
         }
         for row in &created {
-            self.emit(Change::RecordPut { old: None, new: row.clone() });
+            self.emit(Change::RecordPut {
+                old: None,
+                new: row.clone(),
+            });
         }
         Ok(BatchOutcome {
             deleted: removed.iter().map(|r| r.id).collect(),
@@ -545,8 +717,12 @@ impl WriteCtx {
 
     pub fn delete_record(&mut self, team: Uuid, zone_id: Uuid, id: Uuid) -> Result<Record> {
         let (zone, old) = self.record_row_of(team, zone_id, id)?;
-        self.txn.open_table(RECORDS)?.remove((zone_id.as_u128(), id.as_u128()))?;
-        self.txn.open_table(RECORD_NAMES)?.remove((zone_id.as_u128(), old.name.as_str(), id.as_u128()))?;
+        self.txn
+            .open_table(RECORDS)?
+            .remove((zone_id.as_u128(), id.as_u128()))?;
+        self.txn
+            .open_table(RECORD_NAMES)?
+            .remove((zone_id.as_u128(), old.name.as_str(), id.as_u128()))?;
         self.touch_zone(zone, -1, std::slice::from_ref(&old), &[])?;
         self.audit(team, "record.deleted", "record", old.id, Some(zone_id), summary(&old))?;
         self.emit(Change::RecordRemoved(old.clone()));
@@ -566,7 +742,11 @@ fn field_of(e: &StoreError) -> &'static str {
 }
 
 pub fn managed_error(row: &Record) -> StoreError {
-    let what = if row.rtype == "SOA" { "the SOA record" } else { "this record" };
+    let what = if row.rtype == "SOA" {
+        "the SOA record"
+    } else {
+        "this record"
+    };
     StoreError::Forbidden {
         code: "managed_record",
         message: format!(
@@ -614,7 +794,13 @@ mod tests {
 
     fn rec(name: &str, t: &str, c: &str) -> NewRecord {
         let z = zone();
-        NewRecord { name: DomainName::resolve_in(name, &z).unwrap(), data: parse_rdata(t, c, &z).unwrap(), ttl: 300, managed: false, site_id: None }
+        NewRecord {
+            name: DomainName::resolve_in(name, &z).unwrap(),
+            data: parse_rdata(t, c, &z).unwrap(),
+            ttl: 300,
+            managed: false,
+            site_id: None,
+        }
     }
 
     fn row(name: &str, t: &str, c: &str, managed: bool) -> Record {
@@ -628,13 +814,49 @@ mod tests {
         let z = zone();
         assert!(check_rules(&z, &rec("@", "CNAME", "x.org."), &[]).is_err());
         assert!(check_rules(&z, &rec("www", "CNAME", "x.org."), &[]).is_ok());
-        assert!(check_rules(&z, &rec("www", "CNAME", "x.org."), &[row("www", "A", "192.0.2.1", false)]).is_err());
-        assert!(check_rules(&z, &rec("www", "A", "192.0.2.1"), &[row("www", "CNAME", "x.org.", false)]).is_err());
-        assert!(check_rules(&z, &rec("www", "CNAME", "y.org."), &[row("www", "CNAME", "x.org.", false)]).is_err());
+        assert!(
+            check_rules(
+                &z,
+                &rec("www", "CNAME", "x.org."),
+                &[row("www", "A", "192.0.2.1", false)]
+            )
+            .is_err()
+        );
+        assert!(
+            check_rules(
+                &z,
+                &rec("www", "A", "192.0.2.1"),
+                &[row("www", "CNAME", "x.org.", false)]
+            )
+            .is_err()
+        );
+        assert!(
+            check_rules(
+                &z,
+                &rec("www", "CNAME", "y.org."),
+                &[row("www", "CNAME", "x.org.", false)]
+            )
+            .is_err()
+        );
         let e = check_rules(&z, &rec("@", "A", "192.0.2.1"), &[row("@", "A", "192.0.2.1", false)]).unwrap_err();
-        assert!(matches!(e, StoreError::Conflict { code: "duplicate_record", .. }));
+        assert!(matches!(
+            e,
+            StoreError::Conflict {
+                code: "duplicate_record",
+                ..
+            }
+        ));
         let e = check_rules(&z, &rec("@", "A", "192.0.2.2"), &[row("@", "A", "192.0.2.1", true)]).unwrap_err();
-        assert!(matches!(e, StoreError::Invalid { code: "managed_record", .. }), "a user record cannot join a managed RRset");
+        assert!(
+            matches!(
+                e,
+                StoreError::Invalid {
+                    code: "managed_record",
+                    ..
+                }
+            ),
+            "a user record cannot join a managed RRset"
+        );
         assert!(check_rules(&z, &rec("@", "TXT", "x"), &[row("@", "A", "192.0.2.1", true)]).is_ok());
     }
 

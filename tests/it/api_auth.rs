@@ -21,13 +21,24 @@ async fn missing_malformed_and_unknown_tokens_are_401_with_www_authenticate() {
     let good = app.team("acme", &[]).await;
     let mut forged = good.clone().into_bytes();
     forged[20] = if forged[20] == b'A' { b'B' } else { b'A' };
-    for token in ["", "nonsense", "ipxapi_0000000000000000000000000000000000000000000000000000000000000", std::str::from_utf8(&forged).unwrap()] {
+    for token in [
+        "",
+        "nonsense",
+        "ipxapi_0000000000000000000000000000000000000000000000000000000000000",
+        std::str::from_utf8(&forged).unwrap(),
+    ] {
         let r = app.get(token, "/v1/whoami").await;
         assert_eq!(r.status, 401, "token {token:?}");
         assert!(r.headers["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
         assert!(r.body["error"]["request_id"].as_str().unwrap().len() >= 16);
     }
-    let r = app.client.get(app.url("/v1/whoami")).header("authorization", format!("Basic {good}")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/whoami"))
+        .header("authorization", format!("Basic {good}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 }
 
@@ -54,7 +65,10 @@ async fn a_revoked_token_is_refused_at_once() {
     let app = spawn_app().await;
     let token = app.team("acme", &[]).await;
     assert_eq!(app.get(&token, "/v1/whoami").await.status, 200); // now cached
-    let id = app.get(&token, "/v1/whoami").await.data()["token"]["id"].as_str().unwrap().to_string();
+    let id = app.get(&token, "/v1/whoami").await.data()["token"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let out = app.operator(ipx::admin::Command::TokenRevoke { id }).await.unwrap();
     assert!(out.starts_with("revoked"));
     assert_eq!(app.get(&token, "/v1/whoami").await.status, 401);
@@ -97,7 +111,12 @@ async fn errors_use_the_json_envelope_everywhere() {
     let r = app.call("PUT", &token, "/v1/zones", None).await;
     assert_eq!((r.status.as_u16(), r.code()), (405, "method_not_allowed"));
     let post = |body: &'static str, ctype: &'static str| {
-        app.client.post(app.url("/v1/zones")).bearer_auth(&token).header("content-type", ctype).body(body).send()
+        app.client
+            .post(app.url("/v1/zones"))
+            .bearer_auth(&token)
+            .header("content-type", ctype)
+            .body(body)
+            .send()
     };
     let r = post("{\"name\": ", "application/json").await.unwrap();
     assert_eq!(r.status(), 400);
@@ -109,20 +128,40 @@ async fn errors_use_the_json_envelope_everywhere() {
     assert_eq!(body["error"]["code"], "unsupported_media_type");
     let r = post("{\"name\": 5}", "application/json").await.unwrap();
     assert_eq!(r.status(), 422);
-    let r = post("{\"name\": \"a.test\", \"extra\": 1}", "application/json").await.unwrap();
+    let r = post("{\"name\": \"a.test\", \"extra\": 1}", "application/json")
+        .await
+        .unwrap();
     assert_eq!(r.status(), 422, "unknown fields are refused, not ignored");
     let big = format!("{{\"name\": \"{}\"}}", "a".repeat(2 << 20));
-    let r = app.client.post(app.url("/v1/zones")).bearer_auth(&token).header("content-type", "application/json").body(big).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/zones"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "payload_too_large");
-    assert_eq!(app.get(&token, "/v1/zones").await.body["meta"]["pagination"]["total"], 0, "nothing was created");
+    assert_eq!(
+        app.get(&token, "/v1/zones").await.body["meta"]["pagination"]["total"],
+        0,
+        "nothing was created"
+    );
 }
 
 #[tokio::test]
 async fn healthz_answers_without_auth_and_request_ids_are_echoed() {
     let app = spawn_app().await;
-    let r = app.client.get(app.url("/healthz")).header("x-request-id", "trace-42").send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-42")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-request-id"], "trace-42");
 }
@@ -148,7 +187,11 @@ async fn the_openapi_document_describes_every_route() {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path}");
         for status in ["401", "404", "422", "429"] {
-            assert_eq!(op["responses"][status]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody", "{method} {path} {status}");
+            assert_eq!(
+                op["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorBody",
+                "{method} {path} {status}"
+            );
         }
         assert!(op["responses"]["401"]["headers"]["X-Request-Id"].is_object());
     }

@@ -15,7 +15,10 @@ async fn creating_a_zone_gives_201_location_and_a_served_soa_and_ns() {
     assert_eq!(r.headers["location"], format!("/v1/zones/{id}").as_str());
     assert_eq!(r.data()["name"], "shop.test");
     assert_eq!(r.data()["nameservers"], json!(["ns1.ipx.test.", "ns2.ipx.test."]));
-    assert_eq!(app.get(&token, &format!("/v1/zones/{id}")).await.data()["name"], "shop.test");
+    assert_eq!(
+        app.get(&token, &format!("/v1/zones/{id}")).await.data()["name"],
+        "shop.test"
+    );
     let soa = app.udp("shop.test.", RecordType::SOA).await;
     assert!(soa.metadata.authoritative);
     assert_eq!(soa.answers.len(), 1);
@@ -36,7 +39,10 @@ async fn a_served_zone_name_is_409_for_another_team_and_for_zones_inside_it() {
     app.zone(&b, "deep.other.test").await;
     let r = app.post(&a, "/v1/zones", json!({ "name": "other.test" })).await;
     assert_eq!(r.status, 409, "a zone above another team's zone is refused too");
-    assert_eq!(app.post(&a, "/v1/zones", json!({ "name": "taken.test" })).await.status, 409);
+    assert_eq!(
+        app.post(&a, "/v1/zones", json!({ "name": "taken.test" })).await.status,
+        409
+    );
     assert_eq!(app.get(&b, "/v1/zones").await.body["meta"]["pagination"]["total"], 1);
 }
 
@@ -44,13 +50,24 @@ async fn a_served_zone_name_is_409_for_another_team_and_for_zones_inside_it() {
 async fn invalid_zone_names_are_422_with_a_field_error() {
     let app = spawn_app().await;
     let token = app.team("acme", &[]).await;
-    for name in ["com", "", "a..test", "*.x.test", &format!("{}.test", "a".repeat(64)), "bad_label.test", "sp ace.test"] {
+    for name in [
+        "com",
+        "",
+        "a..test",
+        "*.x.test",
+        &format!("{}.test", "a".repeat(64)),
+        "bad_label.test",
+        "sp ace.test",
+    ] {
         let r = app.post(&token, "/v1/zones", json!({ "name": name })).await;
         assert_eq!(r.status, 422, "{name:?}");
         assert_eq!(r.code(), "invalid_zone");
         assert!(r.body["error"]["fields"]["name"].is_string());
     }
-    assert_eq!(app.get(&token, "/v1/zones").await.body["meta"]["pagination"]["total"], 0);
+    assert_eq!(
+        app.get(&token, "/v1/zones").await.body["meta"]["pagination"]["total"],
+        0
+    );
 }
 
 #[tokio::test]
@@ -66,14 +83,25 @@ async fn zone_lists_page_in_creation_order_with_cursors() {
     loop {
         let r = app.get(&token, &path).await;
         assert_eq!(r.body["meta"]["pagination"]["total"], 7);
-        seen.extend(r.data().as_array().unwrap().iter().map(|z| z["id"].as_str().unwrap().to_string()));
+        seen.extend(
+            r.data()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|z| z["id"].as_str().unwrap().to_string()),
+        );
         match r.body["meta"]["pagination"]["next_cursor"].as_str() {
             Some(c) => path = format!("/v1/zones?limit=3&cursor={c}"),
             None => break,
         }
     }
     assert_eq!(seen, made);
-    for bad in ["/v1/zones?cursor=zzz", "/v1/zones?limit=0", "/v1/zones?limit=1001", "/v1/zones?limit=x"] {
+    for bad in [
+        "/v1/zones?cursor=zzz",
+        "/v1/zones?limit=0",
+        "/v1/zones?limit=1001",
+        "/v1/zones?limit=x",
+    ] {
         let r = app.get(&token, bad).await;
         assert_eq!(r.status, 400, "{bad}");
     }
@@ -88,31 +116,51 @@ async fn zones_are_created_from_a_zone_file_and_exported_as_one() {
     let r = app.post(&token, "/v1/zones", json!({ "zone_file": file })).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.data()["name"], "filed.test");
-    assert_eq!(r.data()["nameservers"], json!(["ns1.ipx.test.", "ns2.ipx.test."]), "the platform's NS, not the file's");
+    assert_eq!(
+        r.data()["nameservers"],
+        json!(["ns1.ipx.test.", "ns2.ipx.test."]),
+        "the platform's NS, not the file's"
+    );
     let id = r.id();
     assert_eq!(app.udp("www.filed.test.", RecordType::A).await.answers.len(), 2);
     let e = app.get(&token, &format!("/v1/zones/{id}/export")).await;
     assert_eq!(e.status, 200);
     let text = e.data()["text"].as_str().unwrap();
-    for line in ["www.filed.test.\t600\tIN\tCNAME\tfiled.test.", "filed.test.\t600\tIN\tMX\t10 mail.filed.test.", "\tIN\tSOA\tns1.ipx.test."] {
+    for line in [
+        "www.filed.test.\t600\tIN\tCNAME\tfiled.test.",
+        "filed.test.\t600\tIN\tMX\t10 mail.filed.test.",
+        "\tIN\tSOA\tns1.ipx.test.",
+    ] {
         assert!(text.contains(line), "{line:?} in\n{text}");
     }
     // The export imports again, elsewhere, to the same records.
     let other = app.team("other", &[]).await;
-    let again = app.post(&other, "/v1/zones", json!({ "zone_file": text.replace("filed.test", "copy.test") })).await;
+    let again = app
+        .post(
+            &other,
+            "/v1/zones",
+            json!({ "zone_file": text.replace("filed.test", "copy.test") }),
+        )
+        .await;
     assert_eq!(again.status, 201, "{}", again.body);
     assert_eq!(again.data()["record_count"], r.data()["record_count"]);
     for (body, field) in [
         (json!({ "zone_file": "not a zone (" }), "zone_file"),
         (json!({ "zone_file": file, "name": "other.test" }), "zone_file"),
-        (json!({ "zone_file": "$ORIGIN x.test.\n@ 60 IN SOA a. b. 1 2 3 4 5\n@ 60 IN NS a.\n@ 60 IN HINFO \"a\" \"b\"\n" }), "zone_file"),
+        (
+            json!({ "zone_file": "$ORIGIN x.test.\n@ 60 IN SOA a. b. 1 2 3 4 5\n@ 60 IN NS a.\n@ 60 IN HINFO \"a\" \"b\"\n" }),
+            "zone_file",
+        ),
         (json!({}), "name"),
     ] {
         let r = app.post(&token, "/v1/zones", body).await;
         assert_eq!(r.status, 422, "{}", r.body);
         assert!(r.body["error"]["fields"][field].is_string());
     }
-    assert_eq!(app.get(&token, "/v1/zones").await.body["meta"]["pagination"]["total"], 1);
+    assert_eq!(
+        app.get(&token, "/v1/zones").await.body["meta"]["pagination"]["total"],
+        1
+    );
     let b = app.team("beta", &[]).await;
     assert_eq!(app.get(&b, &format!("/v1/zones/{id}/export")).await.status, 404);
 }
@@ -133,17 +181,38 @@ async fn per_team_caps_and_request_size_caps_are_clear_errors() {
     assert_eq!(app.record(&token, &z1, "a", "A", "192.0.2.1").await.status, 201);
     let r = app.record(&token, &z1, "b", "A", "192.0.2.2").await;
     assert_eq!((r.status.as_u16(), r.code()), (422, "too_many_records"));
-    let r = app.post(&token, &format!("/v1/zones/{z1}/records/batch"), json!({ "creates": [{ "name": "c", "type": "A", "content": "192.0.2.3" }] })).await;
+    let r = app
+        .post(
+            &token,
+            &format!("/v1/zones/{z1}/records/batch"),
+            json!({ "creates": [{ "name": "c", "type": "A", "content": "192.0.2.3" }] }),
+        )
+        .await;
     assert_eq!(r.status, 422);
     let other = app.team("other", &[]).await;
-    assert_eq!(app.post(&other, "/v1/sites", json!({ "domain": "s1.test" })).await.status, 202);
+    assert_eq!(
+        app.post(&other, "/v1/sites", json!({ "domain": "s1.test" }))
+            .await
+            .status,
+        202
+    );
     let r = app.post(&other, "/v1/sites", json!({ "domain": "s2.test" })).await;
     assert_eq!((r.status.as_u16(), r.code()), (422, "too_many_sites"));
-    assert_eq!(app.get(&token, "/v1/zones").await.body["meta"]["pagination"]["total"], 2);
+    assert_eq!(
+        app.get(&token, "/v1/zones").await.body["meta"]["pagination"]["total"],
+        2
+    );
     let long = format!("/v1/zones?x={}", "a".repeat(9000));
     let r = app.get(&token, &long).await;
     assert_eq!((r.status.as_u16(), r.code()), (414, "uri_too_long"));
-    let r = app.client.get(app.url("/v1/zones")).bearer_auth(&token).header("x-big", "b".repeat(40_000)).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/zones"))
+        .bearer_auth(&token)
+        .header("x-big", "b".repeat(40_000))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 431);
 }
 
@@ -153,7 +222,12 @@ async fn public_suffixes_and_the_platforms_own_domains_cannot_be_taken() {
     let token = app.team("acme", &[]).await;
     for name in ["co.uk", "github.io", "ipx.test", "ns1.ipx.test", "deep.below.ipx.test"] {
         let r = app.post(&token, "/v1/zones", json!({ "name": name })).await;
-        assert_eq!((r.status.as_u16(), r.code()), (422, "reserved_name"), "{name}: {}", r.body);
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (422, "reserved_name"),
+            "{name}: {}",
+            r.body
+        );
         assert!(r.body["error"]["fields"]["name"].as_str().unwrap().contains(name));
     }
     let file = "$ORIGIN github.io.\n@ 3600 IN SOA ns1.x. h.x. 1 2 3 4 5\n@ 3600 IN NS ns1.x.\n";
@@ -163,8 +237,19 @@ async fn public_suffixes_and_the_platforms_own_domains_cannot_be_taken() {
         let r = app.post(&token, "/v1/sites", json!({ "domain": domain })).await;
         assert_eq!((r.status.as_u16(), r.code()), (422, "reserved_name"), "{domain}");
     }
-    assert_eq!(app.get(&token, "/v1/zones").await.body["meta"]["pagination"]["total"], 0);
-    assert_eq!(app.get(&token, "/v1/sites").await.body["meta"]["pagination"]["total"], 0);
+    assert_eq!(
+        app.get(&token, "/v1/zones").await.body["meta"]["pagination"]["total"],
+        0
+    );
+    assert_eq!(
+        app.get(&token, "/v1/sites").await.body["meta"]["pagination"]["total"],
+        0
+    );
     // Below a public suffix, names are anyone's.
-    assert_eq!(app.post(&token, "/v1/zones", json!({ "name": "acme.co.uk" })).await.status, 201);
+    assert_eq!(
+        app.post(&token, "/v1/zones", json!({ "name": "acme.co.uk" }))
+            .await
+            .status,
+        201
+    );
 }

@@ -20,7 +20,10 @@ fn hashes(app: &TestApp) -> u64 {
 }
 
 async fn token_id(app: &TestApp, token: &str) -> String {
-    app.get(token, "/v1/whoami").await.data()["token"]["id"].as_str().unwrap().to_string()
+    app.get(token, "/v1/whoami").await.data()["token"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test]
@@ -39,7 +42,11 @@ async fn wrong_secrets_for_a_live_id_hash_once_each_then_get_429_while_the_real_
     let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));
     assert_eq!(hashes(&app) - before, 3, "a throttled attempt hashes nothing");
-    assert_eq!(app.get(&token, "/v1/whoami").await.status, 200, "the real token is not locked out");
+    assert_eq!(
+        app.get(&token, "/v1/whoami").await.status,
+        200,
+        "the real token is not locked out"
+    );
 }
 
 #[tokio::test]
@@ -48,7 +55,13 @@ async fn health_checks_never_verify_tokens() {
     let token = app.team("acme", &[]).await;
     let before = hashes(&app);
     for n in 0..10 {
-        let r = app.client.get(app.url("/healthz")).bearer_auth(wrong_secret_for(&token, n)).send().await.unwrap();
+        let r = app
+            .client
+            .get(app.url("/healthz"))
+            .bearer_auth(wrong_secret_for(&token, n))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
     assert_eq!(hashes(&app), before);
@@ -58,10 +71,19 @@ async fn health_checks_never_verify_tokens() {
 async fn revoked_expired_and_unknown_ids_cost_no_hash_and_take_as_long_as_a_wrong_secret() {
     let app = spawn_app().await;
     let admin = app.team("acme", &[]).await;
-    let revoked = app.post(&admin, "/v1/tokens", json!({ "name": "gone" })).await.data()["token"].as_str().unwrap().to_string();
+    let revoked = app.post(&admin, "/v1/tokens", json!({ "name": "gone" })).await.data()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let id = token_id(&app, &revoked).await;
     assert_eq!(app.delete(&admin, &format!("/v1/tokens/{id}")).await.status, 204);
-    let expired = app.post(&admin, "/v1/tokens", json!({ "name": "short", "expires_in": 1 })).await.data()["token"].as_str().unwrap().to_string();
+    let expired = app
+        .post(&admin, "/v1/tokens", json!({ "name": "short", "expires_in": 1 }))
+        .await
+        .data()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let unknown = ipx::auth::format_secret(uuid::Uuid::new_v4(), &"a".repeat(32));
 
@@ -84,7 +106,10 @@ async fn revoked_expired_and_unknown_ids_cost_no_hash_and_take_as_long_as_a_wron
     assert_eq!(hashes(&app), before, "nothing but a live id is hashed");
     for (what, t) in [("revoked", r), ("expired", e), ("unknown", u)] {
         let ratio = t.as_secs_f64() / live.as_secs_f64();
-        assert!((0.5..2.0).contains(&ratio), "{what} took {t:?}, a wrong secret for a live id {live:?}: a timing oracle");
+        assert!(
+            (0.5..2.0).contains(&ratio),
+            "{what} took {t:?}, a wrong secret for a live id {live:?}: a timing oracle"
+        );
     }
 }
 
@@ -116,9 +141,19 @@ async fn a_flood_of_hashes_waits_for_a_few_slots_and_the_rest_get_503_fast() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert!(busy > 0, "24 hashes at once with one slot: some must be told to come back ({refused} refused)");
-    assert!((1..=1 + 4 + 2).contains(&refused), "one slot, four waiters: {refused} hashed");
-    assert!(started.elapsed() < Duration::from_secs(5), "nobody waits long: {:?}", started.elapsed());
+    assert!(
+        busy > 0,
+        "24 hashes at once with one slot: some must be told to come back ({refused} refused)"
+    );
+    assert!(
+        (1..=1 + 4 + 2).contains(&refused),
+        "one slot, four waiters: {refused} hashed"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "nobody waits long: {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -131,6 +166,14 @@ async fn requests_without_a_valid_token_have_a_budget_per_address() {
     let r = app.get("", "/v1/zones").await;
     assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited"));
     assert!(r.headers.contains_key("retry-after"));
-    assert_eq!(app.get("nonsense", "/v1/nope").await.status, 429, "every route, any bad token");
-    assert_eq!(app.get(&token, "/v1/zones").await.status, 200, "tokens have their own budget");
+    assert_eq!(
+        app.get("nonsense", "/v1/nope").await.status,
+        429,
+        "every route, any bad token"
+    );
+    assert_eq!(
+        app.get(&token, "/v1/zones").await.status,
+        200,
+        "tokens have their own budget"
+    );
 }

@@ -19,7 +19,11 @@ fn ipx(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
         .current_dir(data.parent().unwrap())
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
 }
 
 struct Server {
@@ -76,7 +80,12 @@ fn serve(data: &std::path::Path) -> Server {
     while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
         stdout.push(line);
     }
-    Server { child, dns: dns.expect("dns address logged"), api: api.expect("api address logged"), stdout }
+    Server {
+        child,
+        dns: dns.expect("dns address logged"),
+        api: api.expect("api address logged"),
+        stdout,
+    }
 }
 
 #[test]
@@ -89,17 +98,37 @@ fn operator_commands_work_without_a_server() {
     assert!(uuid::Uuid::try_parse(team_id).is_ok(), "prints the UUID: {out:?}");
     let (ok, _, err) = ipx(&data, &["team", "create", "acme"]);
     assert!(!ok && err.contains("exists"));
-    let (ok, out, _) = ipx(&data, &["token", "create", "--team", team_id, "--name", "ci", "--scope", "dns:read"]);
+    let (ok, out, _) = ipx(
+        &data,
+        &[
+            "token", "create", "--team", team_id, "--name", "ci", "--scope", "dns:read",
+        ],
+    );
     assert!(ok);
     let secret = out.lines().last().unwrap();
     assert!(secret.starts_with("ipxapi_"));
     let (ok, list, _) = ipx(&data, &["token", "list", "--team", "acme"]);
     assert!(ok);
-    assert!(list.contains("\tci\t") && !list.contains(secret), "never the secret: {list}");
+    assert!(
+        list.contains("\tci\t") && !list.contains(secret),
+        "never the secret: {list}"
+    );
     let token_id = list.split('\t').next().unwrap();
     assert!(ipx(&data, &["token", "revoke", token_id]).0);
     assert!(ipx(&data, &["token", "list", "--team", "acme"]).1.contains("revoked"));
-    let (ok, _, err) = ipx(&data, &["token", "create", "--team", "acme", "--name", "x", "--scope", "dns:admin"]);
+    let (ok, _, err) = ipx(
+        &data,
+        &[
+            "token",
+            "create",
+            "--team",
+            "acme",
+            "--name",
+            "x",
+            "--scope",
+            "dns:admin",
+        ],
+    );
     assert!(!ok && err.contains("dns:admin"));
     let (ok, _, err) = ipx(&data, &["token", "list", "--team", "nobody"]);
     assert!(!ok && err.contains("nobody"));
@@ -115,47 +144,102 @@ async fn first_serve_imports_the_demo_zones_and_operator_commands_go_through_the
     })
     .await
     .unwrap();
-    let token = server.stdout.iter().find(|l| l.starts_with("ipxapi_")).expect("demo token printed").clone();
+    let token = server
+        .stdout
+        .iter()
+        .find(|l| l.starts_with("ipxapi_"))
+        .expect("demo token printed")
+        .clone();
     let m = udp_query(server.dns, &query("www.example.test.", RecordType::A, true)).await;
-    assert_eq!(answers(&m), ["example.test. A 192.0.2.10", "www.example.test. CNAME example.test."]);
+    assert_eq!(
+        answers(&m),
+        ["example.test. A 192.0.2.10", "www.example.test. CNAME example.test."]
+    );
     let client = reqwest::Client::new();
-    let health = client.get(format!("http://{}/healthz", server.api)).send().await.unwrap();
+    let health = client
+        .get(format!("http://{}/healthz", server.api))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
-    let zones: serde_json::Value =
-        client.get(format!("http://{}/v1/zones", server.api)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let zones: serde_json::Value = client
+        .get(format!("http://{}/v1/zones", server.api))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(zones["meta"]["pagination"]["total"], 2);
 
     // The server holds the database: these go through its socket.
     let d = data.clone();
-    let (ok, out, err) = tokio::task::spawn_blocking(move || ipx(&d, &["team", "create", "ops"])).await.unwrap();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || ipx(&d, &["team", "create", "ops"]))
+        .await
+        .unwrap();
     assert!(ok, "{err}");
     assert!(uuid::Uuid::try_parse(out.trim()).is_ok());
     let zone_file = dir.path().join("ops.test.zone");
     std::fs::write(&zone_file, "$ORIGIN ops.test.\n@ 600 IN SOA ns1.ipx.test. h.ipx.test. 42 1 2 3 4\n@ 600 IN NS ns1.ipx.test.\nhost 600 IN A 192.0.2.77\n").unwrap();
     let d = data.clone();
     let f = zone_file.to_str().unwrap().to_string();
-    let (ok, _, err) = tokio::task::spawn_blocking(move || ipx(&d, &["zone", "import", &f, "--team", "ops"])).await.unwrap();
+    let (ok, _, err) = tokio::task::spawn_blocking(move || ipx(&d, &["zone", "import", &f, "--team", "ops"]))
+        .await
+        .unwrap();
     assert!(ok, "{err}");
     let m = udp_query(server.dns, &query("host.ops.test.", RecordType::A, true)).await;
     assert_eq!(answers(&m), ["host.ops.test. A 192.0.2.77"]);
     let d = data.clone();
-    let (ok, exported, _) = tokio::task::spawn_blocking(move || ipx(&d, &["zone", "export", "ops.test"])).await.unwrap();
+    let (ok, exported, _) = tokio::task::spawn_blocking(move || ipx(&d, &["zone", "export", "ops.test"]))
+        .await
+        .unwrap();
     assert!(ok);
-    assert!(exported.contains("ops.test.\t600\tIN\tSOA\tns1.ipx.test. h.ipx.test. 42 1 2 3 4"), "{exported}");
-    assert!(exported.contains("host.ops.test.\t600\tIN\tA\t192.0.2.77"), "{exported}");
+    assert!(
+        exported.contains("ops.test.\t600\tIN\tSOA\tns1.ipx.test. h.ipx.test. 42 1 2 3 4"),
+        "{exported}"
+    );
+    assert!(
+        exported.contains("host.ops.test.\t600\tIN\tA\t192.0.2.77"),
+        "{exported}"
+    );
     let soa = udp_query(server.dns, &query("ops.test.", RecordType::SOA, true)).await;
-    assert_eq!(soa.answers[0].to_string().split_whitespace().nth(6), Some("42"), "the file's serial is kept");
+    assert_eq!(
+        soa.answers[0].to_string().split_whitespace().nth(6),
+        Some("42"),
+        "the file's serial is kept"
+    );
     let d = data.clone();
-    let (ok, out, _) = tokio::task::spawn_blocking(move || ipx(&d, &["token", "create", "--team", "ops", "--name", "live"])).await.unwrap();
+    let (ok, out, _) =
+        tokio::task::spawn_blocking(move || ipx(&d, &["token", "create", "--team", "ops", "--name", "live"]))
+            .await
+            .unwrap();
     assert!(ok);
     let secret = out.lines().last().unwrap().to_string();
-    let who: serde_json::Value =
-        client.get(format!("http://{}/v1/whoami", server.api)).bearer_auth(&secret).send().await.unwrap().json().await.unwrap();
+    let who: serde_json::Value = client
+        .get(format!("http://{}/v1/whoami", server.api))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(who["data"]["team"]["name"], "ops");
     let token_id = who["data"]["token"]["id"].as_str().unwrap().to_string();
     let d = data.clone();
-    assert!(tokio::task::spawn_blocking(move || ipx(&d, &["token", "revoke", &token_id])).await.unwrap().0);
-    let who = client.get(format!("http://{}/v1/whoami", server.api)).bearer_auth(&secret).send().await.unwrap();
+    assert!(
+        tokio::task::spawn_blocking(move || ipx(&d, &["token", "revoke", &token_id]))
+            .await
+            .unwrap()
+            .0
+    );
+    let who = client
+        .get(format!("http://{}/v1/whoami", server.api))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(who.status(), 401, "revocation through the CLI takes effect at once");
 }
 
@@ -165,7 +249,11 @@ fn a_data_dir_made_by_the_cli_gets_no_demo_zones() {
     let data = dir.path().join("data");
     assert!(ipx(&data, &["team", "create", "acme"]).0);
     let server = serve(&data);
-    assert!(!server.stdout.iter().any(|l| l.starts_with("ipxapi_")), "no demo token: {:?}", server.stdout);
+    assert!(
+        !server.stdout.iter().any(|l| l.starts_with("ipxapi_")),
+        "no demo token: {:?}",
+        server.stdout
+    );
 }
 
 #[test]
@@ -243,16 +331,28 @@ async fn a_job_interrupted_by_kill_dash_nine_runs_again_at_the_next_start() {
     let data = dir.path().join("data");
     let script = dir.path().join("slow.sh");
     let log = dir.path().join("runs.log");
-    std::fs::write(&script, format!("#!/bin/sh\ncat >/dev/null\necho run >> {}\nsleep 2\n", log.display())).unwrap();
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ncat >/dev/null\necho run >> {}\nsleep 2\n", log.display()),
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(
         dir.path().join("config.toml"), // picked up from the working directory
-        format!("[hosting]\nprovisioner = \"exec\"\nexec_command = [\"{}\"]\n", script.display()),
+        format!(
+            "[hosting]\nprovisioner = \"exec\"\nexec_command = [\"{}\"]\n",
+            script.display()
+        ),
     )
     .unwrap();
     assert!(ipx(&data, &["team", "create", "acme"]).0);
-    let token = ipx(&data, &["token", "create", "--team", "acme", "--name", "t"]).1.lines().last().unwrap().to_string();
+    let token = ipx(&data, &["token", "create", "--team", "acme", "--name", "t"])
+        .1
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
     let d = data.clone();
     let mut server = tokio::task::spawn_blocking(move || serve(&d)).await.unwrap();
     let client = reqwest::Client::new();
@@ -293,7 +393,11 @@ async fn a_job_interrupted_by_kill_dash_nine_runs_again_at_the_next_start() {
         assert!(Instant::now() < deadline, "never resumed: {s}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2, "ran once, killed, ran again");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap().lines().count(),
+        2,
+        "ran once, killed, ran again"
+    );
     let m = udp_query(server.dns, &query("killed.test.", RecordType::A, true)).await;
     assert_eq!(m.answers.len(), 1);
 }

@@ -58,19 +58,58 @@ fn comparable(m: &Message) -> String {
 
 fn names() -> Vec<String> {
     let owners = [
-        "", "ns1", "mail", "www", "web", "ext", "dangling", "_sip._tcp", "_tcp", "sip", "a.b.c", "b.c", "c", "wild",
-        "x.wild", "y.x.wild", "*.wild", "wcname", "q.wcname", "sub", "x.sub", "ns.sub", "other", "deep.other", "nope",
-        "nope.nope", "WWW", "Mail", "big",
+        "",
+        "ns1",
+        "mail",
+        "www",
+        "web",
+        "ext",
+        "dangling",
+        "_sip._tcp",
+        "_tcp",
+        "sip",
+        "a.b.c",
+        "b.c",
+        "c",
+        "wild",
+        "x.wild",
+        "y.x.wild",
+        "*.wild",
+        "wcname",
+        "q.wcname",
+        "sub",
+        "x.sub",
+        "ns.sub",
+        "other",
+        "deep.other",
+        "nope",
+        "nope.nope",
+        "WWW",
+        "Mail",
+        "big",
     ];
     // And generated names under every kind of node: wildcards, the cut, ENTs, nothing.
     let generated = (0..6).flat_map(|i| {
-        [format!("g{i}.wild"), format!("g{i}.sub"), format!("g{i}.nope"), format!("g{i}.a.b.c"), format!("g{i}.b.c"), format!("g{i}.x.wcname")]
+        [
+            format!("g{i}.wild"),
+            format!("g{i}.sub"),
+            format!("g{i}.nope"),
+            format!("g{i}.a.b.c"),
+            format!("g{i}.b.c"),
+            format!("g{i}.x.wcname"),
+        ]
     });
     owners
         .iter()
         .map(|o| o.to_string())
         .chain(generated)
-        .map(|o| if o.is_empty() { "conf.test.".to_string() } else { format!("{o}.conf.test.") })
+        .map(|o| {
+            if o.is_empty() {
+                "conf.test.".to_string()
+            } else {
+                format!("{o}.conf.test.")
+            }
+        })
         .collect()
 }
 
@@ -97,12 +136,20 @@ async fn ipx_answers_what_knot_answers_for_the_same_zone() {
     let app = spawn_app().await;
     app.team("acme", &[]).await;
     let zone = zone();
-    app.operator(ipx::admin::Command::ZoneImport { team: "acme".into(), text: zone.clone() }).await.unwrap();
+    app.operator(ipx::admin::Command::ZoneImport {
+        team: "acme".into(),
+        text: zone.clone(),
+    })
+    .await
+    .unwrap();
     let knot = start_knot(app.dir(), free_port(), None, &[("conf.test.", Some(&zone))]);
     for _ in 0..200 {
-        if tokio::time::timeout(std::time::Duration::from_millis(200), udp_query(knot.addr, &query("conf.test.", RecordType::SOA, false)))
-            .await
-            .is_ok_and(|m| !m.answers.is_empty())
+        if tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            udp_query(knot.addr, &query("conf.test.", RecordType::SOA, false)),
+        )
+        .await
+        .is_ok_and(|m| !m.answers.is_empty())
         {
             break;
         }
@@ -118,7 +165,11 @@ async fn ipx_answers_what_knot_answers_for_the_same_zone() {
                     let ask = |addr| {
                         let q = q.clone();
                         async move {
-                            if tcp { tcp_query(addr, &q).await } else { udp_query(addr, &q).await }
+                            if tcp {
+                                tcp_query(addr, &q).await
+                            } else {
+                                udp_query(addr, &q).await
+                            }
                         }
                     };
                     let (ours, theirs): (Message, Message) = (ask(app.dns_addr()).await, ask(knot.addr).await);
@@ -132,5 +183,10 @@ async fn ipx_answers_what_knot_answers_for_the_same_zone() {
         }
     }
     assert!(compared > 3000, "{compared} questions");
-    assert!(differences.is_empty(), "{} of {compared} answers differ:\n{}", differences.len(), differences.iter().take(6).cloned().collect::<Vec<_>>().join("\n\n"));
+    assert!(
+        differences.is_empty(),
+        "{} of {compared} answers differ:\n{}",
+        differences.len(),
+        differences.iter().take(6).cloned().collect::<Vec<_>>().join("\n\n")
+    );
 }

@@ -30,7 +30,13 @@ ns.sub   IN A   192.0.2.53
 async fn proto_app() -> TestApp {
     let app = spawn_app().await;
     app.team("acme", &[]).await;
-    let out = app.operator(ipx::admin::Command::ZoneImport { team: "acme".into(), text: ZONE.into() }).await.unwrap();
+    let out = app
+        .operator(ipx::admin::Command::ZoneImport {
+            team: "acme".into(),
+            text: ZONE.into(),
+        })
+        .await
+        .unwrap();
     assert!(out.contains("proto.test"));
     app
 }
@@ -42,7 +48,11 @@ async fn positive_answers_are_authoritative_with_additional_addresses() {
     assert!(m.metadata.authoritative);
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert_eq!(answers(&m), ["proto.test. MX 10 mail.proto.test."]);
-    assert!(m.additionals.iter().any(|r| r.record_type() == RecordType::A && r.name.to_ascii() == "mail.proto.test."));
+    assert!(
+        m.additionals
+            .iter()
+            .any(|r| r.record_type() == RecordType::A && r.name.to_ascii() == "mail.proto.test.")
+    );
 }
 
 #[tokio::test]
@@ -71,14 +81,22 @@ async fn cnames_are_chased_inside_the_zone_and_loops_are_cut() {
     let m = app.udp("www.proto.test.", RecordType::A).await;
     assert_eq!(
         answers(&m),
-        ["proto.test. A 192.0.2.1", "web.proto.test. CNAME proto.test.", "www.proto.test. CNAME web.proto.test."]
+        [
+            "proto.test. A 192.0.2.1",
+            "web.proto.test. CNAME proto.test.",
+            "www.proto.test. CNAME web.proto.test."
+        ]
     );
     let m = app.udp("loop1.proto.test.", RecordType::A).await;
     assert_eq!(m.answers.len(), 2);
     let m = app.udp("out.proto.test.", RecordType::A).await;
     assert_eq!(answers(&m), ["out.proto.test. CNAME www.elsewhere.example."]);
     let m = app.udp("dangling.proto.test.", RecordType::A).await;
-    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "RFC 6604: the rcode of the last name");
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NXDomain,
+        "RFC 6604: the rcode of the last name"
+    );
     assert_eq!(m.answers.len(), 1);
     let m = app.udp("www.proto.test.", RecordType::CNAME).await;
     assert_eq!(answers(&m), ["www.proto.test. CNAME web.proto.test."]);
@@ -89,12 +107,20 @@ async fn wildcards_synthesise_answers_for_names_that_do_not_exist() {
     let app = proto_app().await;
     let m = app.udp("Anything.wild.proto.test.", RecordType::A).await;
     assert_eq!(answers(&m), ["Anything.wild.proto.test. A 192.0.2.4"]);
-    assert_eq!(m.queries[0].name().to_ascii(), "Anything.wild.proto.test.", "question case is kept");
+    assert_eq!(
+        m.queries[0].name().to_ascii(),
+        "Anything.wild.proto.test.",
+        "question case is kept"
+    );
     let m = app.udp("x.wild.proto.test.", RecordType::MX).await;
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert_eq!(m.authorities[0].record_type(), RecordType::SOA);
     let m = app.udp("wild.proto.test.", RecordType::A).await;
-    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "an empty non-terminal is not matched by its own wildcard");
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NoError,
+        "an empty non-terminal is not matched by its own wildcard"
+    );
     assert!(m.answers.is_empty());
 }
 
@@ -126,12 +152,17 @@ async fn names_outside_every_zone_are_refused() {
 async fn large_answers_set_tc_over_udp_and_come_whole_over_tcp() {
     let app = proto_app().await;
     let token = app.team("acme", &[]).await;
-    let zone = app.get(&token, "/v1/zones").await.data()[0]["id"].as_str().unwrap().to_string();
+    let zone = app.get(&token, "/v1/zones").await.data()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let add = |from: usize, to: usize| {
         let (app, token, zone) = (&app, &token, &zone);
         async move {
             for i in from..to {
-                let r = app.record(token, zone, "big", "TXT", &format!("{i:02}-{}", "x".repeat(60))).await;
+                let r = app
+                    .record(token, zone, "big", "TXT", &format!("{i:02}-{}", "x".repeat(60)))
+                    .await;
                 assert_eq!(r.status, 201);
             }
         }
@@ -156,9 +187,16 @@ async fn large_answers_set_tc_over_udp_and_come_whole_over_tcp() {
     assert_eq!(fits.answers.len(), 12);
     let asked_more = sized(Some(4096)).await;
     assert!(!asked_more.metadata.truncation);
-    assert_eq!(asked_more.edns.as_ref().unwrap().max_payload(), 1232, "we advertise our own size");
+    assert_eq!(
+        asked_more.edns.as_ref().unwrap().max_payload(),
+        1232,
+        "we advertise our own size"
+    );
     add(12, 30).await; // about 2,300 octets
-    assert!(sized(Some(4096)).await.metadata.truncation, "never more than our 1232 over UDP");
+    assert!(
+        sized(Some(4096)).await.metadata.truncation,
+        "never more than our 1232 over UDP"
+    );
     let full = app.tcp("big.proto.test.", RecordType::TXT).await;
     assert!(!full.metadata.truncation);
     assert_eq!(full.answers.len(), 30);
@@ -168,9 +206,17 @@ async fn large_answers_set_tc_over_udp_and_come_whole_over_tcp() {
 async fn truncated_answers_are_well_formed_keep_opt_and_hold_no_partial_rrset() {
     let app = proto_app().await;
     let token = app.team("acme", &[]).await;
-    let zone = app.get(&token, "/v1/zones").await.data()[0]["id"].as_str().unwrap().to_string();
+    let zone = app.get(&token, "/v1/zones").await.data()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for i in 0..30 {
-        assert_eq!(app.record(&token, &zone, "big", "TXT", &format!("{i:02}-{}", "x".repeat(60))).await.status, 201);
+        assert_eq!(
+            app.record(&token, &zone, "big", "TXT", &format!("{i:02}-{}", "x".repeat(60)))
+                .await
+                .status,
+            201
+        );
     }
     let question = "big.proto.test.".len() + 1 + 4;
     for edns in [false, true] {
@@ -178,7 +224,11 @@ async fn truncated_answers_are_well_formed_keep_opt_and_hold_no_partial_rrset() 
         let raw = udp_raw(app.dns_addr(), &q.to_vec().unwrap()).await.unwrap();
         // Exactly a header, the question and (with EDNS) an 11-octet OPT: no trailing bytes.
         assert_eq!(raw.len(), 12 + question + if edns { 11 } else { 0 }, "edns={edns}");
-        assert_eq!(&raw[4..12], &[0, 1, 0, 0, 0, 0, 0, u8::from(edns)], "header counts match the sections");
+        assert_eq!(
+            &raw[4..12],
+            &[0, 1, 0, 0, 0, 0, 0, u8::from(edns)],
+            "header counts match the sections"
+        );
         let m = Message::from_vec(&raw).unwrap();
         assert!(m.metadata.truncation && m.metadata.authoritative);
         assert!(m.answers.is_empty(), "no partial RRset");
@@ -196,12 +246,21 @@ async fn edns_versions_opcodes_and_classes_we_do_not_serve_get_the_right_rcode()
     assert_eq!(r.edns.as_ref().map(|e| e.version()), Some(0));
     let mut m = query("proto.test.", RecordType::A, false);
     m.metadata.op_code = OpCode::Update;
-    assert_eq!(udp_query(app.dns_addr(), &m).await.metadata.response_code, ResponseCode::NotImp);
+    assert_eq!(
+        udp_query(app.dns_addr(), &m).await.metadata.response_code,
+        ResponseCode::NotImp
+    );
     let mut m = query("proto.test.", RecordType::A, false);
     m.queries[0].set_query_class(DNSClass::CH);
-    assert_eq!(udp_query(app.dns_addr(), &m).await.metadata.response_code, ResponseCode::Refused);
+    assert_eq!(
+        udp_query(app.dns_addr(), &m).await.metadata.response_code,
+        ResponseCode::Refused
+    );
     let m = query("proto.test.", RecordType::AXFR, false);
-    assert_eq!(tcp_query(app.dns_addr(), &m).await.metadata.response_code, ResponseCode::Refused);
+    assert_eq!(
+        tcp_query(app.dns_addr(), &m).await.metadata.response_code,
+        ResponseCode::Refused
+    );
 }
 
 #[tokio::test]
@@ -210,23 +269,48 @@ async fn garbage_and_responses_never_crash_the_server() {
     assert!(udp_raw(app.dns_addr(), &[1, 2, 3]).await.is_none());
     let mut response = query("proto.test.", RecordType::A, false);
     response.metadata.message_type = MessageType::Response;
-    assert!(udp_raw(app.dns_addr(), &response.to_vec().unwrap()).await.is_none(), "QR=1 is ignored");
+    assert!(
+        udp_raw(app.dns_addr(), &response.to_vec().unwrap()).await.is_none(),
+        "QR=1 is ignored"
+    );
     let mut truncated = query("proto.test.", RecordType::A, false).to_vec().unwrap();
     truncated.truncate(20);
     if let Some(bytes) = udp_raw(app.dns_addr(), &truncated).await {
-        assert_eq!(Message::from_vec(&bytes).unwrap().metadata.response_code, ResponseCode::FormErr);
+        assert_eq!(
+            Message::from_vec(&bytes).unwrap().metadata.response_code,
+            ResponseCode::FormErr
+        );
     }
-    assert_eq!(app.udp("proto.test.", RecordType::A).await.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        app.udp("proto.test.", RecordType::A).await.metadata.response_code,
+        ResponseCode::NoError
+    );
 }
 
 #[tokio::test]
 async fn any_is_answered_with_one_rrset_per_rfc_8482() {
     let app = proto_app().await;
-    for m in [app.udp("proto.test.", RecordType::ANY).await, app.tcp("proto.test.", RecordType::ANY).await] {
-        assert_eq!(answers(&m), ["proto.test. A 192.0.2.1"], "the lowest type, as Knot answers");
+    for m in [
+        app.udp("proto.test.", RecordType::ANY).await,
+        app.tcp("proto.test.", RecordType::ANY).await,
+    ] {
+        assert_eq!(
+            answers(&m),
+            ["proto.test. A 192.0.2.1"],
+            "the lowest type, as Knot answers"
+        );
     }
-    assert_eq!(answers(&app.udp("mail.proto.test.", RecordType::ANY).await), ["mail.proto.test. A 192.0.2.25"]);
-    assert_eq!(app.udp("nope.proto.test.", RecordType::ANY).await.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(
+        answers(&app.udp("mail.proto.test.", RecordType::ANY).await),
+        ["mail.proto.test. A 192.0.2.25"]
+    );
+    assert_eq!(
+        app.udp("nope.proto.test.", RecordType::ANY)
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::NXDomain
+    );
 }
 
 mod tcp {
@@ -246,7 +330,10 @@ mod tcp {
 
     async fn recv(s: &mut TcpStream) -> Option<Message> {
         let mut len = [0u8; 2];
-        tokio::time::timeout(Duration::from_secs(3), s.read_exact(&mut len)).await.ok()?.ok()?;
+        tokio::time::timeout(Duration::from_secs(3), s.read_exact(&mut len))
+            .await
+            .ok()?
+            .ok()?;
         let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
         s.read_exact(&mut buf).await.ok()?;
         Message::from_vec(&buf).ok()
@@ -259,7 +346,10 @@ mod tcp {
         app.zone(&token, "pipe.test").await;
         let mut s = TcpStream::connect(app.dns_addr()).await.unwrap();
         let mut ids = Vec::new();
-        for (i, t) in [RecordType::SOA, RecordType::NS, RecordType::A, RecordType::MX].into_iter().enumerate() {
+        for (i, t) in [RecordType::SOA, RecordType::NS, RecordType::A, RecordType::MX]
+            .into_iter()
+            .enumerate()
+        {
             let mut q = query("pipe.test.", t, i % 2 == 0);
             q.metadata.id = 1000 + i as u16;
             ids.push(q.metadata.id);
@@ -304,7 +394,10 @@ mod tcp {
         assert_eq!(a.read(&mut byte).await.unwrap_or(0), 0, "an idle connection is closed");
         let mut d = TcpStream::connect(app.dns_addr()).await.unwrap();
         send(&mut d, &q).await;
-        assert!(recv(&mut d).await.is_some(), "slots free up once idle connections close");
+        assert!(
+            recv(&mut d).await.is_some(),
+            "slots free up once idle connections close"
+        );
     }
 
     #[tokio::test]
@@ -323,7 +416,10 @@ mod tcp {
         let mut fourth = connect_from("127.0.0.7", app.dns_addr()).await;
         let _ = fourth.write_all(&(q.len() as u16).to_be_bytes()).await;
         let _ = fourth.write_all(&q).await;
-        assert!(recv(&mut fourth).await.is_none(), "a fourth connection from the address is closed");
+        assert!(
+            recv(&mut fourth).await.is_none(),
+            "a fourth connection from the address is closed"
+        );
         let mut other = connect_from("127.0.0.8", app.dns_addr()).await;
         send(&mut other, &q).await;
         assert!(recv(&mut other).await.is_some(), "another address is served");
@@ -340,7 +436,13 @@ mod tcp {
         let token = app.team("acme", &[]).await;
         let zone = app.zone(&token, "fat.test").await;
         let creates: Vec<_> = (0..60).map(|i| serde_json::json!({ "name": "fat", "type": "TXT", "content": format!("{i:03}{}", "x".repeat(250)) })).collect();
-        let r = app.post(&token, &format!("/v1/zones/{zone}/records/batch"), serde_json::json!({ "creates": creates })).await;
+        let r = app
+            .post(
+                &token,
+                &format!("/v1/zones/{zone}/records/batch"),
+                serde_json::json!({ "creates": creates }),
+            )
+            .await;
         assert_eq!(r.status, 200, "{}", r.body);
         let q = query("fat.fat.test.", RecordType::TXT, false).to_vec().unwrap();
         let mut stuck = connect_from("127.0.0.9", app.dns_addr()).await;
@@ -348,14 +450,20 @@ mod tcp {
         for _ in 0..2000 {
             let mut framed = (q.len() as u16).to_be_bytes().to_vec();
             framed.extend_from_slice(&q);
-            if tokio::time::timeout(Duration::from_millis(100), stuck.write_all(&framed)).await.is_err() {
+            if tokio::time::timeout(Duration::from_millis(100), stuck.write_all(&framed))
+                .await
+                .is_err()
+            {
                 break;
             }
         }
         tokio::time::sleep(Duration::from_millis(3000)).await;
         let mut next = connect_from("127.0.0.9", app.dns_addr()).await;
         send(&mut next, &query("fat.test.", RecordType::SOA, false).to_vec().unwrap()).await;
-        assert!(recv(&mut next).await.is_some(), "the stuck connection was closed long before its idle timeout");
+        assert!(
+            recv(&mut next).await.is_some(),
+            "the stuck connection was closed long before its idle timeout"
+        );
     }
 
     #[tokio::test]
@@ -382,6 +490,9 @@ mod tcp {
         }
         let lived = started.elapsed();
         assert!(answered >= 5, "answered while alive: {answered}");
-        assert!(lived < Duration::from_secs(4), "closed at its lifetime, not kept for ever: {lived:?}");
+        assert!(
+            lived < Duration::from_secs(4),
+            "closed at its lifetime, not kept for ever: {lived:?}"
+        );
     }
 }

@@ -67,7 +67,12 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config, &std::path::Path)) -
     let mut config = test_config(dir.path());
     tweak(&mut config, dir.path());
     let running = ipx::app::start(config.clone()).await.expect("server starts");
-    TestApp { running: Some(running), config, client: reqwest::Client::new(), _dir: dir }
+    TestApp {
+        running: Some(running),
+        config,
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
 }
 
 impl TestApp {
@@ -109,20 +114,29 @@ impl TestApp {
     /// Runs an operator command the way the CLI does while the server runs: over the socket.
     pub async fn operator(&self, command: ipx::admin::Command) -> Result<String, String> {
         let path = self.config.socket_path();
-        tokio::task::spawn_blocking(move || ipx::admin::send(&path, &command)).await.unwrap()
+        tokio::task::spawn_blocking(move || ipx::admin::send(&path, &command))
+            .await
+            .unwrap()
     }
 
     /// A new team and a token for it (all scopes unless some are given).
     pub async fn team(&self, name: &str, scopes: &[&str]) -> String {
         let c = self.config.clone();
-        let (name, scopes) = (name.to_string(), scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let (name, scopes) = (
+            name.to_string(),
+            scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        );
         tokio::task::spawn_blocking(move || {
             let send = |cmd| ipx::admin::send(&c.socket_path(), &cmd).unwrap();
             let out = send(ipx::admin::Command::TeamList);
             if !out.lines().any(|l| l.split('\t').nth(1) == Some(name.as_str())) {
                 send(ipx::admin::Command::TeamCreate { name: name.clone() });
             }
-            let out = send(ipx::admin::Command::TokenCreate { team: name, name: "test".into(), scopes });
+            let out = send(ipx::admin::Command::TokenCreate {
+                team: name,
+                name: "test".into(),
+                scopes,
+            });
             out.lines().last().unwrap().to_string()
         })
         .await
@@ -141,8 +155,15 @@ impl TestApp {
         let status = res.status();
         let headers = res.headers().clone();
         let text = res.text().await.unwrap();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        assert!(headers.contains_key("x-request-id"), "every response carries X-Request-Id");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        assert!(
+            headers.contains_key("x-request-id"),
+            "every response carries X-Request-Id"
+        );
         Resp { status, headers, body }
     }
 
@@ -208,7 +229,11 @@ pub fn query(name: &str, rtype: RecordType, edns: bool) -> Message {
 }
 
 fn rand_id() -> u16 {
-    (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() % 65_535) as u16
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        % 65_535) as u16
 }
 
 /// A TCP connection to `to` from the loopback address `from` (127.0.0.0/8 is all ours on
@@ -230,7 +255,9 @@ pub async fn udp_raw(addr: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
 }
 
 pub async fn udp_query(addr: SocketAddr, m: &Message) -> Message {
-    let bytes = udp_raw(addr, &m.to_vec().unwrap()).await.expect("a DNS answer over UDP");
+    let bytes = udp_raw(addr, &m.to_vec().unwrap())
+        .await
+        .expect("a DNS answer over UDP");
     Message::from_vec(&bytes).expect("answer parses")
 }
 
@@ -248,7 +275,11 @@ pub async fn tcp_query(addr: SocketAddr, m: &Message) -> Message {
 
 /// The answer section as `name type rdata` lines, sorted.
 pub fn answers(m: &Message) -> Vec<String> {
-    let mut v: Vec<String> = m.answers.iter().map(|r| format!("{} {} {}", r.name, r.record_type(), r.data)).collect();
+    let mut v: Vec<String> = m
+        .answers
+        .iter()
+        .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
+        .collect();
     v.sort();
     v
 }

@@ -61,25 +61,55 @@ async fn a_new_site_goes_active_and_its_managed_records_are_served() {
     assert_eq!(r.data()["wordpress"], "not_installed");
     let site = app.wait_site(&token, &id, |s| status(s) == "active").await;
     assert_eq!(site["last_job"]["state"], "done");
-    assert_eq!(answers(&app.udp("blog.test.", RecordType::A).await), ["blog.test. A 192.0.2.80"]);
-    assert_eq!(answers(&app.udp("blog.test.", RecordType::AAAA).await), ["blog.test. AAAA 2001:db8::80"]);
-    assert_eq!(answers(&app.udp("www.blog.test.", RecordType::A).await), ["blog.test. A 192.0.2.80", "www.blog.test. CNAME blog.test."]);
+    assert_eq!(
+        answers(&app.udp("blog.test.", RecordType::A).await),
+        ["blog.test. A 192.0.2.80"]
+    );
+    assert_eq!(
+        answers(&app.udp("blog.test.", RecordType::AAAA).await),
+        ["blog.test. AAAA 2001:db8::80"]
+    );
+    assert_eq!(
+        answers(&app.udp("www.blog.test.", RecordType::A).await),
+        ["blog.test. A 192.0.2.80", "www.blog.test. CNAME blog.test."]
+    );
 
     let zone = site["zone_id"].as_str().unwrap();
     let records = app.get(&token, &format!("/v1/zones/{zone}/records")).await;
-    let managed: Vec<_> = records.data().as_array().unwrap().iter().filter(|r| r["managed"] == true).collect();
+    let managed: Vec<_> = records
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["managed"] == true)
+        .collect();
     assert_eq!(managed.len(), 6, "SOA, 2 NS, A, AAAA, www");
-    let a = managed.iter().find(|r| r["type"] == "A").unwrap()["id"].as_str().unwrap().to_string();
-    assert_eq!(app.delete(&token, &format!("/v1/zones/{zone}/records/{a}")).await.status, 403);
+    let a = managed.iter().find(|r| r["type"] == "A").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        app.delete(&token, &format!("/v1/zones/{zone}/records/{a}"))
+            .await
+            .status,
+        403
+    );
     // The team's own records live beside the managed ones; clashes are refused.
     assert_eq!(app.record(&token, zone, "@", "TXT", "hello").await.status, 201);
     let clash = app.record(&token, zone, "@", "A", "198.51.100.1").await;
     assert_eq!((clash.status.as_u16(), clash.code()), (422, "managed_record"));
     assert_eq!(app.record(&token, zone, "www", "A", "198.51.100.1").await.status, 422);
     // Hosting the same domain twice is a conflict, as is another team's zone.
-    assert_eq!(app.post(&token, "/v1/sites", json!({ "domain": "blog.test" })).await.status, 409);
+    assert_eq!(
+        app.post(&token, "/v1/sites", json!({ "domain": "blog.test" }))
+            .await
+            .status,
+        409
+    );
     let other = app.team("other", &[]).await;
-    let r = app.post(&other, "/v1/sites", json!({ "domain": "shop.blog.test" })).await;
+    let r = app
+        .post(&other, "/v1/sites", json!({ "domain": "shop.blog.test" }))
+        .await;
     assert_eq!(r.status, 409, "inside another team's zone");
 }
 
@@ -91,7 +121,10 @@ async fn a_site_in_an_existing_zone_of_the_team_uses_it() {
     let id = create_site(&app, &token, "shop.corp.test").await;
     let site = app.wait_site(&token, &id, |s| status(s) == "active").await;
     assert_eq!(site["zone_id"], zone.as_str());
-    assert_eq!(answers(&app.udp("shop.corp.test.", RecordType::A).await), ["shop.corp.test. A 192.0.2.80"]);
+    assert_eq!(
+        answers(&app.udp("shop.corp.test.", RecordType::A).await),
+        ["shop.corp.test. A 192.0.2.80"]
+    );
 }
 
 #[tokio::test]
@@ -104,13 +137,22 @@ async fn php_ssl_and_wordpress_move_through_their_states() {
 
     let bad = app.patch(&token, &site, json!({ "php_version": "5.6" })).await;
     assert_eq!((bad.status.as_u16(), bad.code()), (422, "invalid_site"));
-    assert!(bad.body["error"]["fields"]["php_version"].as_str().unwrap().contains("8.4"));
+    assert!(
+        bad.body["error"]["fields"]["php_version"]
+            .as_str()
+            .unwrap()
+            .contains("8.4")
+    );
     let r = app.patch(&token, &site, json!({ "php_version": "8.4" })).await;
     assert_eq!(r.status, 202);
     assert_eq!(r.data()["status"], "updating");
     let s = app.wait_site(&token, &id, |s| status(s) == "active").await;
     assert_eq!(s["php_version"], "8.4");
-    assert_eq!(app.patch(&token, &site, json!({ "php_version": "8.4" })).await.status, 200, "no change, no job");
+    assert_eq!(
+        app.patch(&token, &site, json!({ "php_version": "8.4" })).await.status,
+        200,
+        "no change, no job"
+    );
 
     let r = app.post(&token, &format!("{site}/ssl"), json!({})).await;
     assert_eq!(r.status, 202);
@@ -127,7 +169,11 @@ async fn php_ssl_and_wordpress_move_through_their_states() {
     let again = app.post(&token, &format!("{site}/wordpress"), json!({})).await;
     assert_eq!((again.status.as_u16(), again.code()), (409, "wordpress_installed"));
 
-    for (method, path) in [("DELETE", site.clone()), ("DELETE", format!("{site}/wordpress")), ("PUT", site.clone())] {
+    for (method, path) in [
+        ("DELETE", site.clone()),
+        ("DELETE", format!("{site}/wordpress")),
+        ("PUT", site.clone()),
+    ] {
         let r = app.call(method, &token, &path, None).await;
         assert_eq!(r.status, 405, "{method} {path}: no destructive operation in the API");
     }
@@ -141,20 +187,30 @@ async fn the_exec_provisioner_runs_each_step_and_reports_failures_with_their_rea
     let ok = create_site(&app, &token, "good.test").await;
     app.wait_site(&token, &ok, |s| status(s) == "active").await;
     let log = std::fs::read_to_string(app.dir().join("steps.log")).unwrap();
-    assert!(log.contains("\"step\":\"create\"") && log.contains("good.test"), "{log}");
+    assert!(
+        log.contains("\"step\":\"create\"") && log.contains("good.test"),
+        "{log}"
+    );
 
     let bad = create_site(&app, &token, "fail.test").await;
     let s = app.wait_site(&token, &bad, |s| status(s) == "failed").await;
     assert_eq!(s["last_job"]["state"], "failed");
     assert_eq!(s["last_job"]["error"], "disk quota exceeded on web-3");
-    assert_eq!(app.udp("fail.test.", RecordType::A).await.metadata.response_code, hickory_proto::op::ResponseCode::Refused, "no zone was made");
+    assert_eq!(
+        app.udp("fail.test.", RecordType::A).await.metadata.response_code,
+        hickory_proto::op::ResponseCode::Refused,
+        "no zone was made"
+    );
     // Fixed on the platform side: asking again retries.
     std::fs::remove_file(app.dir().join("fail.flag")).unwrap();
     let r = app.post(&token, "/v1/sites", json!({ "domain": "fail.test" })).await;
     assert_eq!(r.status, 202);
     assert_eq!(r.id(), bad, "the same site, retried");
     app.wait_site(&token, &bad, |s| status(s) == "active").await;
-    assert_eq!(answers(&app.udp("fail.test.", RecordType::A).await), ["fail.test. A 192.0.2.80"]);
+    assert_eq!(
+        answers(&app.udp("fail.test.", RecordType::A).await),
+        ["fail.test. A 192.0.2.80"]
+    );
 }
 
 /// Waits (up to 4 s) until the exec script has logged that a slow step started.
@@ -180,7 +236,10 @@ async fn a_slow_step_shows_its_progress_and_resumes_after_a_restart() {
     // Wait until the script is running, then restart in the middle of the step.
     let log = app.dir().join("steps.log");
     step_started(&log).await;
-    assert_eq!(app.get(&token, &format!("/v1/sites/{id}")).await.data()["status"], "provisioning");
+    assert_eq!(
+        app.get(&token, &format!("/v1/sites/{id}")).await.data()["status"],
+        "provisioning"
+    );
     app.restart().await;
     let s = app.wait_site(&token, &id, |s| status(s) == "active").await;
     assert_eq!(s["last_job"]["state"], "done");
@@ -197,11 +256,23 @@ async fn a_shutdown_lets_a_running_step_finish_within_the_grace_period() {
     step_started(&log).await;
     let started = std::time::Instant::now();
     app.running.take().unwrap().shutdown().await;
-    assert!(started.elapsed() >= std::time::Duration::from_secs(2), "the shutdown waited for the step");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "the shutdown waited for the step"
+    );
     app.running = Some(ipx::app::start(app.config.clone()).await.unwrap());
     let s = app.get(&token, &format!("/v1/sites/{id}")).await;
-    assert_eq!(s.data()["status"], "active", "finished before the process stopped: {}", s.body);
-    assert_eq!(std::fs::read_to_string(&log).unwrap().matches("started").count(), 1, "and not run again");
+    assert_eq!(
+        s.data()["status"],
+        "active",
+        "finished before the process stopped: {}",
+        s.body
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap().matches("started").count(),
+        1,
+        "and not run again"
+    );
 }
 
 #[tokio::test]
@@ -224,10 +295,17 @@ async fn idempotency_keys_replay_refuse_mismatches_and_are_per_team() {
     assert_eq!(again.status(), 202);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert!(again.headers().contains_key("location"));
-    assert_eq!(again.json::<Value>().await.unwrap(), first_body, "the first response, replayed");
+    assert_eq!(
+        again.json::<Value>().await.unwrap(),
+        first_body,
+        "the first response, replayed"
+    );
     let other = post(&app, &token, "k-1", "other.test").await.unwrap();
     assert_eq!(other.status(), 422);
-    assert_eq!(other.json::<Value>().await.unwrap()["error"]["code"], "idempotency_key_reused");
+    assert_eq!(
+        other.json::<Value>().await.unwrap()["error"]["code"],
+        "idempotency_key_reused"
+    );
     // Another team's identical key is its own.
     let beta = app.team("beta", &[]).await;
     assert_eq!(post(&app, &beta, "k-1", "beta.test").await.unwrap().status(), 202);
@@ -237,7 +315,10 @@ async fn idempotency_keys_replay_refuse_mismatches_and_are_per_team() {
     app.restart().await;
     let after = post(&app, &token, "k-1", "idem.test").await.unwrap();
     assert_eq!(after.headers()["idempotent-replayed"], "true");
-    assert_eq!(app.get(&token, "/v1/sites").await.body["meta"]["pagination"]["total"], 1);
+    assert_eq!(
+        app.get(&token, "/v1/sites").await.body["meta"]["pagination"]["total"],
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,7 +351,10 @@ async fn eight_concurrent_retries_with_one_key_create_one_site() {
     }
     assert!(created >= 1);
     let list = app.get(&token, "/v1/sites").await;
-    assert_eq!(list.body["meta"]["pagination"]["total"], 1, "one site, whatever the race");
+    assert_eq!(
+        list.body["meta"]["pagination"]["total"], 1,
+        "one site, whatever the race"
+    );
 }
 
 #[tokio::test]
@@ -281,27 +365,53 @@ async fn projects_hold_sites_and_refuse_deletion_while_they_do() {
     assert_eq!(r.status, 201);
     let p1 = r.id();
     assert_eq!(r.headers["location"], format!("/v1/projects/{p1}").as_str());
-    let p2 = app.post(&token, "/v1/projects", json!({ "name": "Internal" })).await.id();
-    assert_eq!(app.patch(&token, &format!("/v1/projects/{p2}"), json!({ "name": "Ops" })).await.data()["name"], "Ops");
-    assert_eq!(app.post(&token, "/v1/projects", json!({ "name": "" })).await.status, 422);
+    let p2 = app
+        .post(&token, "/v1/projects", json!({ "name": "Internal" }))
+        .await
+        .id();
+    assert_eq!(
+        app.patch(&token, &format!("/v1/projects/{p2}"), json!({ "name": "Ops" }))
+            .await
+            .data()["name"],
+        "Ops"
+    );
+    assert_eq!(
+        app.post(&token, "/v1/projects", json!({ "name": "" })).await.status,
+        422
+    );
 
-    let r = app.post(&token, "/v1/sites", json!({ "domain": "p.test", "project_id": p1 })).await;
+    let r = app
+        .post(&token, "/v1/sites", json!({ "domain": "p.test", "project_id": p1 }))
+        .await;
     assert_eq!(r.status, 202);
     let site = r.id();
-    let bogus = app.post(&token, "/v1/sites", json!({ "domain": "q.test", "project_id": uuid::Uuid::now_v7() })).await;
+    let bogus = app
+        .post(
+            &token,
+            "/v1/sites",
+            json!({ "domain": "q.test", "project_id": uuid::Uuid::now_v7() }),
+        )
+        .await;
     assert_eq!(bogus.status, 422);
     let r = app.delete(&token, &format!("/v1/projects/{p1}")).await;
     assert_eq!((r.status.as_u16(), r.code()), (409, "project_not_empty"));
     let filtered = app.get(&token, &format!("/v1/sites?project_id={p1}")).await;
     assert_eq!(filtered.body["meta"]["pagination"]["total"], 1);
-    let r = app.patch(&token, &format!("/v1/sites/{site}"), json!({ "project_id": p2 })).await;
+    let r = app
+        .patch(&token, &format!("/v1/sites/{site}"), json!({ "project_id": p2 }))
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.data()["project_id"], p2.as_str());
     assert_eq!(app.delete(&token, &format!("/v1/projects/{p1}")).await.status, 204);
     assert_eq!(app.get(&token, &format!("/v1/projects/{p1}")).await.status, 404);
-    let r = app.patch(&token, &format!("/v1/sites/{site}"), json!({ "project_id": null })).await;
+    let r = app
+        .patch(&token, &format!("/v1/sites/{site}"), json!({ "project_id": null }))
+        .await;
     assert_eq!(r.data()["project_id"], Value::Null);
-    assert_eq!(app.get(&token, "/v1/projects").await.body["meta"]["pagination"]["total"], 1);
+    assert_eq!(
+        app.get(&token, "/v1/projects").await.body["meta"]["pagination"]["total"],
+        1
+    );
     assert_eq!(app.get(&token, "/v1/sites?status=bogus").await.status, 400);
 }
 
@@ -313,15 +423,31 @@ async fn scopes_guard_sites_wordpress_and_projects() {
     app.wait_site(&admin, &id, |s| status(s) == "active").await;
     let reader = app.team("acme", &["sites:read"]).await;
     let r = app.post(&reader, "/v1/sites", json!({ "domain": "x.test" })).await;
-    assert_eq!((r.status.as_u16(), r.body["error"]["fields"]["scope"].as_str()), (403, Some("sites:write")));
+    assert_eq!(
+        (r.status.as_u16(), r.body["error"]["fields"]["scope"].as_str()),
+        (403, Some("sites:write"))
+    );
     assert_eq!(app.get(&reader, &format!("/v1/sites/{id}")).await.status, 200);
     let sites_writer = app.team("acme", &["sites:write"]).await;
-    let r = app.post(&sites_writer, &format!("/v1/sites/{id}/wordpress"), json!({})).await;
-    assert_eq!((r.status.as_u16(), r.body["error"]["fields"]["scope"].as_str()), (403, Some("wordpress:write")));
+    let r = app
+        .post(&sites_writer, &format!("/v1/sites/{id}/wordpress"), json!({}))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["error"]["fields"]["scope"].as_str()),
+        (403, Some("wordpress:write"))
+    );
     let wp = app.team("acme", &["wordpress:write"]).await;
-    assert_eq!(app.post(&wp, &format!("/v1/sites/{id}/wordpress"), json!({})).await.status, 202);
+    assert_eq!(
+        app.post(&wp, &format!("/v1/sites/{id}/wordpress"), json!({}))
+            .await
+            .status,
+        202
+    );
     let r = app.get(&wp, "/v1/projects").await;
-    assert_eq!((r.status.as_u16(), r.body["error"]["fields"]["scope"].as_str()), (403, Some("projects:read")));
+    assert_eq!(
+        (r.status.as_u16(), r.body["error"]["fields"]["scope"].as_str()),
+        (403, Some("projects:read"))
+    );
     let pr = app.team("acme", &["projects:read"]).await;
     assert_eq!(app.post(&pr, "/v1/projects", json!({ "name": "x" })).await.status, 403);
 }
@@ -347,7 +473,13 @@ async fn another_teams_site_and_project_are_404_on_every_route() {
     ] {
         assert_eq!((r.status.as_u16(), r.code()), (404, "not_found"), "{}", r.body);
     }
-    let moved = app.post(&b, "/v1/sites", json!({ "domain": "theirs.test", "project_id": project })).await;
+    let moved = app
+        .post(
+            &b,
+            "/v1/sites",
+            json!({ "domain": "theirs.test", "project_id": project }),
+        )
+        .await;
     assert_eq!(moved.status, 422, "another team's project is no project");
     assert_eq!(app.get(&b, "/v1/sites").await.body["meta"]["pagination"]["total"], 0);
     assert_eq!(app.get(&a, &s).await.data()["php_version"], "8.3");
@@ -361,12 +493,25 @@ async fn operators_list_and_delete_sites_with_their_managed_records() {
     let site = app.wait_site(&token, &id, |s| status(s) == "active").await;
     let zone = site["zone_id"].as_str().unwrap().to_string();
     app.record(&token, &zone, "mail", "A", "192.0.2.9").await;
-    let list = app.operator(ipx::admin::Command::SiteList { team: "acme".into() }).await.unwrap();
+    let list = app
+        .operator(ipx::admin::Command::SiteList { team: "acme".into() })
+        .await
+        .unwrap();
     assert!(list.contains("gone.test") && list.contains("active"));
-    app.operator(ipx::admin::Command::SiteDelete { id: id.clone() }).await.unwrap();
+    app.operator(ipx::admin::Command::SiteDelete { id: id.clone() })
+        .await
+        .unwrap();
     assert_eq!(app.get(&token, &format!("/v1/sites/{id}")).await.status, 404);
-    assert_eq!(app.udp("gone.test.", RecordType::A).await.answers.len(), 0, "managed records went with the site");
-    assert_eq!(answers(&app.udp("mail.gone.test.", RecordType::A).await), ["mail.gone.test. A 192.0.2.9"], "the team's own stay");
+    assert_eq!(
+        app.udp("gone.test.", RecordType::A).await.answers.len(),
+        0,
+        "managed records went with the site"
+    );
+    assert_eq!(
+        answers(&app.udp("mail.gone.test.", RecordType::A).await),
+        ["mail.gone.test. A 192.0.2.9"],
+        "the team's own stay"
+    );
 }
 
 #[tokio::test]
@@ -378,14 +523,42 @@ async fn a_create_that_clashes_with_the_teams_records_fails_and_leaves_nothing()
     let before = app.get(&token, &format!("/v1/zones/{zone}")).await.data()["serial"].clone();
     let id = create_site(&app, &token, "clash.test").await;
     let s = app.wait_site(&token, &id, |s| status(s) == "failed").await;
-    assert!(s["last_job"]["error"].as_str().unwrap().contains("www.clash.test"), "{s}");
-    assert_eq!(app.udp("clash.test.", RecordType::A).await.answers.len(), 0, "no apex A was left behind");
-    assert_eq!(app.get(&token, &format!("/v1/zones/{zone}")).await.data()["serial"], before, "the zone did not change");
+    assert!(
+        s["last_job"]["error"].as_str().unwrap().contains("www.clash.test"),
+        "{s}"
+    );
+    assert_eq!(
+        app.udp("clash.test.", RecordType::A).await.answers.len(),
+        0,
+        "no apex A was left behind"
+    );
+    assert_eq!(
+        app.get(&token, &format!("/v1/zones/{zone}")).await.data()["serial"],
+        before,
+        "the zone did not change"
+    );
     // Once the team's record is gone, asking again provisions it.
     let list = app.get(&token, &format!("/v1/zones/{zone}/records")).await;
-    let www = list.data().as_array().unwrap().iter().find(|r| r["name"] == "www.clash.test").unwrap()["id"].as_str().unwrap().to_string();
+    let www = list
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "www.clash.test")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     app.delete(&token, &format!("/v1/zones/{zone}/records/{www}")).await;
-    assert_eq!(app.post(&token, "/v1/sites", json!({ "domain": "clash.test" })).await.status, 202);
+    assert_eq!(
+        app.post(&token, "/v1/sites", json!({ "domain": "clash.test" }))
+            .await
+            .status,
+        202
+    );
     app.wait_site(&token, &id, |s| status(s) == "active").await;
-    assert_eq!(answers(&app.udp("clash.test.", RecordType::A).await), ["clash.test. A 192.0.2.80"]);
+    assert_eq!(
+        answers(&app.udp("clash.test.", RecordType::A).await),
+        ["clash.test. A 192.0.2.80"]
+    );
 }

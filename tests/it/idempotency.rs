@@ -6,7 +6,15 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, spawn_app};
 
 async fn post_with_key(app: &TestApp, token: &str, path: &str, key: &str, body: Value) -> (u16, Value, bool) {
-    let r = app.client.post(app.url(path)).bearer_auth(token).header("idempotency-key", key).json(&body).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let status = r.status().as_u16();
     let replayed = r.headers().get("idempotent-replayed").is_some();
     (status, r.json().await.unwrap_or(Value::Null), replayed)
@@ -33,7 +41,8 @@ async fn a_low_privilege_token_cannot_replay_or_poison_another_tokens_key() {
     // The reader tries a key first: its 403 is not what the admin later gets.
     let (status, _, _) = post_with_key(&app, &reader, "/v1/sites", "k-2", json!({ "domain": "poison.test" })).await;
     assert_eq!(status, 403);
-    let (status, _, replayed) = post_with_key(&app, &admin, "/v1/sites", "k-2", json!({ "domain": "poison.test" })).await;
+    let (status, _, replayed) =
+        post_with_key(&app, &admin, "/v1/sites", "k-2", json!({ "domain": "poison.test" })).await;
     assert_eq!((status, replayed), (202, false));
 
     // Another token of the same team with the same scopes has its own keys too.
@@ -53,15 +62,24 @@ async fn a_replayed_token_create_never_shows_the_secret_and_redb_never_holds_it(
     let secret = first["data"]["token"].as_str().unwrap().to_string();
     let (status, again, replayed) = post_with_key(&app, &admin, "/v1/tokens", "mint-1", body.clone()).await;
     assert_eq!((status, replayed), (201, true));
-    assert_eq!(again["data"]["id"], first["data"]["id"], "the same token, not a second one");
+    assert_eq!(
+        again["data"]["id"], first["data"]["id"],
+        "the same token, not a second one"
+    );
     assert!(again["data"]["token"].is_null(), "the secret is shown once: {again}");
-    assert_eq!(app.get(&admin, "/v1/tokens").await.body["meta"]["pagination"]["total"], 2);
+    assert_eq!(
+        app.get(&admin, "/v1/tokens").await.body["meta"]["pagination"]["total"],
+        2
+    );
     // The secret still works, and nowhere in the database file is it written.
     assert_eq!(app.get(&secret, "/v1/whoami").await.status, 200);
     app.running.take().unwrap().shutdown().await;
     let db = std::fs::read(app.config.db_path()).unwrap();
     let needle = &secret.as_bytes()[7..];
-    assert!(!db.windows(needle.len()).any(|w| w == needle), "the secret is in ipx.redb");
+    assert!(
+        !db.windows(needle.len()).any(|w| w == needle),
+        "the secret is in ipx.redb"
+    );
 }
 
 #[test]
@@ -70,12 +88,25 @@ fn expired_keys_are_swept() {
     let store = ipx::store::Store::open(&dir.path().join("ipx.redb")).unwrap();
     let token = uuid::Uuid::new_v4();
     let now = ipx::domain::unix_now();
-    store.write_blocking(move |tx| tx.begin_idempotent(token, "POST /v1/x\nk", "f")).unwrap();
-    store.write_blocking(move |tx| tx.finish_idempotent(token, "POST /v1/x\nk", Some(201), "{}".into(), None, None)).unwrap();
-    assert_eq!(store.write_blocking(move |tx| tx.sweep_idempotent(now)).unwrap(), 0, "young keys stay");
+    store
+        .write_blocking(move |tx| tx.begin_idempotent(token, "POST /v1/x\nk", "f"))
+        .unwrap();
+    store
+        .write_blocking(move |tx| tx.finish_idempotent(token, "POST /v1/x\nk", Some(201), "{}".into(), None, None))
+        .unwrap();
+    assert_eq!(
+        store.write_blocking(move |tx| tx.sweep_idempotent(now)).unwrap(),
+        0,
+        "young keys stay"
+    );
     let later = now + ipx::store::IDEMPOTENCY_TTL_SECS + 5; // the key may have been made a second after `now`
     assert_eq!(store.write_blocking(move |tx| tx.sweep_idempotent(later)).unwrap(), 1);
-    let again = store.write_blocking(move |tx| tx.begin_idempotent(token, "POST /v1/x\nk", "other")).unwrap();
-    assert!(matches!(again, ipx::store::Idem::Proceed), "a swept key is free again: {again:?}");
+    let again = store
+        .write_blocking(move |tx| tx.begin_idempotent(token, "POST /v1/x\nk", "other"))
+        .unwrap();
+    assert!(
+        matches!(again, ipx::store::Idem::Proceed),
+        "a swept key is free again: {again:?}"
+    );
     store.close();
 }

@@ -19,7 +19,10 @@ pub fn knotd() -> Option<&'static str> {
     if std::path::Path::new(KNOTD).exists() {
         return Some(KNOTD);
     }
-    assert!(std::env::var_os("CI").is_none(), "CI must install knot (apt-get install knot)");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must install knot (apt-get install knot)"
+    );
     eprintln!("skipped: {KNOTD} not installed");
     None
 }
@@ -50,7 +53,12 @@ impl Drop for Knot {
 
 /// Starts knotd on `port` with `zones` as secondaries of `primary`, or as primary from
 /// the given zone files when `primary` is `None`.
-pub fn start_knot(dir: &std::path::Path, port: u16, primary: Option<SocketAddr>, zones: &[(&str, Option<&str>)]) -> Knot {
+pub fn start_knot(
+    dir: &std::path::Path,
+    port: u16,
+    primary: Option<SocketAddr>,
+    zones: &[(&str, Option<&str>)],
+) -> Knot {
     start_knot_with_key(dir, port, primary, zones, None)
 }
 
@@ -81,7 +89,10 @@ pub fn start_knot_with_key(
         );
     }
     conf += "template:\n  - id: default\n    storage: ";
-    conf += &format!("{}\n    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: changes\nzone:\n", kdir.display());
+    conf += &format!(
+        "{}\n    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: changes\nzone:\n",
+        kdir.display()
+    );
     for (name, file) in zones {
         conf += &format!("  - domain: {name}\n");
         match (primary, file) {
@@ -104,11 +115,20 @@ pub fn start_knot_with_key(
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    Knot { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), log }
+    Knot {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        log,
+    }
 }
 
 async fn serial(addr: SocketAddr, zone: &str) -> Option<u32> {
-    let m = tokio::time::timeout(Duration::from_millis(500), udp_query(addr, &query(zone, RecordType::SOA, false))).await.ok()?;
+    let m = tokio::time::timeout(
+        Duration::from_millis(500),
+        udp_query(addr, &query(zone, RecordType::SOA, false)),
+    )
+    .await
+    .ok()?;
     match m.answers.first().map(|r| &r.data) {
         Some(RData::SOA(s)) => Some(s.serial),
         _ => None,
@@ -118,7 +138,11 @@ async fn serial(addr: SocketAddr, zone: &str) -> Option<u32> {
 /// Rcode, flags that matter, and each section as sorted text.
 pub fn summary(m: &Message) -> String {
     let section = |rs: &[hickory_proto::rr::Record]| {
-        let mut v: Vec<String> = rs.iter().filter(|r| r.record_type() != RecordType::OPT).map(|r| r.to_string().to_lowercase()).collect();
+        let mut v: Vec<String> = rs
+            .iter()
+            .filter(|r| r.record_type() != RecordType::OPT)
+            .map(|r| r.to_string().to_lowercase())
+            .collect();
         v.sort();
         v
     };
@@ -153,7 +177,10 @@ async fn wait_in_sync(app: &TestApp, knot: SocketAddr, zone: &str, limit: Durati
         if serial(knot, zone).await == Some(target) {
             return start.elapsed();
         }
-        assert!(start.elapsed() < limit, "knot did not reach serial {target} within {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "knot did not reach serial {target} within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -178,19 +205,28 @@ async fn a_knot_secondary_follows_every_edit_by_notify_and_ixfr() {
     }
     let knot = start_knot(app.dir(), kport, Some(app.dns_addr()), &[("sec.test.", None)]);
     wait_in_sync(&app, knot.addr, "sec.test.", Duration::from_secs(15)).await;
-    let names: Vec<String> = ["sec.test.", "www.sec.test.", "mail.sec.test.", "nx.sec.test."].map(String::from).to_vec();
+    let names: Vec<String> = ["sec.test.", "www.sec.test.", "mail.sec.test.", "nx.sec.test."]
+        .map(String::from)
+        .to_vec();
     same_answers(&app, knot.addr, &names).await.unwrap();
 
     // One edit at a time: each is on the secondary within a second.
     let id = app.record(&token, &zone, "new", "A", "192.0.2.3").await.id();
     assert!(wait_in_sync(&app, knot.addr, "sec.test.", Duration::from_secs(1)).await < Duration::from_secs(1));
     let path = format!("/v1/zones/{zone}/records/{id}");
-    assert_eq!(app.patch(&token, &path, json!({ "content": "192.0.2.4" })).await.status, 200);
+    assert_eq!(
+        app.patch(&token, &path, json!({ "content": "192.0.2.4" })).await.status,
+        200
+    );
     wait_in_sync(&app, knot.addr, "sec.test.", Duration::from_secs(1)).await;
-    same_answers(&app, knot.addr, &["new.sec.test.".to_string()]).await.unwrap();
+    same_answers(&app, knot.addr, &["new.sec.test.".to_string()])
+        .await
+        .unwrap();
     assert_eq!(app.delete(&token, &path).await.status, 204);
     wait_in_sync(&app, knot.addr, "sec.test.", Duration::from_secs(1)).await;
-    same_answers(&app, knot.addr, &["new.sec.test.".to_string()]).await.unwrap();
+    same_answers(&app, knot.addr, &["new.sec.test.".to_string()])
+        .await
+        .unwrap();
 
     // A burst of 1,000 edits from 16 writers.
     let mut tasks = Vec::new();
@@ -198,7 +234,9 @@ async fn a_knot_secondary_follows_every_edit_by_notify_and_ixfr() {
         let (app, token, zone) = (app.clone(), token.clone(), zone.clone());
         tasks.push(tokio::spawn(async move {
             for i in (w..1000).step_by(16) {
-                let r = app.record(&token, &zone, &format!("b{i}"), "TXT", &format!("burst {i}")).await;
+                let r = app
+                    .record(&token, &zone, &format!("b{i}"), "TXT", &format!("burst {i}"))
+                    .await;
                 assert_eq!(r.status, 201);
             }
         }));
@@ -212,7 +250,10 @@ async fn a_knot_secondary_follows_every_edit_by_notify_and_ixfr() {
     same_answers(&app, knot.addr, &burst).await.unwrap();
     let log = std::fs::read_to_string(&knot.log).unwrap();
     let ixfr = log.matches("IXFR, incoming").count();
-    let axfr = log.lines().filter(|l| l.contains("AXFR, incoming") && l.contains("finished")).count();
+    let axfr = log
+        .lines()
+        .filter(|l| l.contains("AXFR, incoming") && l.contains("finished"))
+        .count();
     assert!(ixfr >= 4, "edits arrive by IXFR: {ixfr} IXFRs\n{log}");
     assert!(axfr <= 1, "only the first transfer is a whole zone: {axfr}\n{log}");
 }
@@ -225,7 +266,10 @@ fn signed(m: &mut Message, name: &str, secret: &str) {
     use hickory_proto::rr::{Name, TSigner};
     let key = data_encoding::BASE64.decode(secret.as_bytes()).unwrap();
     let signer = TSigner::new(key, TsigAlgorithm::HmacSha256, Name::from_ascii(name).unwrap(), 300).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let (sig, _) = signer.sign_message(m, now).unwrap();
     m.signature = Some(sig);
 }
@@ -238,7 +282,11 @@ async fn transfers_allowed_by_tsig_key_are_signed_and_others_refused() {
     let kport = free_port();
     let app = spawn_app_with(|c, _| {
         c.dns.allow_transfer = vec![format!("key:{KEY_NAME}")];
-        c.dns.tsig_keys = vec![ipx::config::TsigKey { name: KEY_NAME.into(), algorithm: "hmac-sha256".into(), secret: KEY_SECRET.into() }];
+        c.dns.tsig_keys = vec![ipx::config::TsigKey {
+            name: KEY_NAME.into(),
+            algorithm: "hmac-sha256".into(),
+            secret: KEY_SECRET.into(),
+        }];
         c.dns.also_notify = vec![SocketAddr::from(([127, 0, 0, 1], kport))];
     })
     .await;
@@ -248,11 +296,19 @@ async fn transfers_allowed_by_tsig_key_are_signed_and_others_refused() {
 
     let axfr = query("tsig.test.", RecordType::AXFR, false);
     let r = crate::helpers::tcp_query(app.dns_addr(), &axfr).await;
-    assert_eq!(r.metadata.response_code, hickory_proto::op::ResponseCode::Refused, "an address alone is not enough");
+    assert_eq!(
+        r.metadata.response_code,
+        hickory_proto::op::ResponseCode::Refused,
+        "an address alone is not enough"
+    );
     let mut forged = axfr.clone();
     signed(&mut forged, KEY_NAME, "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXkhIQ==");
     let r = crate::helpers::tcp_query(app.dns_addr(), &forged).await;
-    assert_eq!(r.metadata.response_code, hickory_proto::op::ResponseCode::NotAuth, "a bad signature");
+    assert_eq!(
+        r.metadata.response_code,
+        hickory_proto::op::ResponseCode::NotAuth,
+        "a bad signature"
+    );
     let mut good = axfr.clone();
     signed(&mut good, KEY_NAME, KEY_SECRET);
     let r = crate::helpers::tcp_query(app.dns_addr(), &good).await;
@@ -261,11 +317,23 @@ async fn transfers_allowed_by_tsig_key_are_signed_and_others_refused() {
     assert!(r.signature.is_some(), "the response is signed");
 
     // Knot, configured with the key, transfers and follows edits.
-    let knot = start_knot_with_key(app.dir(), kport, Some(app.dns_addr()), &[("tsig.test.", None)], Some((KEY_NAME, KEY_SECRET)));
+    let knot = start_knot_with_key(
+        app.dir(),
+        kport,
+        Some(app.dns_addr()),
+        &[("tsig.test.", None)],
+        Some((KEY_NAME, KEY_SECRET)),
+    );
     wait_in_sync(&app, knot.addr, "tsig.test.", Duration::from_secs(15)).await;
     app.record(&token, &zone, "new", "A", "192.0.2.2").await;
     wait_in_sync(&app, knot.addr, "tsig.test.", Duration::from_secs(2)).await;
-    same_answers(&app, knot.addr, &["www.tsig.test.".to_string(), "new.tsig.test.".to_string()]).await.unwrap();
+    same_answers(
+        &app,
+        knot.addr,
+        &["www.tsig.test.".to_string(), "new.tsig.test.".to_string()],
+    )
+    .await
+    .unwrap();
     let log = std::fs::read_to_string(&knot.log).unwrap();
     assert!(log.contains("IXFR, incoming"), "{log}");
     assert!(!log.contains("TSIG"), "no TSIG complaints: {log}");
@@ -289,7 +357,11 @@ async fn notify_is_retried_until_the_secondary_answers() {
     // ...so it comes again; this one is answered.
     let (n, from) = recv(&fake, &mut buf).await.expect("NOTIFY retried");
     let second = Message::from_vec(&buf[..n]).unwrap();
-    let mut ack = Message::new(second.metadata.id, hickory_proto::op::MessageType::Response, hickory_proto::op::OpCode::Notify);
+    let mut ack = Message::new(
+        second.metadata.id,
+        hickory_proto::op::MessageType::Response,
+        hickory_proto::op::OpCode::Notify,
+    );
     ack.metadata.authoritative = true;
     ack.add_query(second.queries[0].clone());
     fake.send_to(&ack.to_vec().unwrap(), from).await.unwrap();
@@ -298,5 +370,8 @@ async fn notify_is_retried_until_the_secondary_answers() {
 }
 
 async fn recv(fake: &tokio::net::UdpSocket, buf: &mut [u8; 2048]) -> Option<(usize, SocketAddr)> {
-    tokio::time::timeout(Duration::from_secs(3), fake.recv_from(buf)).await.ok().and_then(|r| r.ok())
+    tokio::time::timeout(Duration::from_secs(3), fake.recv_from(buf))
+        .await
+        .ok()
+        .and_then(|r| r.ok())
 }

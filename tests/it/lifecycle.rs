@@ -42,10 +42,25 @@ fn serve(data: &std::path::Path, env: &[(&str, &str)]) -> (Child, SocketAddr, Bu
 fn sigterm_finishes_the_request_in_flight_then_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = ipx().arg("--data-dir").arg(&data).args(["team", "create", "acme"]).output().unwrap();
+    let out = ipx()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["team", "create", "acme"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let out = ipx().arg("--data-dir").arg(&data).args(["token", "create", "--team", "acme", "--name", "t"]).output().unwrap();
-    let token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_string();
+    let out = ipx()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["token", "create", "--team", "acme", "--name", "t"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
     let (mut child, api, mut log) = serve(&data, &[("IPX_DEMO_ENABLED", "false")]);
 
     // A request whose body is half sent when the signal arrives.
@@ -53,7 +68,10 @@ fn sigterm_finishes_the_request_in_flight_then_exits_cleanly() {
     let mut conn = TcpStream::connect(api).unwrap();
     write!(conn, "POST /v1/zones HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}", body.len(), &body[..5]).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     std::thread::sleep(Duration::from_millis(300));
     assert!(TcpStream::connect(api).is_err(), "no new connections once draining");
@@ -61,7 +79,10 @@ fn sigterm_finishes_the_request_in_flight_then_exits_cleanly() {
     let mut answer = String::new();
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = conn.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 201"), "the request in flight was answered: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "the request in flight was answered: {answer}"
+    );
 
     let started = Instant::now();
     let status = loop {
@@ -71,11 +92,20 @@ fn sigterm_finishes_the_request_in_flight_then_exits_cleanly() {
         assert!(started.elapsed() < Duration::from_secs(10), "the server did not stop");
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(status.code(), Some(0), "a drained stop is a clean exit, not death by signal");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "a drained stop is a clean exit, not death by signal"
+    );
     let mut rest = String::new();
     let _ = log.read_to_string(&mut rest);
     assert!(rest.contains("SIGTERM") && rest.contains("stopped"), "{rest}");
-    let out = ipx().arg("--data-dir").arg(&data).args(["zone", "export", "drain.test"]).output().unwrap();
+    let out = ipx()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["zone", "export", "drain.test"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "the acknowledged zone is in the store");
 }
 
@@ -92,10 +122,25 @@ fn a_start_that_cannot_bind_leaves_no_demo_team_or_token_behind() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("api"), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("ipxapi_"), "no token printed for a start that failed");
-    let teams = ipx().arg("--data-dir").arg(&data).args(["team", "list"]).output().unwrap();
-    assert!(!String::from_utf8_lossy(&teams.stdout).contains("demo"), "no demo team left behind");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("api"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("ipxapi_"),
+        "no token printed for a start that failed"
+    );
+    let teams = ipx()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["team", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&teams.stdout).contains("demo"),
+        "no demo team left behind"
+    );
     // The next start is still the first: it imports the demo and shows its token.
     let mut child = ipx()
         .arg("--data-dir")
@@ -123,27 +168,45 @@ fn configuration_errors_never_echo_a_secret() {
         // A value of the wrong type beside it.
         format!("[dns]\ntsig_keys = [{{ name = \"k.\", algorithm = 5, secret = \"{secret}\" }}]\n"),
         // An unknown key in the same table.
-        format!("[dns]\ntsig_keys = [{{ name = \"k.\", algorithm = \"hmac-sha256\", secret = \"{secret}\", extra = 1 }}]\n"),
+        format!(
+            "[dns]\ntsig_keys = [{{ name = \"k.\", algorithm = \"hmac-sha256\", secret = \"{secret}\", extra = 1 }}]\n"
+        ),
         // A bad algorithm.
         format!("[dns]\ntsig_keys = [{{ name = \"k.\", algorithm = \"hmac-md5\", secret = \"{secret}\" }}]\n"),
     ];
     for (i, text) in cases.iter().enumerate() {
         let file = dir.path().join(format!("c{i}.toml"));
         std::fs::write(&file, text).unwrap();
-        let out = ipx().arg("--config").arg(&file).args(["serve", "--check"]).output().unwrap();
+        let out = ipx()
+            .arg("--config")
+            .arg(&file)
+            .args(["serve", "--check"])
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "case {i} should fail: {err}");
         assert!(!err.contains(&secret[..20]), "case {i} echoes the secret: {err}");
-        assert!(err.contains("c") && err.len() > 20, "case {i} still says what is wrong: {err}");
+        assert!(
+            err.contains("c") && err.len() > 20,
+            "case {i} still says what is wrong: {err}"
+        );
     }
     // Through the environment too.
     let value = format!("[{{ name = \"k.\", algorithm = 5, secret = \"{secret}\" }}]");
-    let out = ipx().env("IPX_DNS_TSIG_KEYS", &value).args(["serve", "--check"]).output().unwrap();
+    let out = ipx()
+        .env("IPX_DNS_TSIG_KEYS", &value)
+        .args(["serve", "--check"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(!err.contains(&secret[..20]), "{err}");
     let value = format!("[{{ name = \"k.\", algorithm = \"hmac-sha256\", secret = \"{secret}\" ");
-    let out = ipx().env("IPX_DNS_TSIG_KEYS", &value).args(["serve", "--check"]).output().unwrap();
+    let out = ipx()
+        .env("IPX_DNS_TSIG_KEYS", &value)
+        .args(["serve", "--check"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(!err.contains(&secret[..20]), "{err}");

@@ -4,9 +4,9 @@
 mod helpers;
 
 mod api_auth;
-mod auth_flood;
 mod api_records;
 mod api_zones;
+mod auth_flood;
 mod cli;
 mod conformance;
 mod dns;

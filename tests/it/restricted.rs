@@ -20,7 +20,9 @@ async fn a_zone_restricted_token_reaches_only_the_sites_tokens_and_events_of_its
     let theirs = active_site(&app, &admin, "theirs.test").await;
     let (mine_id, theirs_id) = (mine["id"].as_str().unwrap(), theirs["id"].as_str().unwrap());
     let zone = mine["zone_id"].as_str().unwrap();
-    let r = app.post(&admin, "/v1/tokens", json!({ "name": "narrow", "zones": [zone] })).await;
+    let r = app
+        .post(&admin, "/v1/tokens", json!({ "name": "narrow", "zones": [zone] }))
+        .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let narrow = r.data()["token"].as_str().unwrap().to_string();
 
@@ -38,19 +40,45 @@ async fn a_zone_restricted_token_reaches_only_the_sites_tokens_and_events_of_its
     ] {
         assert_eq!((r.status.as_u16(), r.code()), (404, "not_found"), "{}", r.body);
     }
-    assert_eq!(app.get(&admin, &outside).await.data()["php_version"], theirs["php_version"], "nothing changed");
-    assert_eq!(app.post(&narrow, "/v1/projects", json!({ "name": "p" })).await.code(), "zone_restricted");
+    assert_eq!(
+        app.get(&admin, &outside).await.data()["php_version"],
+        theirs["php_version"],
+        "nothing changed"
+    );
+    assert_eq!(
+        app.post(&narrow, "/v1/projects", json!({ "name": "p" })).await.code(),
+        "zone_restricted"
+    );
 
     // Tokens: it sees and revokes only tokens within its zones, never the admin.
-    let admin_id = app.get(&admin, "/v1/whoami").await.data()["token"]["id"].as_str().unwrap().to_string();
+    let admin_id = app.get(&admin, "/v1/whoami").await.data()["token"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let tokens = app.get(&narrow, "/v1/tokens").await;
     assert_eq!(tokens.status, 200);
-    assert!(tokens.data().as_array().unwrap().iter().all(|t| t["zones"] == json!([zone])), "{}", tokens.body);
+    assert!(
+        tokens
+            .data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["zones"] == json!([zone])),
+        "{}",
+        tokens.body
+    );
     assert_eq!(app.delete(&narrow, &format!("/v1/tokens/{admin_id}")).await.status, 404);
-    assert_eq!(app.get(&admin, "/v1/whoami").await.status, 200, "the admin token still works");
+    assert_eq!(
+        app.get(&admin, "/v1/whoami").await.status,
+        200,
+        "the admin token still works"
+    );
     let child = app.post(&narrow, "/v1/tokens", json!({ "name": "child" })).await;
     assert_eq!(child.data()["zones"], json!([zone]), "it mints only within its zones");
-    assert_eq!(app.delete(&narrow, &format!("/v1/tokens/{}", child.id())).await.status, 204);
+    assert_eq!(
+        app.delete(&narrow, &format!("/v1/tokens/{}", child.id())).await.status,
+        204
+    );
 
     // Events: only those made in its zone.
     let events = app.get(&narrow, "/v1/events").await;
@@ -67,12 +95,30 @@ async fn a_tokens_zone_list_is_deduplicated_and_bounded() {
     let app = spawn_app().await;
     let admin = app.team("acme", &[]).await;
     let zone = app.zone(&admin, "dup.test").await;
-    let r = app.post(&admin, "/v1/tokens", json!({ "name": "dups", "zones": vec![zone.clone(); 500] })).await;
+    let r = app
+        .post(
+            &admin,
+            "/v1/tokens",
+            json!({ "name": "dups", "zones": vec![zone.clone(); 500] }),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.data()["zones"], json!([zone]));
-    let r = app.post(&admin, "/v1/tokens", json!({ "name": "many", "zones": vec![zone.clone(); 20_000] })).await;
+    let r = app
+        .post(
+            &admin,
+            "/v1/tokens",
+            json!({ "name": "many", "zones": vec![zone.clone(); 20_000] }),
+        )
+        .await;
     assert_eq!((r.status.as_u16(), r.code()), (422, "invalid_token_request"));
-    let r = app.post(&admin, "/v1/tokens", json!({ "name": "none", "zones": [] })).await;
+    let r = app
+        .post(&admin, "/v1/tokens", json!({ "name": "none", "zones": [] }))
+        .await;
     assert_eq!(r.status, 422);
-    assert_eq!(app.get(&admin, "/v1/tokens").await.body["meta"]["pagination"]["total"], 2, "only the good one was made");
+    assert_eq!(
+        app.get(&admin, "/v1/tokens").await.body["meta"]["pagination"]["total"],
+        2,
+        "only the good one was made"
+    );
 }

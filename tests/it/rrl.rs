@@ -24,7 +24,9 @@ async fn rrl_app(rate: u32) -> TestApp {
     let token = app.team("acme", &[]).await;
     let zone = app.zone(&token, "rrl.test").await;
     for i in 0..15 {
-        let r = app.record(&token, &zone, "big", "TXT", &format!("{i:02}{}", "y".repeat(50))).await;
+        let r = app
+            .record(&token, &zone, "big", "TXT", &format!("{i:02}{}", "y".repeat(50)))
+            .await;
         assert_eq!(r.status, 201);
     }
     app
@@ -45,7 +47,10 @@ async fn flood(from: &str, to: SocketAddr, name: &str, rtype: RecordType, n: usi
         bytes += len;
         let m = Message::from_vec(&buf[..len]).expect("every answer sent is well-formed");
         if m.metadata.truncation {
-            assert!(m.answers.is_empty() && m.edns.is_some(), "a slipped answer carries no records and keeps OPT");
+            assert!(
+                m.answers.is_empty() && m.edns.is_some(),
+                "a slipped answer carries no records and keeps OPT"
+            );
             truncated += 1;
         } else {
             full += 1;
@@ -78,7 +83,10 @@ async fn a_flood_from_one_prefix_is_cut_to_the_rate_and_others_are_answered_in_f
 async fn refusals_for_names_we_do_not_serve_are_limited_too() {
     let app = rrl_app(10).await;
     let (full, truncated, _) = flood("127.0.0.1", app.dns_addr(), "victim.example.", RecordType::ANY, 100).await;
-    assert!(full <= 20 && truncated > 0 && full + truncated < 100, "{full} {truncated}");
+    assert!(
+        full <= 20 && truncated > 0 && full + truncated < 100,
+        "{full} {truncated}"
+    );
 }
 
 struct Unbound {
@@ -99,7 +107,10 @@ fn unbound_bin() -> Option<&'static str> {
     if std::path::Path::new(UNBOUND).exists() {
         return Some(UNBOUND);
     }
-    assert!(std::env::var_os("CI").is_none(), "CI must install unbound (apt-get install unbound)");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must install unbound (apt-get install unbound)"
+    );
     eprintln!("skipped: {UNBOUND} not installed");
     None
 }
@@ -122,8 +133,17 @@ fn start_unbound(bin: &str, dir: &std::path::Path, stub: SocketAddr) -> Unbound 
         ),
     )
     .unwrap();
-    let child = Command::new(bin).args(["-d", "-c"]).arg(&conf).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap();
-    Unbound { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+    let child = Command::new(bin)
+        .args(["-d", "-c"])
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    Unbound {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +160,10 @@ async fn a_busy_resolver_behind_the_default_limits_gets_every_answer() {
         let probe = query("www.rrl.test.", RecordType::A, true);
         sock.send_to(&probe.to_vec().unwrap(), resolver.addr).await.unwrap();
         let mut buf = [0u8; 4096];
-        if tokio::time::timeout(Duration::from_millis(100), sock.recv(&mut buf)).await.is_ok() {
+        if tokio::time::timeout(Duration::from_millis(100), sock.recv(&mut buf))
+            .await
+            .is_ok()
+        {
             break;
         }
     }
@@ -161,7 +184,11 @@ async fn a_busy_resolver_behind_the_default_limits_gets_every_answer() {
     });
     let started = Instant::now();
     for i in 0..total {
-        let name = if i % 10 == 0 { "www.rrl.test.".to_string() } else { format!("nx{i}.rrl.test.") };
+        let name = if i % 10 == 0 {
+            "www.rrl.test.".to_string()
+        } else {
+            format!("nx{i}.rrl.test.")
+        };
         let mut q = query(&name, RecordType::A, true);
         q.metadata.id = i as u16;
         q.metadata.recursion_desired = true;
@@ -173,14 +200,29 @@ async fn a_busy_resolver_behind_the_default_limits_gets_every_answer() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let mut wrong = Vec::new();
     while !asked.is_empty() {
-        let Ok(Some((id, rcode, answers))) = tokio::time::timeout_at(deadline, rx.recv()).await else { break };
+        let Ok(Some((id, rcode, answers))) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+            break;
+        };
         let Some(name) = asked.remove(&id) else { continue };
-        let expected = if name.starts_with("www") { (ResponseCode::NoError, 1) } else { (ResponseCode::NXDomain, 0) };
+        let expected = if name.starts_with("www") {
+            (ResponseCode::NoError, 1)
+        } else {
+            (ResponseCode::NXDomain, 0)
+        };
         if (rcode, answers) != expected {
             wrong.push(format!("{name}: {rcode:?} with {answers} answers"));
         }
     }
     let (slipped, dropped) = app.running.as_ref().unwrap().rrl.as_ref().unwrap().counts();
-    assert!(slipped > 0, "the resolver's questions overran the NXDOMAIN budget (dropped {dropped})");
-    assert!(asked.is_empty() && wrong.is_empty(), "{} unanswered, {} wrong: {:?}", asked.len(), wrong.len(), wrong.iter().take(5).collect::<Vec<_>>());
+    assert!(
+        slipped > 0,
+        "the resolver's questions overran the NXDOMAIN budget (dropped {dropped})"
+    );
+    assert!(
+        asked.is_empty() && wrong.is_empty(),
+        "{} unanswered, {} wrong: {:?}",
+        asked.len(),
+        wrong.len(),
+        wrong.iter().take(5).collect::<Vec<_>>()
+    );
 }

@@ -16,8 +16,18 @@ fn mode(path: &Path) -> u32 {
 }
 
 fn ipx(data: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ipx")).arg("--data-dir").arg(data).args(args).env_remove("IPX_LOG").output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_ipx"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("IPX_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// `ipx serve` on port 0 that is expected to stop on its own (it cannot start).
@@ -77,7 +87,10 @@ async fn the_data_directory_is_the_owners_alone_and_looser_modes_are_tightened()
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(log.contains("tightened"), "the server says it tightened the modes:\n{log}");
+    assert!(
+        log.contains("tightened"),
+        "the server says it tightened the modes:\n{log}"
+    );
     assert_eq!(mode(&app.config.db_path()), 0o600);
 }
 
@@ -94,8 +107,15 @@ async fn a_database_deleted_or_replaced_under_the_server_stops_writes_and_fails_
     assert_eq!((r.status.as_u16(), r.code()), (503, "store_unavailable"), "{}", r.body);
     let health = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 503);
-    assert!(app.udp("after.gone.test.", RecordType::A).await.answers.is_empty(), "the refused write is not served");
-    assert_eq!(app.udp("www.gone.test.", RecordType::A).await.answers.len(), 1, "what was acknowledged is still served");
+    assert!(
+        app.udp("after.gone.test.", RecordType::A).await.answers.is_empty(),
+        "the refused write is not served"
+    );
+    assert_eq!(
+        app.udp("www.gone.test.", RecordType::A).await.answers.len(),
+        1,
+        "what was acknowledged is still served"
+    );
     // A file put back in its place is another file: writes stay refused.
     std::fs::rename(&copy, app.config.db_path()).unwrap();
     assert_eq!(app.record(&token, &zone, "later", "A", "192.0.2.3").await.status, 503);
@@ -105,7 +125,12 @@ async fn a_database_deleted_or_replaced_under_the_server_stops_writes_and_fails_
 fn commands_that_only_read_never_create_a_database() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    for args in [&["team", "list"][..], &["token", "list", "--team", "x"], &["zone", "export", "x.test"], &["site", "list", "--team", "x"]] {
+    for args in [
+        &["team", "list"][..],
+        &["token", "list", "--team", "x"],
+        &["zone", "export", "x.test"],
+        &["site", "list", "--team", "x"],
+    ] {
         let (code, _, err) = ipx(&data, args);
         assert_eq!(code, 1, "{args:?}");
         assert!(err.contains("no database"), "{args:?}: {err}");
@@ -113,7 +138,10 @@ fn commands_that_only_read_never_create_a_database() {
     }
     let (code, _, err) = ipx(&data, &["team", "create", "acme"]);
     assert_eq!(code, 0, "{err}");
-    assert!(data.join("ipx.redb").exists(), "a command that writes makes one, as before");
+    assert!(
+        data.join("ipx.redb").exists(),
+        "a command that writes makes one, as before"
+    );
 }
 
 #[test]
@@ -139,7 +167,10 @@ fn empty_and_foreign_files_are_refused_and_left_as_they_are() {
     {
         let other = redb::Database::create(&db).unwrap();
         let txn = other.begin_write().unwrap();
-        txn.open_table(redb::TableDefinition::<&str, u64>::new("their_table")).unwrap().insert("k", 1).unwrap();
+        txn.open_table(redb::TableDefinition::<&str, u64>::new("their_table"))
+            .unwrap()
+            .insert("k", 1)
+            .unwrap();
         txn.commit().unwrap();
     }
     let before = std::fs::read(&db).unwrap();
@@ -153,9 +184,15 @@ fn a_damaged_database_is_a_clear_error_not_a_panic_and_is_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     assert_eq!(ipx(&data, &["team", "create", "acme"]).0, 0);
-    let zone: String = (0..2000).map(|i| format!("h{i} IN TXT \"{}\"\n", "z".repeat(100))).collect();
+    let zone: String = (0..2000)
+        .map(|i| format!("h{i} IN TXT \"{}\"\n", "z".repeat(100)))
+        .collect();
     let file = dir.path().join("big.zone");
-    std::fs::write(&file, format!("$ORIGIN big.test.\n$TTL 300\n@ IN SOA ns1.x. h.x. 1 2 3 4 5\n@ IN NS ns1.x.\n{zone}")).unwrap();
+    std::fs::write(
+        &file,
+        format!("$ORIGIN big.test.\n$TTL 300\n@ IN SOA ns1.x. h.x. 1 2 3 4 5\n@ IN NS ns1.x.\n{zone}"),
+    )
+    .unwrap();
     let (code, _, err) = ipx(&data, &["zone", "import", file.to_str().unwrap(), "--team", "acme"]);
     assert_eq!(code, 0, "{err}");
     let db = data.join("ipx.redb");
@@ -169,5 +206,8 @@ fn a_damaged_database_is_a_clear_error_not_a_panic_and_is_left_untouched() {
     assert!(err.contains("damaged") && !err.contains("panicked"), "{err}");
     assert_eq!(std::fs::read(&db).unwrap(), bytes, "the file is as it was");
     let (code, _, err) = ipx(&data, &["team", "list"]);
-    assert!(code == 1 && err.contains("damaged") && !err.contains("panicked"), "{err}");
+    assert!(
+        code == 1 && err.contains("damaged") && !err.contains("panicked"),
+        "{err}"
+    );
 }
