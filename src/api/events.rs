@@ -18,7 +18,18 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/events", get(list))
 }
 
-#[utoipa::path(get, path = "/v1/events", tag = "account", params(("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("resource_type" = Option<String>, Query), ("resource_id" = Option<Uuid>, Query)), responses((status = 200, body = super::openapi::EventList)))]
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "account",
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("resource_type" = Option<String>, Query),
+        ("resource_id" = Option<Uuid>, Query),
+    ),
+    responses((status = 200, body = super::openapi::EventList)),
+)]
 pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery, uri: Uri) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Tokens))?.team.id;
     let zones = caller.0.zones.clone();

@@ -24,7 +24,16 @@ pub(super) struct ProjectBody {
     name: String,
 }
 
-#[utoipa::path(get, path = "/v1/projects", tag = "projects", params(("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")), responses((status = 200, body = super::openapi::ProjectList)))]
+#[utoipa::path(
+    get,
+    path = "/v1/projects",
+    tag = "projects",
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses((status = 200, body = super::openapi::ProjectList)),
+)]
 pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Projects))?.team.id;
     let (after, limit) = (q.after, q.limit);
@@ -32,7 +41,13 @@ pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuer
     Ok(page(p.items, &q, p.next, p.total))
 }
 
-#[utoipa::path(post, path = "/v1/projects", tag = "projects", request_body = ProjectBody, responses((status = 201, body = super::openapi::ProjectData)))]
+#[utoipa::path(
+    post,
+    path = "/v1/projects",
+    tag = "projects",
+    request_body = ProjectBody,
+    responses((status = 201, body = super::openapi::ProjectData)),
+)]
 pub(super) async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -49,14 +64,27 @@ pub(super) async fn create(
     .await
 }
 
-#[utoipa::path(get, path = "/v1/projects/{id}", tag = "projects", params(("id" = Uuid, Path, description = "The project")), responses((status = 200, body = super::openapi::ProjectData)))]
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{id}",
+    tag = "projects",
+    params(("id" = Uuid, Path, description = "The project")),
+    responses((status = 200, body = super::openapi::ProjectData)),
+)]
 pub(super) async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Projects))?.team.id;
     let id = parse_id(&id, "project")?;
     Ok(data(StatusCode::OK, st.store.read(move |r| r.project(team, id)).await?))
 }
 
-#[utoipa::path(patch, path = "/v1/projects/{id}", tag = "projects", params(("id" = Uuid, Path, description = "The project")), request_body = ProjectBody, responses((status = 200, body = super::openapi::ProjectData)))]
+#[utoipa::path(
+    patch,
+    path = "/v1/projects/{id}",
+    tag = "projects",
+    params(("id" = Uuid, Path, description = "The project")),
+    request_body = ProjectBody,
+    responses((status = 200, body = super::openapi::ProjectData)),
+)]
 pub(super) async fn rename(
     State(st): State<AppState>,
     caller: Caller,
@@ -74,7 +102,13 @@ pub(super) async fn rename(
     ))
 }
 
-#[utoipa::path(delete, path = "/v1/projects/{id}", tag = "projects", params(("id" = Uuid, Path, description = "The project")), responses((status = 204, description = "Deleted")))]
+#[utoipa::path(
+    delete,
+    path = "/v1/projects/{id}",
+    tag = "projects",
+    params(("id" = Uuid, Path, description = "The project")),
+    responses((status = 204, description = "Deleted")),
+)]
 pub(super) async fn remove(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Projects))?.team.id;
     caller.unrestricted()?;

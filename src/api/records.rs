@@ -61,7 +61,17 @@ fn managed_soa() -> ApiError {
     .into()
 }
 
-#[utoipa::path(get, path = "/v1/zones/{zone_id}/records", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")), responses((status = 200, body = super::openapi::RecordList)))]
+#[utoipa::path(
+    get,
+    path = "/v1/zones/{zone_id}/records",
+    tag = "dns",
+    params(
+        ("zone_id" = Uuid, Path, description = "The zone"),
+        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses((status = 200, body = super::openapi::RecordList)),
+)]
 pub(super) async fn list(
     State(st): State<AppState>,
     caller: Caller,
@@ -94,7 +104,16 @@ pub(super) async fn list(
     Ok(r)
 }
 
-#[utoipa::path(get, path = "/v1/zones/{zone_id}/records/{record_id}", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone"), ("record_id" = Uuid, Path, description = "The record (the zone id for its SOA)")), responses((status = 200, body = super::openapi::RecordData)))]
+#[utoipa::path(
+    get,
+    path = "/v1/zones/{zone_id}/records/{record_id}",
+    tag = "dns",
+    params(
+        ("zone_id" = Uuid, Path, description = "The zone"),
+        ("record_id" = Uuid, Path, description = "The record (the zone id for its SOA)"),
+    ),
+    responses((status = 200, body = super::openapi::RecordData)),
+)]
 pub(super) async fn show(
     State(st): State<AppState>,
     caller: Caller,
@@ -159,7 +178,19 @@ fn validate(
     }
 }
 
-#[utoipa::path(post, path = "/v1/zones/{zone_id}/records", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone"), ("If-Match" = Option<String>, Header, description = "The zone ETag")), request_body = CreateRecord, responses((status = 201, body = super::openapi::RecordData, headers(("Location" = String), ("ETag" = String)))))]
+#[utoipa::path(
+    post,
+    path = "/v1/zones/{zone_id}/records",
+    tag = "dns",
+    params(
+        ("zone_id" = Uuid, Path, description = "The zone"),
+        ("If-Match" = Option<String>, Header, description = "The zone ETag"),
+    ),
+    request_body = CreateRecord,
+    responses(
+        (status = 201, body = super::openapi::RecordData, headers(("Location" = String), ("ETag" = String))),
+    ),
+)]
 pub(super) async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -214,7 +245,18 @@ pub(super) struct UpdateRecord {
     ttl: Option<i64>,
 }
 
-#[utoipa::path(patch, path = "/v1/zones/{zone_id}/records/{record_id}", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone"), ("record_id" = Uuid, Path, description = "The record (the zone id for its SOA)"), ("If-Match" = Option<String>, Header, description = "The zone ETag")), request_body = UpdateRecord, responses((status = 200, body = super::openapi::RecordData)))]
+#[utoipa::path(
+    patch,
+    path = "/v1/zones/{zone_id}/records/{record_id}",
+    tag = "dns",
+    params(
+        ("zone_id" = Uuid, Path, description = "The zone"),
+        ("record_id" = Uuid, Path, description = "The record (the zone id for its SOA)"),
+        ("If-Match" = Option<String>, Header, description = "The zone ETag"),
+    ),
+    request_body = UpdateRecord,
+    responses((status = 200, body = super::openapi::RecordData)),
+)]
 pub(super) async fn update(
     State(st): State<AppState>,
     caller: Caller,
@@ -269,7 +311,17 @@ pub(super) async fn update(
     Ok(r)
 }
 
-#[utoipa::path(delete, path = "/v1/zones/{zone_id}/records/{record_id}", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone"), ("record_id" = Uuid, Path, description = "The record (the zone id for its SOA)"), ("If-Match" = Option<String>, Header, description = "The zone ETag")), responses((status = 204, description = "Deleted")))]
+#[utoipa::path(
+    delete,
+    path = "/v1/zones/{zone_id}/records/{record_id}",
+    tag = "dns",
+    params(
+        ("zone_id" = Uuid, Path, description = "The zone"),
+        ("record_id" = Uuid, Path, description = "The record (the zone id for its SOA)"),
+        ("If-Match" = Option<String>, Header, description = "The zone ETag"),
+    ),
+    responses((status = 204, description = "Deleted")),
+)]
 pub(super) async fn remove(
     State(st): State<AppState>,
     caller: Caller,
@@ -323,7 +375,17 @@ pub(super) struct BatchBody {
 
 /// `POST /v1/zones/{id}/records/batch`: deletes, patches and creates applied in one
 /// transaction and one snapshot swap, or not at all (422 naming each failing item).
-#[utoipa::path(post, path = "/v1/zones/{zone_id}/records/batch", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone"), ("If-Match" = Option<String>, Header, description = "The zone ETag")), request_body = BatchBody, responses((status = 200, body = super::openapi::BatchData)))]
+#[utoipa::path(
+    post,
+    path = "/v1/zones/{zone_id}/records/batch",
+    tag = "dns",
+    params(
+        ("zone_id" = Uuid, Path, description = "The zone"),
+        ("If-Match" = Option<String>, Header, description = "The zone ETag"),
+    ),
+    request_body = BatchBody,
+    responses((status = 200, body = super::openapi::BatchData)),
+)]
 pub(super) async fn batch(
     State(st): State<AppState>,
     caller: Caller,

@@ -51,7 +51,18 @@ fn check_php(st: &AppState, v: &str) -> Result<(), ApiError> {
     }
 }
 
-#[utoipa::path(get, path = "/v1/sites", tag = "sites", params(("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("project_id" = Option<Uuid>, Query), ("status" = Option<String>, Query)), responses((status = 200, body = super::openapi::SiteList)))]
+#[utoipa::path(
+    get,
+    path = "/v1/sites",
+    tag = "sites",
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("project_id" = Option<Uuid>, Query),
+        ("status" = Option<String>, Query),
+    ),
+    responses((status = 200, body = super::openapi::SiteList)),
+)]
 pub(super) async fn list(
     State(st): State<AppState>,
     caller: Caller,
@@ -93,7 +104,13 @@ pub(super) async fn list(
     Ok(page(p.items, &q, p.next, p.total))
 }
 
-#[utoipa::path(get, path = "/v1/sites/{id}", tag = "sites", params(("id" = Uuid, Path, description = "The site")), responses((status = 200, body = super::openapi::SiteData)))]
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{id}",
+    tag = "sites",
+    params(("id" = Uuid, Path, description = "The site")),
+    responses((status = 200, body = super::openapi::SiteData)),
+)]
 pub(super) async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Sites))?.team.id;
     let id = parse_id(&id, "site")?;
@@ -110,7 +127,14 @@ pub(super) struct CreateSite {
     php_version: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/sites", tag = "sites", params(("Idempotency-Key" = Option<String>, Header)), request_body = CreateSite, responses((status = 202, body = super::openapi::SiteData, headers(("Location" = String)))))]
+#[utoipa::path(
+    post,
+    path = "/v1/sites",
+    tag = "sites",
+    params(("Idempotency-Key" = Option<String>, Header)),
+    request_body = CreateSite,
+    responses((status = 202, body = super::openapi::SiteData, headers(("Location" = String)))),
+)]
 pub(super) async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -154,7 +178,17 @@ pub(super) struct UpdateSite {
     project_id: Option<Option<Uuid>>,
 }
 
-#[utoipa::path(patch, path = "/v1/sites/{id}", tag = "sites", params(("id" = Uuid, Path, description = "The site")), request_body = UpdateSite, responses((status = 200, body = super::openapi::SiteData), (status = 202, body = super::openapi::SiteData)))]
+#[utoipa::path(
+    patch,
+    path = "/v1/sites/{id}",
+    tag = "sites",
+    params(("id" = Uuid, Path, description = "The site")),
+    request_body = UpdateSite,
+    responses(
+        (status = 200, body = super::openapi::SiteData),
+        (status = 202, body = super::openapi::SiteData),
+    ),
+)]
 pub(super) async fn update(
     State(st): State<AppState>,
     caller: Caller,
@@ -198,7 +232,13 @@ pub(super) async fn update(
     })
 }
 
-#[utoipa::path(post, path = "/v1/sites/{id}/ssl", tag = "sites", params(("id" = Uuid, Path, description = "The site")), responses((status = 202, body = super::openapi::SiteData)))]
+#[utoipa::path(
+    post,
+    path = "/v1/sites/{id}/ssl",
+    tag = "sites",
+    params(("id" = Uuid, Path, description = "The site")),
+    responses((status = 202, body = super::openapi::SiteData)),
+)]
 pub(super) async fn ssl(
     State(st): State<AppState>,
     caller: Caller,
@@ -231,7 +271,13 @@ async fn step(st: &AppState, team: Uuid, id: Uuid, step: &'static str) -> ApiRes
     Ok(accepted(st, site, job))
 }
 
-#[utoipa::path(post, path = "/v1/sites/{id}/wordpress", tag = "sites", params(("id" = Uuid, Path, description = "The site"), ("Idempotency-Key" = Option<String>, Header)), responses((status = 202, body = super::openapi::SiteData)))]
+#[utoipa::path(
+    post,
+    path = "/v1/sites/{id}/wordpress",
+    tag = "sites",
+    params(("id" = Uuid, Path, description = "The site"), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 202, body = super::openapi::SiteData)),
+)]
 pub(super) async fn wordpress(
     State(st): State<AppState>,
     caller: Caller,

@@ -43,7 +43,16 @@ fn view(t: &Token) -> Value {
     })
 }
 
-#[utoipa::path(get, path = "/v1/tokens", tag = "account", params(("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")), responses((status = 200, body = super::openapi::TokenList)))]
+#[utoipa::path(
+    get,
+    path = "/v1/tokens",
+    tag = "account",
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses((status = 200, body = super::openapi::TokenList)),
+)]
 pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Tokens))?.team.id;
     let mut tokens = st.store.read(move |r| r.tokens(team)).await?;
@@ -72,7 +81,13 @@ pub(super) struct CreateToken {
     expires_in: Option<u64>,
 }
 
-#[utoipa::path(post, path = "/v1/tokens", tag = "account", request_body = CreateToken, responses((status = 201, body = super::openapi::TokenCreatedData)))]
+#[utoipa::path(
+    post,
+    path = "/v1/tokens",
+    tag = "account",
+    request_body = CreateToken,
+    responses((status = 201, body = super::openapi::TokenCreatedData)),
+)]
 pub(super) async fn create(
     State(st): State<AppState>,
     caller: Caller,
@@ -191,7 +206,13 @@ async fn mint_token(st: &AppState, me: &Principal, body: CreateToken) -> ApiResu
     Ok(r)
 }
 
-#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "account", params(("id" = Uuid, Path, description = "The token")), responses((status = 204, description = "Revoked")))]
+#[utoipa::path(
+    delete,
+    path = "/v1/tokens/{id}",
+    tag = "account",
+    params(("id" = Uuid, Path, description = "The token")),
+    responses((status = 204, description = "Revoked")),
+)]
 pub(super) async fn revoke(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::write(Resource::Tokens))?.team.id;
     let id = parse_id(&id, "token")?;

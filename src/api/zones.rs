@@ -37,7 +37,16 @@ pub fn view(z: &Zone) -> Value {
     })
 }
 
-#[utoipa::path(get, path = "/v1/zones", tag = "dns", params(("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")), responses((status = 200, body = super::openapi::ZoneList)))]
+#[utoipa::path(
+    get,
+    path = "/v1/zones",
+    tag = "dns",
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses((status = 200, body = super::openapi::ZoneList)),
+)]
 pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let (limit, after) = (q.limit, q.after);
@@ -61,7 +70,15 @@ pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuer
     Ok(page(p.items.iter().map(view).collect(), &q, p.next, p.total))
 }
 
-#[utoipa::path(get, path = "/v1/zones/{zone_id}", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone")), responses((status = 200, body = super::openapi::ZoneData, headers(("ETag" = String, description = "The zone serial")))))]
+#[utoipa::path(
+    get,
+    path = "/v1/zones/{zone_id}",
+    tag = "dns",
+    params(("zone_id" = Uuid, Path, description = "The zone")),
+    responses(
+        (status = 200, body = super::openapi::ZoneData, headers(("ETag" = String, description = "The zone serial"))),
+    ),
+)]
 pub(super) async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let id = caller.zone(parse_id(&id, "zone")?)?;
@@ -72,7 +89,13 @@ pub(super) async fn show(State(st): State<AppState>, caller: Caller, Path(id): P
     Ok(r)
 }
 
-#[utoipa::path(get, path = "/v1/zones/{zone_id}/export", tag = "dns", params(("zone_id" = Uuid, Path, description = "The zone")), responses((status = 200, body = super::openapi::ZoneExportData)))]
+#[utoipa::path(
+    get,
+    path = "/v1/zones/{zone_id}/export",
+    tag = "dns",
+    params(("zone_id" = Uuid, Path, description = "The zone")),
+    responses((status = 200, body = super::openapi::ZoneExportData)),
+)]
 pub(super) async fn export(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let id = caller.zone(parse_id(&id, "zone")?)?;
@@ -104,7 +127,15 @@ pub(super) struct CreateZone {
     zone_file: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/zones", tag = "dns", request_body = CreateZone, responses((status = 201, body = super::openapi::ZoneData, headers(("Location" = String), ("ETag" = String)))))]
+#[utoipa::path(
+    post,
+    path = "/v1/zones",
+    tag = "dns",
+    request_body = CreateZone,
+    responses(
+        (status = 201, body = super::openapi::ZoneData, headers(("Location" = String), ("ETag" = String))),
+    ),
+)]
 pub(super) async fn create(
     State(st): State<AppState>,
     caller: Caller,
