@@ -10,8 +10,8 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 use hickory_server::net::xfer::Protocol;
 use ipx::dns::{Catalog, Handler};
-use ipx::domain::{DomainName, parse_rdata};
-use ipx::store::{Change, Record as Row, Soa, Zone};
+use ipx::domain::{DomainName, Record as Row, Soa, Timestamp, Zone, parse_rdata};
+use ipx::store::Change;
 use uuid::Uuid;
 
 fn zone_row(name: &DomainName) -> Zone {
@@ -31,25 +31,26 @@ fn zone_row(name: &DomainName) -> Zone {
         },
         nameservers: vec![],
         record_count: 0,
-        created_at: String::new(),
-        updated_at: String::new(),
+        created_at: Timestamp::from_unix(0),
+        updated_at: Timestamp::from_unix(0),
     }
 }
 
 fn row(zone: &Zone, name: &str, t: &str, content: &str) -> Row {
+    let t: RecordType = t.parse().unwrap();
     let data = parse_rdata(t, content, &zone.name).unwrap();
     Row {
         id: Uuid::now_v7(),
         zone_id: zone.id,
         name: DomainName::resolve_in(name, &zone.name).unwrap(),
-        rtype: t.into(),
+        rtype: t,
         content: data.content,
         ttl: 300,
         managed: false,
         site_id: None,
         rdata: data.wire,
-        created_at: String::new(),
-        updated_at: String::new(),
+        created_at: Timestamp::from_unix(0),
+        updated_at: Timestamp::from_unix(0),
     }
 }
 

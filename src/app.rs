@@ -13,6 +13,7 @@ use crate::api::{self, AppState};
 use crate::auth::{Authenticator, mint};
 use crate::config::Config;
 use crate::dns::{self, Catalog, Handler};
+use crate::domain::Actor;
 use crate::store::Store;
 use crate::zonefile;
 
@@ -84,11 +85,7 @@ async fn bind_dns(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), StartErr
 /// transaction (so a failure leaves nothing), and returns the token's secret. `None` when
 /// the store already holds a team: only a new data directory gets the demo.
 fn import_demo(store: &Store) -> Result<Option<String>, String> {
-    if !store
-        .read_blocking(|r| r.teams())
-        .map_err(|e| e.to_string())?
-        .is_empty()
-    {
+    if store.read_blocking(|r| r.has_teams()).map_err(|e| e.to_string())? {
         return Ok(None);
     }
     let seeds = DEMO_ZONES
@@ -97,7 +94,7 @@ fn import_demo(store: &Store) -> Result<Option<String>, String> {
         .collect::<Result<Vec<_>, _>>()?;
     let (mut token, secret) = mint(uuid::Uuid::nil(), "demo", &[]); // argon2, off the writer
     store
-        .write_blocking(move |tx| {
+        .write_blocking_as(Actor::operator(), move |tx| {
             let team = tx.create_team("demo")?;
             for seed in seeds {
                 tx.create_zone(team.id, seed)?;
@@ -192,9 +189,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         config.clone(),
         stopped.clone(),
     );
-    let limits = Arc::new(api::limits::Limits::new(&config.rate_limits));
+    let rate_limits = Arc::new(api::rate_limits::RateLimits::new(&config.rate_limits));
     let background = vec![
-        api::limits::sweep(limits.clone(), auth.clone()),
+        api::rate_limits::sweep(rate_limits.clone(), auth.clone()),
         api::idempotency::sweep(store.clone()),
         watch_store(store.clone()),
     ];
@@ -204,7 +201,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         auth: auth.clone(),
         config: config.clone(),
         jobs,
-        limits,
+        rate_limits,
         reserved,
     };
     let app = api::router(state);

@@ -20,8 +20,8 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::domain::{Scope, now_rfc3339};
-use crate::store::{Store, StoreError, Team, Token};
+use crate::domain::{Scope, Team, Timestamp, Token, TokenState};
+use crate::store::{Store, StoreError};
 
 pub const PREFIX: &str = "ipxapi_";
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -40,7 +40,7 @@ pub struct Principal {
     /// `Some`: the only zones this token reaches.
     pub zones: Option<Vec<Uuid>>,
     /// Unix seconds after which the token is refused.
-    pub expires: Option<u64>,
+    pub expires: Option<Timestamp>,
 }
 
 impl Principal {
@@ -71,7 +71,7 @@ impl Principal {
     }
 
     fn expired(&self) -> bool {
-        self.expires.is_some_and(|e| crate::domain::unix_now() >= e)
+        self.expires.is_some_and(Timestamp::is_past)
     }
 }
 
@@ -158,10 +158,16 @@ pub fn parse_secret(secret: &str) -> Option<Uuid> {
     unbase62(&body[PREFIX.len()..PREFIX.len() + ID_LEN]).map(Uuid::from_u128)
 }
 
+/// Token ids are random (v4): they appear inside secrets, which should not reveal when a
+/// token was made.
+fn new_token_id() -> Uuid {
+    Uuid::new_v4()
+}
+
 /// A new token for `team`: the row to store and the secret to show once. Slow (argon2):
 /// call it off the async runtime's threads. No scopes means all of them.
 pub fn mint(team: Uuid, name: &str, scopes: &[Scope]) -> (Token, String) {
-    let id = crate::store::new_token_id();
+    let id = new_token_id();
     let secret = new_secret(id);
     let hash = Argon2::default()
         .hash_password(secret.as_bytes())
@@ -176,9 +182,9 @@ pub fn mint(team: Uuid, name: &str, scopes: &[Scope]) -> (Token, String) {
         id,
         team_id: team,
         name: name.to_string(),
-        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        scopes,
         hash,
-        created_at: now_rfc3339(),
+        created_at: Timestamp::now(),
         revoked_at: None,
         zones: None,
         expires: None,
@@ -207,14 +213,14 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub fn from_config(c: &crate::config::AuthConfig) -> Policy {
+    pub fn from_config(c: &crate::config::AuthConfig) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let hash_slots = if c.max_concurrent_hashes == 0 {
             cores.saturating_sub(1).max(1)
         } else {
             c.max_concurrent_hashes
         };
-        Policy {
+        Self {
             failures_per_token: c.failures_per_minute_per_token,
             failures_per_address: c.failures_per_minute_per_address,
             hash_slots,
@@ -327,9 +333,8 @@ fn hash_threads(n: usize) -> std::sync::mpsc::Sender<HashJob> {
                 // SAFETY: setpriority only changes this thread's nice value (Linux: per thread).
                 unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
                 loop {
-                    let job = match rx.lock().expect("hash queue").recv() {
-                        Ok(job) => job,
-                        Err(_) => return,
+                    let Ok(job) = rx.lock().expect("hash queue").recv() else {
+                        return;
                     };
                     let started = Instant::now();
                     let ok = PasswordHash::new(&job.hash)
@@ -347,7 +352,7 @@ fn hash_threads(n: usize) -> std::sync::mpsc::Sender<HashJob> {
 
 impl Authenticator {
     pub fn new(store: Store, policy: Policy) -> Self {
-        Authenticator {
+        Self {
             store,
             keys: RandomState::new(),
             cache: Mutex::default(),
@@ -375,7 +380,7 @@ impl Authenticator {
     /// Verifies `secret` for a request from `from`.
     pub async fn verify(&self, secret: &str, from: IpAddr) -> Result<Arc<Principal>, AuthError> {
         let started = Instant::now();
-        let address = Culprit::Address(crate::domain::client_key(from));
+        let address = Culprit::Address(crate::listener::client_key(from));
         let Some(id) = parse_secret(secret) else {
             self.failures.record(address);
             return Err(AuthError::Invalid);
@@ -436,8 +441,7 @@ impl Authenticator {
                 Ok(Some((token, team)))
             })
             .await?;
-        let live =
-            row.filter(|(t, _)| t.revoked_at.is_none() && t.expires.is_none_or(|e| crate::domain::unix_now() < e));
+        let live = row.filter(|(t, _)| t.state() == TokenState::Active);
         let Some((token_row, team)) = live else {
             self.fail(address, token);
             return Err(AuthError::Invalid);
@@ -447,7 +451,7 @@ impl Authenticator {
             self.fail(address, token);
             return Err(AuthError::Invalid);
         }
-        let scopes = token_row.scopes.iter().filter_map(|s| s.parse().ok()).collect();
+        let scopes = token_row.scopes.clone();
         let principal = Arc::new(Principal {
             team,
             token_id: token_row.id,
@@ -495,10 +499,10 @@ impl Authenticator {
         };
         self.hasher
             .send(job)
-            .map_err(|_| AuthError::Store(StoreError::Storage("the hash threads stopped".into())))?;
+            .map_err(|_| AuthError::Store(StoreError::Internal("the hash threads stopped".into())))?;
         let (ok, took) = answer
             .await
-            .map_err(|_| AuthError::Store(StoreError::Storage("a hash thread failed".into())))?;
+            .map_err(|_| AuthError::Store(StoreError::Internal("a hash thread failed".into())))?;
         drop(permit);
         self.hashes.fetch_add(1, Ordering::Relaxed);
         let old = self.hash_micros.load(Ordering::Relaxed);

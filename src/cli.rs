@@ -1,4 +1,4 @@
-//! The `ipx` command line: `serve` and the operator commands.
+//! The `ipx` command line: `serve` and the operator commands (`admin::Command`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::admin::{self, Command};
+use crate::admin::{self, AdminError, Command, Ctx};
 use crate::config::Config;
 use crate::store::{Store, StoreError};
 
@@ -41,73 +41,8 @@ pub enum Cmd {
         #[arg(long)]
         check: bool,
     },
-    /// Teams: the tenants.
-    #[command(subcommand)]
-    Team(TeamCmd),
-    /// API tokens.
-    #[command(subcommand)]
-    Token(TokenCmd),
-    /// Zones.
-    #[command(subcommand)]
-    Zone(ZoneCmd),
-    /// Sites (irreversible operator actions live here, not in the API).
-    #[command(subcommand)]
-    Site(SiteCmd),
-}
-
-#[derive(Subcommand, Debug)]
-pub enum SiteCmd {
-    /// List a team's sites.
-    List {
-        #[arg(long, value_name = "NAME_OR_ID")]
-        team: String,
-    },
-    /// Delete a site and its managed DNS records (its zone and the team's own records stay).
-    Delete { site_id: String },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum TeamCmd {
-    /// Create a team; prints its UUID.
-    Create { name: String },
-    /// List teams: UUID, name, creation time.
-    List,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum TokenCmd {
-    /// Create a token; the secret is printed alone on the last line, once.
-    Create {
-        #[arg(long, value_name = "NAME_OR_ID")]
-        team: String,
-        #[arg(long)]
-        name: String,
-        /// A scope such as dns:write; repeat for more. None means all scopes.
-        #[arg(long = "scope", value_name = "SCOPE")]
-        scopes: Vec<String>,
-    },
-    /// List a team's tokens (never their secrets).
-    List {
-        #[arg(long, value_name = "NAME_OR_ID")]
-        team: String,
-    },
-    /// Revoke a token at once.
-    Revoke { token_id: String },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum ZoneCmd {
-    /// Print a zone as an RFC 1035 master file.
-    Export {
-        /// Zone name or UUID.
-        zone: String,
-    },
-    /// Import an RFC 1035 master file as a new zone of a team.
-    Import {
-        file: PathBuf,
-        #[arg(long, value_name = "NAME_OR_ID")]
-        team: String,
-    },
+    #[command(flatten)]
+    Operator(Command),
 }
 
 impl Cli {
@@ -137,7 +72,8 @@ impl Cli {
 }
 
 /// Runs an operator command on the database, or through the server when it holds it.
-pub fn run_operator(config: &Config, command: Command) -> Result<String, String> {
+pub fn run_operator(config: &Config, command: Command) -> Result<String, AdminError> {
+    let command = command.prepare()?;
     let opened = if command.writes() {
         Store::open(&config.db_path())
     } else {
@@ -146,42 +82,27 @@ pub fn run_operator(config: &Config, command: Command) -> Result<String, String>
     match opened {
         Ok(store) => {
             store.set_caps(config.limits);
-            let out = admin::execute(&store, None, command);
+            let out = admin::execute(
+                &Ctx {
+                    store: &store,
+                    auth: None,
+                },
+                command,
+            );
             store.close();
             out
         }
         Err(StoreError::Locked) => admin::send(&config.socket_path(), &command),
-        Err(e @ (StoreError::Missing(_) | StoreError::Unusable(_))) => Err(e.to_string()),
-        Err(e) => Err(format!("cannot open {}: {e}", config.db_path().display())),
+        Err(e @ (StoreError::Missing(_) | StoreError::Unusable(_))) => Err(e.into()),
+        Err(e) => Err(AdminError::Invalid(format!(
+            "cannot open {}: {e}",
+            config.db_path().display()
+        ))),
     }
 }
 
-pub fn operator_command(cmd: &Cmd) -> Result<Option<Command>, String> {
-    Ok(Some(match cmd {
-        Cmd::Serve { .. } => return Ok(None),
-        Cmd::Team(TeamCmd::Create { name }) => Command::TeamCreate { name: name.clone() },
-        Cmd::Team(TeamCmd::List) => Command::TeamList,
-        Cmd::Token(TokenCmd::Create { team, name, scopes }) => Command::TokenCreate {
-            team: team.clone(),
-            name: name.clone(),
-            scopes: scopes.clone(),
-        },
-        Cmd::Token(TokenCmd::List { team }) => Command::TokenList { team: team.clone() },
-        Cmd::Token(TokenCmd::Revoke { token_id }) => Command::TokenRevoke { id: token_id.clone() },
-        Cmd::Site(SiteCmd::List { team }) => Command::SiteList { team: team.clone() },
-        Cmd::Site(SiteCmd::Delete { site_id }) => Command::SiteDelete { id: site_id.clone() },
-        Cmd::Zone(ZoneCmd::Export { zone }) => Command::ZoneExport { zone: zone.clone() },
-        Cmd::Zone(ZoneCmd::Import { file, team }) => {
-            let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-            Command::ZoneImport {
-                team: team.clone(),
-                text,
-            }
-        }
-    }))
-}
-
-pub fn exit_with(result: Result<String, String>) -> ExitCode {
+/// Prints a command's output, or its error as `ipx: <message>`.
+pub fn exit_with<E: std::fmt::Display>(result: Result<String, E>) -> ExitCode {
     match result {
         Ok(out) => {
             print!("{out}");

@@ -73,7 +73,7 @@ pub struct Caps {
 
 impl Default for Caps {
     fn default() -> Self {
-        Caps {
+        Self {
             zones_per_team: 1000,
             records_per_zone: 100_000,
             records_per_team: 100_000,
@@ -277,7 +277,7 @@ pub enum ConfigError {
 impl Config {
     /// Loads defaults, merges `file` over them when given, then applies `IPX_*` variables from
     /// `env` (passed in so tests do not depend on the process environment).
-    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let mut root = parse_table(EMBEDDED, None)?;
         if let Some(path) = file {
             let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -298,7 +298,7 @@ impl Config {
             },
             other => other,
         };
-        let config: Config = toml::Value::Table(root).try_into().map_err(|e: toml::de::Error| {
+        let config: Self = toml::Value::Table(root).try_into().map_err(|e: toml::de::Error| {
             redact(ConfigError::Invalid {
                 origin: None,
                 message: e.message().to_string(),
@@ -309,8 +309,8 @@ impl Config {
     }
 
     /// The built-in defaults alone.
-    pub fn defaults() -> Config {
-        Config::load(None, std::iter::empty()).expect("embedded config.toml is valid")
+    pub fn defaults() -> Self {
+        Self::load(None, std::iter::empty()).expect("embedded config.toml is valid")
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -14,6 +14,18 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 
+/// The unit a client is counted in: its IPv4 address, or the /64 of its IPv6 address (one
+/// host usually holds a whole /64). IPv4-mapped IPv6 addresses count as IPv4.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+        v4 => v4,
+    }
+}
+
 /// Connections open at once, in all and per client.
 #[derive(Clone)]
 pub struct Caps {
@@ -39,8 +51,8 @@ pub enum Refused {
 }
 
 impl Caps {
-    pub fn new(total: usize, per_client: usize) -> Caps {
-        Caps {
+    pub fn new(total: usize, per_client: usize) -> Self {
+        Self {
             total: Arc::new(Semaphore::new(total)),
             per_client,
             open: Arc::default(),
@@ -55,7 +67,7 @@ impl Caps {
 
     /// A place for a connection from `ip`, or which cap is reached.
     pub fn admit(&self, ip: IpAddr) -> Result<Slot, Refused> {
-        let client = crate::domain::client_key(ip);
+        let client = client_key(ip);
         let total = self.total.clone().try_acquire_owned().map_err(|_| Refused::Total)?;
         let mut open = self.open.lock().expect("connection counts");
         let n = open.entry(client).or_insert(0);
@@ -98,7 +110,7 @@ pub struct WriteDeadline<S> {
 
 impl<S> WriteDeadline<S> {
     pub fn new(inner: S, timeout: Duration) -> Self {
-        WriteDeadline {
+        Self {
             inner,
             timeout,
             stalled: None,

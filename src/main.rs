@@ -9,13 +9,10 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return cli::exit_with(Err(e)),
     };
-    match cli::operator_command(&cli.command) {
-        Ok(Some(command)) => return cli::exit_with(cli::run_operator(&config, command)),
-        Ok(None) => (),
-        Err(e) => return cli::exit_with(Err(e)),
-    };
-    if let Cmd::Serve { check: true, .. } = cli.command {
-        return cli::exit_with(Ok(format!("{config:#?}\n")));
+    match cli.command {
+        Cmd::Operator(command) => return cli::exit_with(cli::run_operator(&config, command)),
+        Cmd::Serve { check: true, .. } => return cli::exit_with(Ok::<_, String>(format!("{config:#?}\n"))),
+        Cmd::Serve { .. } => (),
     }
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -25,7 +22,7 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         let running = match ipx::app::start(config.clone()).await {
             Ok(r) => r,
-            Err(e) => return cli::exit_with(Err(e.to_string())),
+            Err(e) => return cli::exit_with(Err(e)),
         };
         if let Some(token) = &running.demo_token {
             println!(
@@ -56,12 +53,9 @@ fn main() -> ExitCode {
 
 /// Waits for SIGINT or SIGTERM (what systemd, Docker and Kubernetes send) and names it.
 async fn stop_signal() -> &'static str {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
-        }
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return "SIGINT";
     };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => "SIGINT",

@@ -4,7 +4,7 @@ use hickory_proto::rr::{RData, RecordType};
 use hickory_proto::serialize::txt::Parser;
 
 use crate::domain::{DomainName, from_rdata};
-use crate::store::{NewRecord, Record, Soa, Zone, ZoneSeed};
+use crate::domain::{NewRecord, Record, Soa, Zone, ZoneSeed};
 
 /// DNSSEC material we would serve unsigned and stale: refused rather than imported.
 const REFUSED_TYPES: &[RecordType] = &[
@@ -160,7 +160,7 @@ pub fn export(zone: &Zone, records: &[Record]) -> String {
     let key = |r: &Record| {
         (
             r.name.as_str().rsplit('.').map(str::to_string).collect::<Vec<_>>(),
-            r.rtype.clone(),
+            r.rtype,
             r.content.clone(),
         )
     };

@@ -25,7 +25,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
+        Self {
             status,
             code,
             message: message.into(),
@@ -89,12 +89,12 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound(what) => ApiError::not_found(what),
-            StoreError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
-            StoreError::Invalid { code, field, message } => ApiError::invalid(code, vec![(field, message)]),
-            StoreError::Forbidden { code, message } => ApiError::new(StatusCode::FORBIDDEN, code, message),
+            StoreError::NotFound(what) => Self::not_found(what),
+            StoreError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            StoreError::Invalid { code, field, message } => Self::invalid(code, vec![(field, message)]),
+            StoreError::Forbidden { code, message } => Self::new(StatusCode::FORBIDDEN, code, message),
             StoreError::Batch(items) => {
-                let mut e = ApiError::new(
+                let mut e = Self::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_batch",
                     format!("{} items of the batch are invalid; nothing was applied", items.len()),
@@ -106,19 +106,21 @@ impl From<StoreError> for ApiError {
                 e
             }
             StoreError::Precondition(message) => {
-                ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", message)
+                Self::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", message)
             }
             StoreError::Unavailable(why) => {
                 tracing::error!(problem = %why, "write refused");
-                ApiError::new(
+                Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "store_unavailable",
                     "writes are refused until an operator repairs the server's data directory; nothing was changed",
                 )
             }
-            StoreError::Locked | StoreError::Storage(_) | StoreError::Missing(_) | StoreError::Unusable(_) => {
-                ApiError::internal(e)
-            }
+            StoreError::Locked
+            | StoreError::Storage(_)
+            | StoreError::Internal(_)
+            | StoreError::Missing(_)
+            | StoreError::Unusable(_) => Self::internal(e),
         }
     }
 }
@@ -126,13 +128,13 @@ impl From<StoreError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Missing => ApiError::new(
+            AuthError::Missing => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "send Authorization: Bearer ipxapi_…",
             )
             .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"ipx\""),
-            AuthError::Invalid => ApiError::new(
+            AuthError::Invalid => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
                 "the token is invalid, expired or revoked",
@@ -143,14 +145,14 @@ impl From<AuthError> for ApiError {
             ),
             AuthError::Throttled(wait) => {
                 let secs = wait.as_secs().max(1).to_string();
-                ApiError::new(
+                Self::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "auth_throttled",
                     format!("too many failed token verifications; retry in {secs} s"),
                 )
                 .with_header(header::RETRY_AFTER, &secs)
             }
-            AuthError::Busy => ApiError::new(
+            AuthError::Busy => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
                 "too many token verifications at once; retry shortly",

@@ -2,62 +2,88 @@
 //! An account-level view: it needs `tokens:read`; a zone-restricted token sees only the
 //! changes made in its zones.
 
-use axum::Router;
 use axum::extract::State;
-use axum::http::Uri;
 use axum::response::Response;
-use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{ApiError, ApiResult, AppState, Caller, PageQuery, page};
-use crate::domain::{Resource, Scope};
+use super::extract::Query;
+use super::respond::{List, page_of};
+use super::{ApiResult, AppState, Caller, PageQuery};
+use crate::domain::{Actor, Event, Resource, ResourceKind, Scope, Timestamp};
+use crate::store::EventFilter;
 
-const TYPES: &[&str] = &["team", "token", "zone", "record", "project", "site"];
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
+}
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/events", get(list))
+/// One change, as the audit log shows it.
+#[derive(Serialize, ToSchema)]
+pub struct EventView {
+    pub id: Uuid,
+    pub at: Timestamp,
+    /// e.g. `record.created`, `zone.created`, `site.ssl_requested`, `token.revoked`.
+    pub action: String,
+    pub resource_type: ResourceKind,
+    pub resource_id: Uuid,
+    pub actor: Actor,
+    /// A short human summary (`www.example.com A 192.0.2.1`).
+    pub summary: String,
+    /// The zone the change was made in, when it was made in one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone_id: Option<Uuid>,
+}
+
+impl From<&Event> for EventView {
+    fn from(e: &Event) -> Self {
+        Self {
+            id: e.id,
+            at: e.at,
+            action: e.action.clone(),
+            resource_type: e.resource_type,
+            resource_id: e.resource_id,
+            actor: e.actor.clone(),
+            summary: e.summary.clone(),
+            zone_id: e.zone_id,
+        }
+    }
+}
+
+/// `?resource_type=&resource_id=`.
+#[derive(Deserialize)]
+struct EventQuery {
+    resource_type: Option<ResourceKind>,
+    resource_id: Option<Uuid>,
 }
 
 #[utoipa::path(
     get,
-    path = "/v1/events",
+    path = "/events",
     tag = "account",
     params(
         ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
-        ("resource_type" = Option<String>, Query),
+        ("resource_type" = Option<ResourceKind>, Query),
         ("resource_id" = Option<Uuid>, Query),
     ),
-    responses((status = 200, body = super::openapi::EventList)),
+    responses((status = 200, body = List<EventView>)),
 )]
-pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery, uri: Uri) -> ApiResult<Response> {
+async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    q: PageQuery,
+    Query(query): Query<EventQuery>,
+) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Tokens))?.team.id;
-    let zones = caller.0.zones.clone();
-    let (mut rtype, mut rid) = (None, None);
-    for pair in uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=').unwrap_or((pair, "")) {
-            ("resource_type", v) => {
-                if !TYPES.contains(&v) {
-                    return Err(ApiError::bad_request(
-                        "invalid_filter",
-                        format!("resource_type is one of {}", TYPES.join(", ")),
-                    ));
-                }
-                rtype = Some(v.to_string());
-            }
-            ("resource_id", v) => {
-                rid = Some(
-                    Uuid::try_parse(v)
-                        .map_err(|_| ApiError::bad_request("invalid_filter", "resource_id is not a UUID"))?,
-                );
-            }
-            _ => {}
-        }
-    }
+    let filter = EventFilter {
+        resource_type: query.resource_type,
+        resource_id: query.resource_id,
+        zones: caller.zones.clone(),
+    };
     let (after, limit) = (q.after, q.limit);
-    let p = st
-        .store
-        .read(move |r| r.events(team, rtype, rid, zones.as_deref(), after, limit))
-        .await?;
-    Ok(page(p.items, &q, p.next, p.total))
+    let p = st.store.read(move |r| r.events(team, &filter, after, limit)).await?;
+    Ok(page_of(p, &q, |x| EventView::from(x)))
 }

@@ -1,23 +1,26 @@
-//! Extractors whose rejections use the API's error envelope.
+//! Extractors whose rejections use the API's error envelope: a JSON body, a typed query
+//! string, the authenticated caller, a page of a list, ids and `If-Match` from the path and
+//! headers.
 
+use std::ops::Deref;
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::{ApiError, AppState};
 use crate::auth::{AuthError, Principal};
 use crate::config::ApiConfig;
-use crate::domain::Scope;
+use crate::domain::{Actor, Scope, Site};
 
 /// A JSON request body: `415` unless the content type is JSON, `413` past the body limit,
-/// `400` for malformed JSON, `422` for JSON of the wrong shape.
+/// `408` past the body timeout, `400` for malformed JSON, `422` for JSON of the wrong shape.
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
@@ -29,11 +32,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
-            .map(|mime| {
+            .is_some_and(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
                 mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
-            })
-            .unwrap_or(false);
+            });
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -87,13 +89,48 @@ pub fn too_large() -> ApiError {
     .with_header(header::CONNECTION, "close")
 }
 
-/// The authenticated caller. Rejects with `401` and `WWW-Authenticate: Bearer`.
-pub struct Caller(pub Arc<Principal>);
+/// A query string read into `T` by serde (percent-decoded; unknown parameters ignored); one
+/// that does not fit is `400 invalid_filter`.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| Self(q.0))
+            .map_err(|e| ApiError::bad_request("invalid_filter", e.body_text()))
+    }
+}
+
+/// The id of the request, for audit events (set by the request-id layer).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The authenticated caller: the token's principal, and who to write audit events as.
+/// Rejects with `401` and `WWW-Authenticate: Bearer`.
+pub struct Caller {
+    pub principal: Arc<Principal>,
+    request_id: String,
+}
+
+impl Deref for Caller {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
 
 impl Caller {
+    /// Who writes made for this request are by.
+    pub fn actor(&self) -> Actor {
+        Actor::token(self.principal.token_id, self.request_id.clone())
+    }
+
     /// `404` for a zone outside the token's zone list, as if it did not exist.
     pub fn zone(&self, id: Uuid) -> Result<Uuid, ApiError> {
-        if self.0.reaches(id) {
+        if self.reaches(id) {
             Ok(id)
         } else {
             Err(ApiError::not_found("zone"))
@@ -102,8 +139,8 @@ impl Caller {
 
     /// `404` for a site outside the token's zones (a site not yet in a zone is outside every
     /// restriction), as if it did not exist.
-    pub fn site(&self, site: &crate::store::Site) -> Result<(), ApiError> {
-        if self.0.reaches_site(site.zone_id) {
+    pub fn site(&self, site: &Site) -> Result<(), ApiError> {
+        if self.reaches_site(site.zone_id) {
             Ok(())
         } else {
             Err(ApiError::not_found("site"))
@@ -112,7 +149,7 @@ impl Caller {
 
     /// `403` for actions that would reach beyond a zone-restricted token's zones.
     pub fn unrestricted(&self) -> Result<(), ApiError> {
-        match self.0.zones {
+        match self.principal.zones {
             None => Ok(()),
             Some(_) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -124,8 +161,8 @@ impl Caller {
 
     /// `403 insufficient_scope` unless the token holds `needed`.
     pub fn require(&self, needed: Scope) -> Result<&Principal, ApiError> {
-        if self.0.allows(needed) {
-            Ok(&self.0)
+        if self.allows(needed) {
+            Ok(&self.principal)
         } else {
             Err(ApiError::insufficient_scope(needed))
         }
@@ -137,8 +174,16 @@ impl FromRequestParts<AppState> for Caller {
 
     /// The principal the gate verified; the gate left the reason when there is none.
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
         if let Some(p) = parts.extensions.get::<Arc<Principal>>() {
-            return Ok(Caller(p.clone()));
+            return Ok(Self {
+                principal: p.clone(),
+                request_id,
+            });
         }
         let why = parts
             .extensions
@@ -152,12 +197,20 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
 
 /// `?limit=&cursor=` of list endpoints. A cursor is the position after the last item seen,
-/// opaque to clients; a bad one is `400 invalid_cursor`.
+/// opaque to clients; a bad one is `400 invalid_cursor`, a bad limit `400 invalid_limit`.
 #[derive(Debug, Clone)]
 pub struct PageQuery {
     pub limit: usize,
     pub after: Option<Uuid>,
-    pub cursor_text: Option<String>,
+    /// The cursor as given, echoed in the page's `meta`.
+    pub cursor: Option<String>,
+}
+
+/// The query parameters as sent, before they are checked.
+#[derive(Deserialize)]
+struct PageParams {
+    limit: Option<String>,
+    cursor: Option<String>,
 }
 
 pub fn encode_cursor(id: Uuid) -> String {
@@ -173,36 +226,31 @@ fn decode_cursor(s: &str) -> Option<Uuid> {
 impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let mut q = PageQuery {
-            limit: DEFAULT_LIMIT,
-            after: None,
-            cursor_text: None,
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(p) = Query::<PageParams>::from_request_parts(parts, state).await?;
+        let limit = match p.limit {
+            None => DEFAULT_LIMIT,
+            Some(v) => v.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_limit",
+                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+                )
+            })?,
         };
-        for pair in parts.uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            match k {
-                "limit" => {
-                    q.limit = v.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
-                        ApiError::bad_request(
-                            "invalid_limit",
-                            format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
-                        )
-                    })?
-                }
-                "cursor" => {
-                    q.after = Some(decode_cursor(v).ok_or_else(|| {
-                        ApiError::bad_request(
-                            "invalid_cursor",
-                            "the cursor is not one this API gave out; start again without it",
-                        )
-                    })?);
-                    q.cursor_text = Some(v.to_string());
-                }
-                _ => {}
-            }
-        }
-        Ok(q)
+        let after = match &p.cursor {
+            None => None,
+            Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_cursor",
+                    "the cursor is not one this API gave out; start again without it",
+                )
+            })?),
+        };
+        Ok(Self {
+            limit,
+            after,
+            cursor: p.cursor,
+        })
     }
 }
 
@@ -234,7 +282,10 @@ pub fn if_match(headers: &axum::http::HeaderMap) -> Result<Option<u32>, ApiError
         })
 }
 
-/// The ETag of a zone at `serial`.
-pub fn etag(serial: u32) -> (header::HeaderName, String) {
-    (header::ETAG, format!("\"{serial}\""))
+/// Sets the zone's serial as the response's `ETag`.
+pub fn with_etag(mut response: axum::response::Response, serial: u32) -> axum::response::Response {
+    if let Ok(v) = format!("\"{serial}\"").parse() {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
 }

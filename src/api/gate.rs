@@ -12,7 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::limits::{Admitted, Class};
+use super::rate_limits::{Admitted, Class};
 use super::{ApiError, AppState};
 use crate::auth::{AuthError, Principal};
 
@@ -49,7 +49,7 @@ pub async fn layer(State(st): State<AppState>, mut req: Request, next: Next) -> 
     };
     let mut response = match verified {
         Ok(principal) => admit(&st, principal, req, next).await,
-        Err(e @ (AuthError::Missing | AuthError::Invalid)) => match st.limits.check_unauthenticated(ip) {
+        Err(e @ (AuthError::Missing | AuthError::Invalid)) => match st.rate_limits.check_unauthenticated(ip) {
             Ok(()) => {
                 req.extensions_mut().insert(Unauthenticated(e));
                 next.run(req).await
@@ -62,7 +62,7 @@ pub async fn layer(State(st): State<AppState>, mut req: Request, next: Next) -> 
                     "rate_limited",
                     format!(
                         "too many requests without a valid token from this address ({} a minute); retry in {secs} s",
-                        st.limits.unauthenticated_per_minute()
+                        st.rate_limits.unauthenticated_per_minute()
                     ),
                 )
                 .with_header(header::RETRY_AFTER, &secs.to_string())
@@ -76,7 +76,7 @@ pub async fn layer(State(st): State<AppState>, mut req: Request, next: Next) -> 
             ApiError::from(e).into_response()
         }
     };
-    set(&mut response, "ratelimit-policy", &st.limits.policy_header());
+    set(&mut response, "ratelimit-policy", &st.rate_limits.policy_header());
     response
 }
 
@@ -97,14 +97,12 @@ async fn tarpit(wait: Duration) {
 /// Spends the team's budget for the request's class and runs it as the principal.
 async fn admit(st: &AppState, principal: Arc<Principal>, mut req: Request, next: Next) -> Response {
     let class = Class::of(req.method(), req.uri().path());
-    match st.limits.check(principal.team.id, class) {
+    match st.rate_limits.check(principal.team.id, class) {
         Ok(remaining) => {
-            let request_id = super::error::REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
-            let actor = crate::store::Actor::token(principal.token_id, request_id);
             req.extensions_mut().insert(principal);
             req.extensions_mut().insert(Admitted { class, remaining });
-            let mut r = crate::store::ACTOR.scope(actor, next.run(req)).await;
-            set(&mut r, "ratelimit", &st.limits.state_header(class, remaining));
+            let mut r = next.run(req).await;
+            set(&mut r, "ratelimit", &st.rate_limits.state_header(class, remaining));
             r
         }
         Err(wait) => {
@@ -115,7 +113,7 @@ async fn admit(st: &AppState, principal: Arc<Principal>, mut req: Request, next:
                 format!(
                     "this account has used its {} budget ({} a minute, shared by its tokens); retry in {secs} s",
                     class.name(),
-                    st.limits.per_minute(class)
+                    st.rate_limits.per_minute(class)
                 ),
             )
             .with_header(header::RETRY_AFTER, &secs.to_string())

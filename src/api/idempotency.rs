@@ -18,8 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::{ApiError, ApiResult, AppState};
-use crate::auth::Principal;
+use super::{ApiError, ApiResult, AppState, Caller};
 use crate::store::Idem;
 
 const MAX_KEY: usize = 255;
@@ -88,7 +87,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Idempotency(parts.extensions.get::<Claim>().cloned()))
+        Ok(Self(parts.extensions.get::<Claim>().cloned()))
     }
 }
 
@@ -98,7 +97,7 @@ impl Idempotency {
     pub async fn once(
         self,
         st: &AppState,
-        caller: &Principal,
+        caller: &Caller,
         work: impl Future<Output = ApiResult<Response>>,
     ) -> ApiResult<Response> {
         let Some(Claim { key, fingerprint }) = self.0 else {
@@ -106,7 +105,11 @@ impl Idempotency {
         };
         let token = caller.token_id;
         let (k, f) = (key.clone(), fingerprint);
-        match st.store.write(move |tx| tx.begin_idempotent(token, &k, &f)).await? {
+        match st
+            .store
+            .write_as(caller.actor(), move |tx| tx.begin_idempotent(token, &k, &f))
+            .await?
+        {
             Idem::Mismatch => {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -153,7 +156,9 @@ impl Idempotency {
         let stored = redacted(&body, parts.extensions.get::<Secrets>().copied());
         if let Err(e) = st
             .store
-            .write(move |tx| tx.finish_idempotent(token, &key, status, stored, location, etag))
+            .write_as(caller.actor(), move |tx| {
+                tx.finish_idempotent(token, &key, status, stored, location, etag)
+            })
             .await
         {
             tracing::error!(error = %e, "cannot store an idempotent response");
@@ -169,7 +174,12 @@ pub fn sweep(store: crate::store::Store) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             loop {
-                match store.write(|tx| tx.sweep_idempotent(crate::domain::unix_now())).await {
+                match store
+                    .write_as(crate::domain::Actor::system(), |tx| {
+                        tx.sweep_idempotent(crate::domain::unix_now())
+                    })
+                    .await
+                {
                     Ok(n) if n > 0 => tracing::debug!(removed = n, "expired idempotency keys swept"),
                     Ok(_) => break,
                     Err(e) => {

@@ -1,17 +1,16 @@
 //! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations and
-//! the schemas below, served at `GET /v1/openapi.json`. Errors, auth and the headers every
-//! response carries are added to every operation in one place (`Common`).
+//! their view types (each resource's file registers its own), served at `GET /v1/openapi.json`.
+//! Errors, auth and the headers every response carries are added to every operation in one
+//! place (`Common`).
 
 use std::collections::BTreeMap;
 
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, schema::Type};
 use utoipa::{Modify, OpenApi, ToSchema};
-use uuid::Uuid;
 
 /// The error envelope of every failure.
 #[derive(Serialize, ToSchema)]
@@ -30,191 +29,112 @@ pub struct ErrorDetail {
     pub fields: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct Meta {
-    pub pagination: Pagination,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Pagination {
-    pub limit: u32,
-    /// The cursor this page was asked with.
-    pub cursor: Option<String>,
-    /// Pass as `cursor` for the next page; null on the last one.
-    pub next_cursor: Option<String>,
-    pub total: u64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SoaView {
-    pub mname: String,
-    pub rname: String,
-    pub refresh: u32,
-    pub retry: u32,
-    pub expire: u32,
-    pub minimum: u32,
-    pub ttl: u32,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ZoneView {
-    pub id: Uuid,
-    pub name: String,
-    pub serial: u32,
-    pub nameservers: Vec<String>,
-    pub soa: SoaView,
-    pub record_count: u64,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RecordView {
-    pub id: Uuid,
-    pub zone_id: Uuid,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub rtype: String,
-    pub content: String,
-    pub ttl: u32,
-    pub managed: bool,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ZoneExport {
-    pub zone_id: Uuid,
-    pub name: String,
-    pub serial: u32,
-    pub format: String,
-    /// The zone as an RFC 1035 master file.
-    pub text: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct BatchResult {
-    pub deleted: Vec<Uuid>,
-    pub updated: Vec<RecordView>,
-    pub created: Vec<RecordView>,
-    pub serial: u32,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TokenView {
-    pub id: Uuid,
-    pub name: String,
-    pub scopes: Vec<String>,
-    pub zones: Option<Vec<Uuid>>,
-    pub hint: String,
-    pub expires_at: Option<String>,
-    pub revoked_at: Option<String>,
-    pub created_at: String,
-    pub created_by: Option<Uuid>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TokenCreated {
-    #[serde(flatten)]
-    pub view: TokenView,
-    /// The secret, shown this once.
-    pub token: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct WhoamiTeam {
-    pub id: Uuid,
-    pub name: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct WhoamiToken {
-    pub id: Uuid,
-    pub name: String,
-    pub scopes: Vec<String>,
-    pub zones: Option<Vec<Uuid>>,
-    pub expires_at: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RatePolicy {
-    pub class: String,
-    pub per_minute: u32,
-    pub burst: u32,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct WhoamiLimits {
-    pub policies: Vec<RatePolicy>,
-    pub read_remaining: Option<u32>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Whoami {
-    pub team: WhoamiTeam,
-    pub token: WhoamiToken,
-    pub rate_limits: WhoamiLimits,
-}
-
-macro_rules! envelopes {
-    ($($one:ident, $list:ident => $t:ty;)*) => {$(
-        #[derive(Serialize, ToSchema)]
-        pub struct $one {
-            pub data: $t,
-        }
-        #[derive(Serialize, ToSchema)]
-        pub struct $list {
-            pub data: Vec<$t>,
-            pub meta: Meta,
-        }
-    )*};
-}
-
-envelopes! {
-    ZoneData, ZoneList => ZoneView;
-    RecordData, RecordList => RecordView;
-    SiteData, SiteList => crate::store::Site;
-    ProjectData, ProjectList => crate::store::Project;
-    TokenData, TokenList => TokenView;
-    EventData, EventList => crate::store::Event;
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ZoneExportData {
-    pub data: ZoneExport,
-}
-#[derive(Serialize, ToSchema)]
-pub struct BatchData {
-    pub data: BatchResult,
-}
-#[derive(Serialize, ToSchema)]
-pub struct TokenCreatedData {
-    pub data: TokenCreated,
-}
-#[derive(Serialize, ToSchema)]
-pub struct WhoamiData {
-    pub data: Whoami,
-}
-
+/// The document's frame: what it is, and the schemas no handler names.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "ipx", description = "Hosting and authoritative DNS API. See docs/API.md for the conventions.", version = "1"),
-    paths(
-        super::whoami::show,
-        super::zones::list, super::zones::create, super::zones::show, super::zones::export,
-        super::records::list, super::records::create, super::records::show, super::records::update, super::records::remove,
-        super::records::batch,
-        super::sites::list, super::sites::create, super::sites::show, super::sites::update, super::sites::ssl,
-        super::sites::wordpress,
-        super::projects::list, super::projects::create, super::projects::show, super::projects::rename,
-        super::projects::remove,
-        super::tokens::list, super::tokens::create, super::tokens::revoke,
-        super::events::list,
+    info(
+        title = "ipx",
+        description = "Hosting and authoritative DNS API. See docs/API.md for the conventions.",
+        version = "1"
     ),
-    components(schemas(ErrorBody)),
-    modifiers(&Common),
+    components(schemas(ErrorBody))
 )]
-pub struct ApiDoc;
+struct ApiDoc;
+
+pub fn base() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The finished document: what every operation has (errors, auth, headers) added once the
+/// routes are in, and the schemas under their published names.
+pub fn finish(mut doc: utoipa::openapi::OpenApi) -> serde_json::Value {
+    Common.modify(&mut doc);
+    let mut doc = serde_json::to_value(doc).expect("the OpenAPI document serialises");
+    if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(|s| s.as_object_mut()) {
+        refer_to_views(schemas);
+        for (generated, published) in PUBLISHED_NAMES {
+            if let Some(schema) = schemas.remove(*generated) {
+                schemas.insert(published.to_string(), schema);
+            }
+        }
+    }
+    rename_refs(&mut doc);
+    doc
+}
+
+/// utoipa copies a generic argument's whole schema into each envelope (juhaku/utoipa#1586);
+/// the envelopes refer to the view instead, so a client generator makes one type per view.
+fn refer_to_views(schemas: &mut serde_json::Map<String, serde_json::Value>) {
+    let envelopes: Vec<String> = schemas
+        .keys()
+        .filter(|k| k.starts_with("Data_") || k.starts_with("List_"))
+        .cloned()
+        .collect();
+    for name in envelopes {
+        let (kind, view) = name.split_once('_').expect("an envelope name");
+        if !schemas.contains_key(view) {
+            continue;
+        }
+        let view_ref = serde_json::json!({ "$ref": format!("#/components/schemas/{view}") });
+        let data = match kind {
+            "Data" => view_ref,
+            _ => serde_json::json!({ "type": "array", "items": view_ref }),
+        };
+        if let Some(properties) = schemas[&name].get_mut("properties").and_then(|p| p.as_object_mut()) {
+            properties.insert("data".into(), data);
+        }
+    }
+}
+
+/// Schema names clients generate their types from, as the document published them before the
+/// envelopes became generic (`Data<T>`, `List<T>`) and the views got one naming rule: renaming
+/// them would break every generated client, so the document keeps them.
+const PUBLISHED_NAMES: &[(&str, &str)] = &[
+    ("Data_ZoneView", "ZoneData"),
+    ("List_ZoneView", "ZoneList"),
+    ("ZoneExportView", "ZoneExport"),
+    ("Data_ZoneExportView", "ZoneExportData"),
+    ("Data_RecordView", "RecordData"),
+    ("List_RecordView", "RecordList"),
+    ("BatchView", "BatchResult"),
+    ("Data_BatchView", "BatchData"),
+    ("SiteView", "Site"),
+    ("Data_SiteView", "SiteData"),
+    ("List_SiteView", "SiteList"),
+    ("ProjectView", "Project"),
+    ("Data_ProjectView", "ProjectData"),
+    ("List_ProjectView", "ProjectList"),
+    ("List_TokenView", "TokenList"),
+    ("CreatedTokenView", "TokenCreated"),
+    ("Data_CreatedTokenView", "TokenCreatedData"),
+    ("EventView", "Event"),
+    ("List_EventView", "EventList"),
+    ("WhoamiView", "Whoami"),
+    ("Data_WhoamiView", "WhoamiData"),
+    ("TeamView", "WhoamiTeam"),
+    ("RateLimitsView", "WhoamiLimits"),
+];
+
+fn rename_refs(value: &mut serde_json::Value) {
+    const PREFIX: &str = "#/components/schemas/";
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match v {
+                    serde_json::Value::String(target) if key == "$ref" => {
+                        let name = target.strip_prefix(PREFIX).unwrap_or_default();
+                        if let Some((_, published)) = PUBLISHED_NAMES.iter().find(|(g, _)| *g == name) {
+                            *target = format!("{PREFIX}{published}");
+                        }
+                    }
+                    _ => rename_refs(v),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(rename_refs),
+        _ => {}
+    }
+}
 
 /// Adds to every operation: bearer auth, the error responses every route can give, and the
 /// headers every response carries.
@@ -306,8 +226,37 @@ impl Modify for Common {
     }
 }
 
-/// `GET /v1/openapi.json` (no auth: the contract is public).
-pub async fn serve() -> Response {
-    let doc: Value = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
-    axum::Json(doc).into_response()
+/// `GET /v1/openapi.json` (no auth: the contract is public), made once at start.
+pub async fn serve(document: axum::body::Bytes) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], document).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PUBLISHED_NAMES;
+
+    /// Every published name is in the document and nothing refers to a generated one, so the
+    /// list cannot go stale when a view is renamed.
+    #[test]
+    fn the_document_keeps_its_published_schema_names() {
+        let doc = crate::api::openapi_document();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let text = doc.to_string();
+        for (generated, published) in PUBLISHED_NAMES {
+            assert!(schemas.contains_key(*published), "{published} missing");
+            assert!(
+                !text.contains(&format!("/schemas/{generated}\"")),
+                "{generated} still referenced"
+            );
+        }
+        assert!(!schemas.keys().any(|k| k.starts_with("Data_") || k.starts_with("List_")));
+        assert_eq!(
+            doc["components"]["schemas"]["ZoneData"]["properties"]["data"]["$ref"],
+            "#/components/schemas/ZoneView"
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["SiteList"]["properties"]["data"]["items"]["$ref"],
+            "#/components/schemas/Site"
+        );
+    }
 }

@@ -1,127 +1,166 @@
 //! `/v1/sites`: hosted sites and their asynchronous steps (create, PHP switch, SSL,
 //! WordPress). Each step answers `202` with the site as it is now; the job moves it on.
 
-use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use serde::{Deserialize, Deserializer};
-use serde_json::json;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::parse_id;
+use super::extract::{Query, parse_id};
 use super::idempotency::Idempotency;
-use super::{ApiError, ApiResult, AppState, Caller, Json, PageQuery, data, page};
-use crate::domain::{DomainName, Resource, Scope};
-use crate::store::{Job, Site};
+use super::respond::{Data, List, data, page_of, with_location};
+use super::{ApiError, ApiResult, AppState, Caller, Json, PageQuery};
+use crate::domain::{
+    DomainName, Job, JobSummary, Resource, Scope, Site, SiteStatus, SslState, Timestamp, WordpressState,
+};
+use crate::hosting::{Request, ops};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/sites", get(list).post(create))
-        .route("/sites/{id}", get(show).patch(update))
-        .route("/sites/{id}/ssl", post(ssl))
-        .route("/sites/{id}/wordpress", post(wordpress))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update))
+        .routes(routes!(ssl))
+        .routes(routes!(wordpress))
+}
+
+/// A site as the API shows it (docs/hosting.md says what each state means).
+#[derive(Serialize, ToSchema)]
+pub struct SiteView {
+    pub id: Uuid,
+    pub team_id: Uuid,
+    pub domain: String,
+    pub project_id: Option<Uuid>,
+    /// The zone its records are in, once provisioned.
+    pub zone_id: Option<Uuid>,
+    pub status: SiteStatus,
+    pub php_version: String,
+    pub ssl: SslState,
+    pub ssl_expires_at: Option<Timestamp>,
+    pub wordpress: WordpressState,
+    pub ipv4: String,
+    pub ipv6: String,
+    /// The most recent provisioning job: what it did and, when it failed, why.
+    pub last_job: Option<JobSummary>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<&Site> for SiteView {
+    fn from(s: &Site) -> Self {
+        Self {
+            id: s.id,
+            team_id: s.team_id,
+            domain: s.domain.to_string(),
+            project_id: s.project_id,
+            zone_id: s.zone_id,
+            status: s.status,
+            php_version: s.php_version.clone(),
+            ssl: s.ssl,
+            ssl_expires_at: s.ssl_expires_at,
+            wordpress: s.wordpress,
+            ipv4: s.ipv4.clone(),
+            ipv6: s.ipv6.clone(),
+            last_job: s.last_job.clone(),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
 }
 
 /// `202 Accepted` with the site and `Location`, once its job is committed and queued.
-fn accepted(st: &AppState, site: Site, job: Job) -> Response {
+fn accepted(st: &AppState, site: &Site, job: &Job) -> Response {
     st.jobs.enqueue(job.id);
-    let mut r = data(StatusCode::ACCEPTED, &site);
-    if let Ok(v) = HeaderValue::from_str(&format!("/v1/sites/{}", site.id)) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r
+    with_location(
+        data(StatusCode::ACCEPTED, SiteView::from(site)),
+        &format!("/v1/sites/{}", site.id),
+    )
 }
 
 fn check_php(st: &AppState, v: &str) -> Result<(), ApiError> {
     if st.config.hosting.php_versions.iter().any(|p| p == v) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "invalid_site",
-            vec![(
-                "php_version",
-                format!(
-                    "{v:?} is not offered; use one of {}",
-                    st.config.hosting.php_versions.join(", ")
-                ),
-            )],
-        ))
+        return Ok(());
     }
+    let message = format!(
+        "{v:?} is not offered; use one of {}",
+        st.config.hosting.php_versions.join(", ")
+    );
+    Err(ApiError::invalid("invalid_site", vec![("php_version", message)]))
+}
+
+/// `404` unless the site is the caller's team's and inside its zone restriction. A site's
+/// zone never changes, so the check holds for the write that follows.
+async fn visible_site(st: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
+    if caller.zones.is_none() {
+        return Ok(()); // the store's team check is enough
+    }
+    let team = caller.team.id;
+    let site = st.store.read(move |r| r.site(team, id)).await?;
+    caller.site(&site)
+}
+
+/// `?project_id=&status=` of the site list.
+#[derive(Deserialize)]
+struct SiteFilter {
+    project_id: Option<Uuid>,
+    status: Option<SiteStatus>,
 }
 
 #[utoipa::path(
     get,
-    path = "/v1/sites",
+    path = "/sites",
     tag = "sites",
     params(
         ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
         ("project_id" = Option<Uuid>, Query),
-        ("status" = Option<String>, Query),
+        ("status" = Option<SiteStatus>, Query),
     ),
-    responses((status = 200, body = super::openapi::SiteList)),
+    responses((status = 200, body = List<SiteView>)),
 )]
-pub(super) async fn list(
+async fn list(
     State(st): State<AppState>,
     caller: Caller,
     q: PageQuery,
-    uri: axum::http::Uri,
+    Query(filter): Query<SiteFilter>,
 ) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Sites))?.team.id;
-    let me = caller.0.clone();
-    let mut project: Option<Uuid> = None;
-    let mut status: Option<String> = None;
-    for pair in uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=').unwrap_or((pair, "")) {
-            ("project_id", v) => {
-                project = Some(
-                    Uuid::try_parse(v)
-                        .map_err(|_| ApiError::bad_request("invalid_filter", "project_id is not a UUID"))?,
-                )
-            }
-            ("status", v) => {
-                if !["provisioning", "active", "updating", "failed", "suspended"].contains(&v) {
-                    return Err(ApiError::bad_request("invalid_filter", format!("unknown status {v:?}")));
-                }
-                status = Some(v.to_string())
-            }
-            _ => {}
-        }
-    }
+    let me = caller.principal.clone();
     let (after, limit) = (q.after, q.limit);
     let p = st
         .store
         .read(move |r| {
             r.sites(team, after, limit, |s| {
                 me.reaches_site(s.zone_id)
-                    && project.is_none_or(|p| s.project_id == Some(p))
-                    && status.as_deref().is_none_or(|st| s.status == st)
+                    && filter.project_id.is_none_or(|p| s.project_id == Some(p))
+                    && filter.status.is_none_or(|st| s.status == st)
             })
         })
         .await?;
-    Ok(page(p.items, &q, p.next, p.total))
+    Ok(page_of(p, &q, |x| SiteView::from(x)))
 }
 
 #[utoipa::path(
     get,
-    path = "/v1/sites/{id}",
+    path = "/sites/{id}",
     tag = "sites",
     params(("id" = Uuid, Path, description = "The site")),
-    responses((status = 200, body = super::openapi::SiteData)),
+    responses((status = 200, body = Data<SiteView>)),
 )]
-pub(super) async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Sites))?.team.id;
     let id = parse_id(&id, "site")?;
     let site = st.store.read(move |r| r.site(team, id)).await?;
     caller.site(&site)?;
-    Ok(data(StatusCode::OK, site))
+    Ok(data(StatusCode::OK, SiteView::from(&site)))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct CreateSite {
+struct CreateSite {
     domain: String,
     project_id: Option<Uuid>,
     php_version: Option<String>,
@@ -129,24 +168,24 @@ pub(super) struct CreateSite {
 
 #[utoipa::path(
     post,
-    path = "/v1/sites",
+    path = "/sites",
     tag = "sites",
     params(("Idempotency-Key" = Option<String>, Header)),
     request_body = CreateSite,
-    responses((status = 202, body = super::openapi::SiteData, headers(("Location" = String)))),
+    responses((status = 202, body = Data<SiteView>, headers(("Location" = String)))),
 )]
-pub(super) async fn create(
+async fn create(
     State(st): State<AppState>,
     caller: Caller,
     idem: Idempotency,
     Json(body): Json<CreateSite>,
 ) -> ApiResult<Response> {
-    let me = caller.require(Scope::write(Resource::Sites))?;
+    caller.require(Scope::write(Resource::Sites))?;
     caller.unrestricted()?; // a site may make a zone
-    idem.once(&st, me, create_site(&st, me.team.id, body)).await
+    idem.once(&st, &caller, create_site(&st, &caller, body)).await
 }
 
-async fn create_site(st: &AppState, team: Uuid, body: CreateSite) -> ApiResult<Response> {
+async fn create_site(st: &AppState, caller: &Caller, body: CreateSite) -> ApiResult<Response> {
     let domain =
         DomainName::parse_zone(&body.domain).map_err(|e| ApiError::invalid("invalid_site", vec![("domain", e.0)]))?;
     st.reserved
@@ -157,11 +196,17 @@ async fn create_site(st: &AppState, team: Uuid, body: CreateSite) -> ApiResult<R
         .unwrap_or_else(|| st.config.hosting.default_php.clone());
     check_php(st, &php)?;
     let hosting = st.config.hosting.clone();
-    let (site, job) = st
-        .store
-        .write(move |tx| tx.create_site(team, domain, body.project_id, php, &hosting))
-        .await?;
-    Ok(accepted(st, site, job))
+    let (site, job) = ops::create_site(
+        &st.store,
+        caller.actor(),
+        caller.team.id,
+        domain,
+        body.project_id,
+        php,
+        hosting,
+    )
+    .await?;
+    Ok(accepted(st, &site, &job))
 }
 
 /// Absent stays `None`; `null` becomes `Some(None)`.
@@ -169,9 +214,9 @@ fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Uuid>>, D::
     Option::<Uuid>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct UpdateSite {
+struct UpdateSite {
     php_version: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Uuid>)]
@@ -180,16 +225,13 @@ pub(super) struct UpdateSite {
 
 #[utoipa::path(
     patch,
-    path = "/v1/sites/{id}",
+    path = "/sites/{id}",
     tag = "sites",
     params(("id" = Uuid, Path, description = "The site")),
     request_body = UpdateSite,
-    responses(
-        (status = 200, body = super::openapi::SiteData),
-        (status = 202, body = super::openapi::SiteData),
-    ),
+    responses((status = 200, body = Data<SiteView>), (status = 202, body = Data<SiteView>)),
 )]
-pub(super) async fn update(
+async fn update(
     State(st): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -201,91 +243,55 @@ pub(super) async fn update(
     if let Some(v) = &body.php_version {
         check_php(&st, v)?;
     }
-    let result = st
-        .store
-        .write(move |tx| {
-            // Check the whole request before writing any of it.
-            let current = tx.site_of(team, id)?;
-            let php = body.php_version.filter(|v| *v != current.php_version);
-            if php.is_some() && current.status != "active" {
-                return Err(crate::store::StoreError::conflict(
-                    "site_busy",
-                    format!("the site is {}; try again once it is active", current.status),
-                ));
-            }
-            let mut site = match body.project_id {
-                Some(project) => tx.move_site(team, id, project)?,
-                None => current,
-            };
-            let mut job = None;
-            if let Some(v) = php {
-                let (s, j) = tx.request_step(team, id, "php", json!({ "php_version": v }))?;
-                site = s;
-                job = Some(j);
-            }
-            Ok((site, job))
-        })
-        .await?;
-    Ok(match result {
-        (site, Some(job)) => accepted(&st, site, job),
-        (site, None) => data(StatusCode::OK, site),
-    })
-}
-
-#[utoipa::path(
-    post,
-    path = "/v1/sites/{id}/ssl",
-    tag = "sites",
-    params(("id" = Uuid, Path, description = "The site")),
-    responses((status = 202, body = super::openapi::SiteData)),
-)]
-pub(super) async fn ssl(
-    State(st): State<AppState>,
-    caller: Caller,
-    idem: Idempotency,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    let me = caller.require(Scope::write(Resource::Sites))?;
-    let id = parse_id(&id, "site")?;
-    visible_site(&st, &caller, id).await?;
-    idem.once(&st, me, step(&st, me.team.id, id, "ssl")).await
-}
-
-/// `404` unless the site is the caller's team's and inside its zone restriction. A site's
-/// zone never changes, so the check holds for the write that follows.
-async fn visible_site(st: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()> {
-    if caller.0.zones.is_none() {
-        return Ok(()); // the store's team check is enough
-    }
-    let team = caller.0.team.id;
-    let site = st.store.read(move |r| r.site(team, id)).await?;
-    caller.site(&site)
+    Ok(
+        match ops::update_site(&st.store, caller.actor(), team, id, body.php_version, body.project_id).await? {
+            (site, Some(job)) => accepted(&st, &site, &job),
+            (site, None) => data(StatusCode::OK, SiteView::from(&site)),
+        },
+    )
 }
 
 /// Asks for an asynchronous step on a site: `202` once its job is committed and queued.
-async fn step(st: &AppState, team: Uuid, id: Uuid, step: &'static str) -> ApiResult<Response> {
-    let (site, job) = st
-        .store
-        .write(move |tx| tx.request_step(team, id, step, json!({})))
-        .await?;
-    Ok(accepted(st, site, job))
+async fn step(st: &AppState, caller: &Caller, id: Uuid, request: Request) -> ApiResult<Response> {
+    let (site, job) = ops::request(&st.store, caller.actor(), caller.team.id, id, request).await?;
+    Ok(accepted(st, &site, &job))
 }
 
 #[utoipa::path(
     post,
-    path = "/v1/sites/{id}/wordpress",
+    path = "/sites/{id}/ssl",
     tag = "sites",
-    params(("id" = Uuid, Path, description = "The site"), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 202, body = super::openapi::SiteData)),
+    params(("id" = Uuid, Path, description = "The site")),
+    responses((status = 202, body = Data<SiteView>)),
 )]
-pub(super) async fn wordpress(
+async fn ssl(
     State(st): State<AppState>,
     caller: Caller,
     idem: Idempotency,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let me = caller.require(Scope::write(Resource::Wordpress))?;
+    caller.require(Scope::write(Resource::Sites))?;
     let id = parse_id(&id, "site")?;
     visible_site(&st, &caller, id).await?;
-    idem.once(&st, me, step(&st, me.team.id, id, "wordpress")).await
+    idem.once(&st, &caller, step(&st, &caller, id, Request::Ssl)).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/sites/{id}/wordpress",
+    tag = "sites",
+    params(("id" = Uuid, Path, description = "The site"), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 202, body = Data<SiteView>)),
+)]
+async fn wordpress(
+    State(st): State<AppState>,
+    caller: Caller,
+    idem: Idempotency,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    caller.require(Scope::write(Resource::Wordpress))?;
+    let id = parse_id(&id, "site")?;
+    visible_site(&st, &caller, id).await?;
+    idem.once(&st, &caller, step(&st, &caller, id, Request::Wordpress))
+        .await
 }

@@ -1,56 +1,108 @@
 //! `/v1/zones`: a team's DNS zones.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
 
-use super::extract::parse_id;
+use super::extract::{parse_id, with_etag};
 use super::idempotency::Idempotency;
-use super::{ApiError, ApiResult, AppState, Caller, Json, PageQuery, created, data, page};
-use crate::domain::{DomainName, Resource, Scope};
-use crate::store::{Zone, ZoneSeed};
+use super::respond::{Data, List, created, data, page};
+use super::{ApiError, ApiResult, AppState, Caller, Json, PageQuery};
+use crate::domain::{DomainName, Resource, Scope, Soa, Timestamp, USER_TYPES, Zone, ZoneSeed};
+use crate::store::Page;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/zones", get(list).post(create))
-        .route("/zones/{zone_id}", get(show))
-        .route("/zones/{zone_id}/export", get(export))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show))
+        .routes(routes!(export))
 }
 
-pub fn view(z: &Zone) -> Value {
-    json!({
-        "id": z.id,
-        "name": z.name,
-        "serial": z.serial,
-        "nameservers": z.nameservers,
-        "soa": {
-            "mname": z.soa.mname, "rname": z.soa.rname, "refresh": z.soa.refresh, "retry": z.soa.retry,
-            "expire": z.soa.expire, "minimum": z.soa.minimum, "ttl": z.soa.ttl,
-        },
-        "record_count": z.record_count + 1, // the SOA is a record too
-        "created_at": z.created_at,
-        "updated_at": z.updated_at,
-    })
+/// A zone as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct ZoneView {
+    pub id: Uuid,
+    pub name: String,
+    pub serial: u32,
+    /// The apex NS names: what to set at the registrar.
+    pub nameservers: Vec<String>,
+    pub soa: SoaView,
+    /// Records of the zone, its SOA included.
+    pub record_count: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SoaView {
+    pub mname: String,
+    pub rname: String,
+    pub refresh: u32,
+    pub retry: u32,
+    pub expire: u32,
+    pub minimum: u32,
+    pub ttl: u32,
+}
+
+impl From<&Soa> for SoaView {
+    fn from(s: &Soa) -> Self {
+        Self {
+            mname: s.mname.clone(),
+            rname: s.rname.clone(),
+            refresh: s.refresh,
+            retry: s.retry,
+            expire: s.expire,
+            minimum: s.minimum,
+            ttl: s.ttl,
+        }
+    }
+}
+
+impl From<&Zone> for ZoneView {
+    fn from(z: &Zone) -> Self {
+        Self {
+            id: z.id,
+            name: z.name.to_string(),
+            serial: z.serial,
+            nameservers: z.nameservers.clone(),
+            soa: SoaView::from(&z.soa),
+            record_count: z.record_count + 1, // the SOA is a record too
+            created_at: z.created_at,
+            updated_at: z.updated_at,
+        }
+    }
+}
+
+/// A zone as an RFC 1035 master file.
+#[derive(Serialize, ToSchema)]
+pub struct ZoneExportView {
+    pub zone_id: Uuid,
+    pub name: String,
+    pub serial: u32,
+    /// Always `rfc1035`.
+    pub format: String,
+    pub text: String,
 }
 
 #[utoipa::path(
     get,
-    path = "/v1/zones",
+    path = "/zones",
     tag = "dns",
     params(
         ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
-    responses((status = 200, body = super::openapi::ZoneList)),
+    responses((status = 200, body = List<ZoneView>)),
 )]
-pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiResult<Response> {
+async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let (limit, after) = (q.limit, q.after);
-    let only = caller.0.zones.clone();
+    let only = caller.zones.clone();
     let p = st
         .store
         .read(move |r| match only {
@@ -63,40 +115,35 @@ pub(super) async fn list(State(st): State<AppState>, caller: Caller, q: PageQuer
                 let mut items: Vec<_> = all.into_iter().filter(|z| after.is_none_or(|a| z.id > a)).collect();
                 let next = (items.len() > limit).then(|| items[limit - 1].id);
                 items.truncate(limit);
-                Ok(crate::store::Page { items, next, total })
+                Ok(Page { items, next, total })
             }
         })
         .await?;
-    Ok(page(p.items.iter().map(view).collect(), &q, p.next, p.total))
+    Ok(page(p.items.iter().map(ZoneView::from).collect(), &q, p.next, p.total))
 }
 
 #[utoipa::path(
     get,
-    path = "/v1/zones/{zone_id}",
+    path = "/zones/{zone_id}",
     tag = "dns",
     params(("zone_id" = Uuid, Path, description = "The zone")),
-    responses(
-        (status = 200, body = super::openapi::ZoneData, headers(("ETag" = String, description = "The zone serial"))),
-    ),
+    responses((status = 200, body = Data<ZoneView>, headers(("ETag" = String, description = "The zone serial")))),
 )]
-pub(super) async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let id = caller.zone(parse_id(&id, "zone")?)?;
     let zone = st.store.read(move |r| r.team_zone(team, id)).await?;
-    let mut r = data(StatusCode::OK, view(&zone));
-    let (name, value) = super::extract::etag(zone.serial);
-    r.headers_mut().insert(name, value.parse().expect("digits"));
-    Ok(r)
+    Ok(with_etag(data(StatusCode::OK, ZoneView::from(&zone)), zone.serial))
 }
 
 #[utoipa::path(
     get,
-    path = "/v1/zones/{zone_id}/export",
+    path = "/zones/{zone_id}/export",
     tag = "dns",
     params(("zone_id" = Uuid, Path, description = "The zone")),
-    responses((status = 200, body = super::openapi::ZoneExportData)),
+    responses((status = 200, body = Data<ZoneExportView>)),
 )]
-pub(super) async fn export(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+async fn export(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let id = caller.zone(parse_id(&id, "zone")?)?;
     let (zone, records) = st
@@ -112,15 +159,19 @@ pub(super) async fn export(State(st): State<AppState>, caller: Caller, Path(id):
         })
         .await?;
     let text = crate::zonefile::export(&zone, &records);
-    Ok(data(
-        StatusCode::OK,
-        json!({ "zone_id": zone.id, "name": zone.name, "serial": zone.serial, "format": "rfc1035", "text": text }),
-    ))
+    let view = ZoneExportView {
+        zone_id: zone.id,
+        name: zone.name.to_string(),
+        serial: zone.serial,
+        format: "rfc1035".into(),
+        text,
+    };
+    Ok(data(StatusCode::OK, view))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct CreateZone {
+struct CreateZone {
     name: Option<String>,
     /// An RFC 1035 master file whose records (but its SOA and apex NS: the platform's own
     /// replace them) become the zone's.
@@ -129,14 +180,12 @@ pub(super) struct CreateZone {
 
 #[utoipa::path(
     post,
-    path = "/v1/zones",
+    path = "/zones",
     tag = "dns",
     request_body = CreateZone,
-    responses(
-        (status = 201, body = super::openapi::ZoneData, headers(("Location" = String), ("ETag" = String))),
-    ),
+    responses((status = 201, body = Data<ZoneView>, headers(("Location" = String), ("ETag" = String)))),
 )]
-pub(super) async fn create(
+async fn create(
     State(st): State<AppState>,
     caller: Caller,
     idem: Idempotency,
@@ -144,10 +193,11 @@ pub(super) async fn create(
 ) -> ApiResult<Response> {
     let me = caller.require(Scope::write(Resource::Dns))?;
     caller.unrestricted()?;
-    idem.once(&st, me, create_zone(&st, me.team.id, body)).await
+    idem.once(&st, &caller, create_zone(&st, &caller, me.team.id, body))
+        .await
 }
 
-async fn create_zone(st: &AppState, team: uuid::Uuid, body: CreateZone) -> ApiResult<Response> {
+async fn create_zone(st: &AppState, caller: &Caller, team: Uuid, body: CreateZone) -> ApiResult<Response> {
     let given = match &body.name {
         Some(n) => Some(DomainName::parse_zone(n).map_err(|e| ApiError::invalid("invalid_zone", vec![("name", e.0)]))?),
         None => None,
@@ -162,44 +212,42 @@ async fn create_zone(st: &AppState, team: uuid::Uuid, body: CreateZone) -> ApiRe
             })?;
             ZoneSeed::fresh(name, &st.config.dns, &st.config.zones)
         }
-        Some(text) => {
-            let file = crate::zonefile::parse(&text, given.as_ref())
-                .map_err(|e| ApiError::invalid("invalid_zone_file", vec![("zone_file", e)]))?;
-            if given.as_ref().is_some_and(|g| *g != file.name) {
-                return Err(ApiError::invalid(
-                    "invalid_zone_file",
-                    vec![(
-                        "zone_file",
-                        format!("the file is for {}, not {}", file.name, given.unwrap()),
-                    )],
-                ));
-            }
-            let unsupported: Vec<String> = file
-                .records
-                .iter()
-                .filter(|r| !r.managed && !crate::domain::USER_TYPES.contains(&r.data.rtype.to_string().as_str()))
-                .map(|r| format!("{} {}", r.name, r.data.rtype))
-                .collect();
-            if !unsupported.is_empty() {
-                return Err(ApiError::invalid(
-                    "invalid_zone_file",
-                    vec![(
-                        "zone_file",
-                        format!("types the API does not take: {}", unsupported.join(", ")),
-                    )],
-                ));
-            }
-            let mut seed = ZoneSeed::fresh(file.name.clone(), &st.config.dns, &st.config.zones);
-            seed.records.extend(file.records.into_iter().filter(|r| !r.managed));
-            seed
-        }
+        Some(text) => seed_from_file(st, &text, given)?,
     };
     st.reserved
         .check(&seed.name)
         .map_err(|e| ApiError::invalid("reserved_name", vec![("name", e)]))?;
-    let zone = st.store.write(move |tx| tx.create_zone(team, seed)).await?;
-    let mut r = created(format!("/v1/zones/{}", zone.id), view(&zone));
-    let (name, value) = super::extract::etag(zone.serial);
-    r.headers_mut().insert(name, value.parse().expect("digits"));
-    Ok(r)
+    let zone = st
+        .store
+        .write_as(caller.actor(), move |tx| tx.create_zone(team, seed))
+        .await?;
+    Ok(with_etag(
+        created(format!("/v1/zones/{}", zone.id), ZoneView::from(&zone)),
+        zone.serial,
+    ))
+}
+
+/// A zone from a master file: its records, under the platform's SOA and apex NS.
+fn seed_from_file(st: &AppState, text: &str, given: Option<DomainName>) -> ApiResult<ZoneSeed> {
+    let file = crate::zonefile::parse(text, given.as_ref())
+        .map_err(|e| ApiError::invalid("invalid_zone_file", vec![("zone_file", e)]))?;
+    if let Some(g) = given.filter(|g| *g != file.name) {
+        return Err(ApiError::invalid(
+            "invalid_zone_file",
+            vec![("zone_file", format!("the file is for {}, not {g}", file.name))],
+        ));
+    }
+    let unsupported: Vec<String> = file
+        .records
+        .iter()
+        .filter(|r| !r.managed && !USER_TYPES.contains(&r.data.rtype))
+        .map(|r| format!("{} {}", r.name, r.data.rtype))
+        .collect();
+    if !unsupported.is_empty() {
+        let message = format!("types the API does not take: {}", unsupported.join(", "));
+        return Err(ApiError::invalid("invalid_zone_file", vec![("zone_file", message)]));
+    }
+    let mut seed = ZoneSeed::fresh(file.name.clone(), &st.config.dns, &st.config.zones);
+    seed.records.extend(file.records.into_iter().filter(|r| !r.managed));
+    Ok(seed)
 }

@@ -225,7 +225,8 @@ mod tests {
 
     use super::{Plan, resolve};
     use crate::dns::snapshot::{Catalog, Key, ZoneSnap};
-    use crate::store::{Change, Record as Row, Zone};
+    use crate::domain::{Record as Row, Zone};
+    use crate::store::Change;
 
     const ZONE: &str = "$ORIGIN t.test.\n$TTL 600\n\
         @ IN SOA ns1.t.test. h.t.test. 1 2 3 4 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\n@ IN MX 10 mx\nmx IN A 192.0.2.2\n\
@@ -355,7 +356,7 @@ mod tests {
         assert_eq!(ask(&snap(&c), "z.t.test.", RecordType::A).0, ResponseCode::NoError);
         let del = rows
             .iter()
-            .find(|r| r.name.as_str() == "del.t.test" && r.rtype == "NS")
+            .find(|r| r.name.as_str() == "del.t.test" && r.rtype == RecordType::NS)
             .unwrap()
             .clone();
         c.apply(&[Change::RecordRemoved(del)]);

@@ -46,7 +46,7 @@ pub struct Transfers {
 
 impl Handler {
     pub fn new(catalog: Arc<Catalog>, max_payload: u16) -> Self {
-        Handler {
+        Self {
             catalog,
             max_payload,
             transfers: None,

@@ -36,9 +36,9 @@ struct Inner {
 
 impl Notifier {
     /// Must be called inside the tokio runtime.
-    pub fn new(catalog: Arc<Catalog>, targets: Vec<SocketAddr>) -> Notifier {
+    pub fn new(catalog: Arc<Catalog>, targets: Vec<SocketAddr>) -> Self {
         let runtime = tokio::runtime::Handle::current();
-        Notifier {
+        Self {
             inner: Arc::new(Inner {
                 runtime,
                 catalog,

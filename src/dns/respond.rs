@@ -29,14 +29,14 @@ pub(crate) struct Responder {
 
 impl Responder {
     pub(crate) fn udp(socket: Arc<UdpSocket>, peer: SocketAddr) -> Self {
-        Responder {
+        Self {
             sink: Sink::Udp(socket, peer),
             udp: true,
         }
     }
 
     pub(crate) fn tcp(tx: mpsc::Sender<Vec<u8>>) -> Self {
-        Responder {
+        Self {
             sink: Sink::Tcp(tx),
             udp: false,
         }
@@ -44,7 +44,7 @@ impl Responder {
 
     /// Keeps responses in memory, sized as `udp` says; `taken` reads them back.
     pub(crate) fn collect(udp: bool) -> Self {
-        Responder {
+        Self {
             sink: Sink::Collect(Arc::default()),
             udp,
         }

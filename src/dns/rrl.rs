@@ -61,7 +61,7 @@ pub struct Rrl {
 
 impl Rrl {
     /// `None` when RRL is off.
-    pub fn new(c: &RrlConfig) -> Option<Rrl> {
+    pub fn new(c: &RrlConfig) -> Option<Self> {
         if !c.enabled {
             return None;
         }
@@ -69,7 +69,7 @@ impl Rrl {
         let v6_mask = u128::MAX
             .checked_shl(128 - u32::from(c.ipv6_prefix_length))
             .unwrap_or(0);
-        Some(Rrl {
+        Some(Self {
             rate: c.responses_per_second,
             slip: c.slip,
             v4_mask,

@@ -16,7 +16,8 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecoder, Restrict};
 use uuid::Uuid;
 
-use crate::store::{Change, Record as Row, Zone};
+use crate::domain::{Record as Row, Zone};
+use crate::store::Change;
 
 /// Longest possible key: a name is at most 255 octets on the wire.
 pub const MAX_KEY: usize = 255;
@@ -31,8 +32,8 @@ pub struct Key {
 }
 
 impl Key {
-    pub fn from_name(name: &Name) -> Key {
-        let mut key = Key {
+    pub fn from_name(name: &Name) -> Self {
+        let mut key = Self {
             buf: [0; MAX_KEY],
             len: 0,
             ends: [0; 128],
@@ -124,10 +125,10 @@ pub struct ZoneSnap {
 }
 
 impl ZoneSnap {
-    fn new(zone: &Zone) -> ZoneSnap {
+    fn new(zone: &Zone) -> Self {
         let origin = zone.name.to_hickory();
         let (soa, neg_soa) = soa_records(zone, &origin);
-        ZoneSnap {
+        Self {
             id: zone.id,
             key: key_of(&origin),
             origin,
@@ -266,7 +267,7 @@ fn soa_records(zone: &Zone, origin: &Name) -> (Record, Record) {
 /// rather than taking the zone down.
 pub fn to_record(row: &Row) -> Option<Record> {
     let decoded = (|| {
-        let rtype: RecordType = row.rtype.parse().ok()?;
+        let rtype = row.rtype;
         let name = row.name.to_hickory();
         let mut dec = BinDecoder::new(&row.rdata);
         let rdata = RData::read(&mut dec, rtype, Restrict::new(row.rdata.len() as u16)).ok()?;

@@ -52,8 +52,8 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn from_config(c: &crate::config::DnsConfig) -> Limits {
-        Limits {
+    pub fn from_config(c: &crate::config::DnsConfig) -> Self {
+        Self {
             idle: Duration::from_secs(c.tcp_idle_timeout_secs),
             write: Duration::from_secs(c.tcp_write_timeout_secs),
             lifetime: Duration::from_secs(c.tcp_max_connection_secs),

@@ -16,8 +16,8 @@ const FUDGE: u16 = 300;
 pub struct Keys(Vec<TSigner>);
 
 impl Keys {
-    pub fn new(keys: &[&TsigKey]) -> Keys {
-        Keys(
+    pub fn new(keys: &[&TsigKey]) -> Self {
+        Self(
             keys.iter()
                 .filter_map(|k| {
                     let secret = data_encoding::BASE64.decode(k.secret.as_bytes()).ok()?;

@@ -14,7 +14,7 @@ pub struct Reserved {
 impl Reserved {
     /// The platform's domains: the registrable domain of each nameserver name and of the
     /// hostmaster mailbox's domain, and each of `extra` as given.
-    pub fn new<'a>(nameservers: impl IntoIterator<Item = &'a str>, hostmaster: &'a str, extra: &[String]) -> Reserved {
+    pub fn new<'a>(nameservers: impl IntoIterator<Item = &'a str>, hostmaster: &'a str, extra: &[String]) -> Self {
         let mailbox_domain = hostmaster.trim_end_matches('.').split_once('.').map_or("", |(_, d)| d);
         let mut platform: Vec<DomainName> = nameservers
             .into_iter()
@@ -24,7 +24,7 @@ impl Reserved {
             .collect();
         platform.sort();
         platform.dedup();
-        Reserved { platform }
+        Self { platform }
     }
 
     /// Why `zone` may not be a tenant's, if it may not.

@@ -13,6 +13,15 @@ pub fn is_deceptive(c: char) -> bool {
         || matches!(c, '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
 }
 
+/// A name people give to things (tokens, projects, teams), trimmed: `None` unless it is 1 to
+/// `max` characters with no control or display-changing character (a bidi override in a
+/// listing would make it read as something else).
+pub fn label_text(name: &str, max: usize) -> Option<String> {
+    let name = name.trim();
+    let ok = !name.is_empty() && name.chars().count() <= max && !name.chars().any(is_deceptive);
+    ok.then(|| name.to_string())
+}
+
 /// Content given without quotes: one logical string (spaces included), escapes read, cut
 /// into character-strings of 255 octets.
 pub fn unquoted(content: &str) -> Result<Vec<Vec<u8>>, String> {

@@ -1,72 +1,13 @@
-//! Audit events: who changed what, when, through which request. Written in the same
-//! transaction as the change, so an acknowledged change always has its event.
+//! Audit events: written in the same transaction as the change they describe, so an
+//! acknowledged change always has its event.
 
-use redb::TableDefinition;
-use serde::{Deserialize, Serialize};
+use redb::ReadableTable;
 use uuid::Uuid;
 
-use super::read::decode;
-use super::{Page, Reader, Result, WriteCtx, new_id};
-use crate::domain::now_rfc3339;
-
-/// (team, event) → event, in creation order.
-pub(crate) const EVENTS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("events");
-
-/// Who a write is for. The API sets it per request (task-local); the store's writer reads it
-/// when the write is submitted.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-pub struct Actor {
-    /// `token`, `operator` (the CLI) or `system` (provisioning jobs).
-    pub kind: String,
-    pub token_id: Option<Uuid>,
-    pub request_id: Option<String>,
-}
-
-impl Actor {
-    pub fn operator() -> Actor {
-        Actor {
-            kind: "operator".into(),
-            token_id: None,
-            request_id: None,
-        }
-    }
-    pub fn system() -> Actor {
-        Actor {
-            kind: "system".into(),
-            token_id: None,
-            request_id: None,
-        }
-    }
-    pub fn token(token_id: Uuid, request_id: String) -> Actor {
-        Actor {
-            kind: "token".into(),
-            token_id: Some(token_id),
-            request_id: Some(request_id),
-        }
-    }
-}
-
-tokio::task_local! {
-    /// The actor of the request being handled.
-    pub static ACTOR: Actor;
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-pub struct Event {
-    pub id: Uuid,
-    pub at: String,
-    /// e.g. `record.created`, `zone.created`, `site.ssl_requested`, `token.revoked`.
-    pub action: String,
-    pub resource_type: String,
-    pub resource_id: Uuid,
-    pub actor: Actor,
-    /// A short human summary (`www.example.com A 192.0.2.1`).
-    pub summary: String,
-    /// The zone the change was made in, when it was made in one: what a zone-restricted
-    /// token may see.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub zone_id: Option<Uuid>,
-}
+use super::read::Tables;
+use super::tables::EVENTS;
+use super::{Page, Reader, Result, WriteCtx};
+use crate::domain::{Event, ResourceKind, Timestamp, new_id};
 
 impl WriteCtx {
     /// Records an event for `team` (in `zone`, when the change is) in the running transaction.
@@ -74,51 +15,52 @@ impl WriteCtx {
         &mut self,
         team: Uuid,
         action: &str,
-        resource_type: &str,
-        resource_id: Uuid,
+        (kind, id): (ResourceKind, Uuid),
         zone: Option<Uuid>,
         summary: String,
     ) -> Result<()> {
         let event = Event {
             id: new_id(),
-            at: now_rfc3339(),
+            at: Timestamp::now(),
             action: action.into(),
-            resource_type: resource_type.into(),
-            resource_id,
+            resource_type: kind,
+            resource_id: id,
             actor: self.actor.clone(),
             summary,
             zone_id: zone,
         };
-        self.txn.open_table(EVENTS)?.insert(
-            (team.as_u128(), event.id.as_u128()),
-            serde_json::to_vec(&event)?.as_slice(),
-        )?;
+        self.txn()
+            .open_table(EVENTS)?
+            .insert((team.as_u128(), event.id.as_u128()), &event)?;
         Ok(())
     }
 }
 
-impl Reader {
-    /// A team's events, oldest first, optionally about one resource (by type, id or both),
-    /// and only those made in `zones` when given.
-    pub fn events(
-        &self,
-        team: Uuid,
-        resource_type: Option<String>,
-        resource_id: Option<Uuid>,
-        zones: Option<&[Uuid]>,
-        after: Option<Uuid>,
-        limit: usize,
-    ) -> Result<Page<Event>> {
-        let t = self.txn().open_table(EVENTS)?;
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub resource_type: Option<ResourceKind>,
+    pub resource_id: Option<Uuid>,
+    /// Only those made in these zones (a zone-restricted token's view).
+    pub zones: Option<Vec<Uuid>>,
+}
+
+impl<T: Tables> Reader<T> {
+    /// A team's events, oldest first, as `filter` says.
+    pub fn events(&self, team: Uuid, filter: &EventFilter, after: Option<Uuid>, limit: usize) -> Result<Page<Event>> {
+        let t = self.txn.table(EVENTS)?;
         let team = team.as_u128();
         let (mut items, mut next, mut total) = (Vec::new(), None, 0);
         for entry in t.range((team, 0)..=(team, u128::MAX))? {
             let (k, v) = entry?;
-            let e: Event = decode(v.value())?;
-            let outside = zones.is_some_and(|z| e.zone_id.is_none_or(|id| !z.contains(&id)));
+            let e = v.value();
+            let outside = filter
+                .zones
+                .as_ref()
+                .is_some_and(|z| e.zone_id.is_none_or(|id| !z.contains(&id)));
             if outside
-                || resource_type.as_deref().is_some_and(|rt| rt != e.resource_type)
-                || resource_id.is_some_and(|id| id != e.resource_id)
+                || filter.resource_type.is_some_and(|rt| rt != e.resource_type)
+                || filter.resource_id.is_some_and(|id| id != e.resource_id)
             {
                 continue;
             }

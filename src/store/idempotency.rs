@@ -1,21 +1,28 @@
 //! Stored outcomes of requests made with an `Idempotency-Key`, per token. The API decides
 //! what may be stored (never a secret); this file only keeps rows and sweeps expired ones.
 
-use redb::{ReadableTable, TableDefinition};
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::read::decode;
-use super::{IdempotencyRecord, Result, WriteCtx};
+use super::tables::{IDEMPOTENCY, IDEMPOTENCY_BY_AGE};
+use super::{Result, WriteCtx};
 use crate::domain::unix_now;
 
-/// (token, "METHOD path\nkey") → the stored outcome.
-pub(crate) const IDEMPOTENCY: TableDefinition<(u128, &str), &[u8]> = TableDefinition::new("idempotency_v2");
-/// (created, token, "METHOD path\nkey") → (): what the sweeper removes, oldest first.
-pub(crate) const IDEMPOTENCY_BY_AGE: TableDefinition<(u64, u128, &str), ()> =
-    TableDefinition::new("idempotency_by_age");
-/// The first version of the table: keyed by team, it held whole responses, secrets
-/// included. Dropped at open.
-pub(crate) const IDEMPOTENCY_V1: TableDefinition<(u128, &str), &[u8]> = TableDefinition::new("idempotency");
+/// The stored outcome of a request made with an `Idempotency-Key`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IdempotencyRecord {
+    /// Hash of method, path and body: the same key with another request is refused.
+    pub fingerprint: String,
+    /// Seconds since the epoch when the first request arrived.
+    pub created: u64,
+    /// `None` while the first request still runs.
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    pub location: Option<String>,
+    #[serde(default)]
+    pub etag: Option<String>,
+}
 
 /// How long an idempotency key is remembered, and how long a first request may run before
 /// its key is taken as abandoned (the server died mid-request).
@@ -36,10 +43,9 @@ pub enum Idem {
 impl WriteCtx {
     /// Claims `key` for `token`, or says why not.
     pub fn begin_idempotent(&mut self, token: Uuid, key: &str, fingerprint: &str) -> Result<Idem> {
-        let mut t = self.txn.open_table(IDEMPOTENCY)?;
+        let mut t = self.txn().open_table(IDEMPOTENCY)?;
         let now = unix_now();
-        let existing: Option<IdempotencyRecord> =
-            t.get((token.as_u128(), key))?.map(|v| decode(v.value())).transpose()?;
+        let existing = t.get((token.as_u128(), key))?.map(|v| v.value());
         if let Some(rec) = &existing {
             let age = now.saturating_sub(rec.created);
             let abandoned = rec.status.is_none() && age > IDEMPOTENCY_RUNNING_SECS;
@@ -61,8 +67,8 @@ impl WriteCtx {
             location: None,
             etag: None,
         };
-        t.insert((token.as_u128(), key), serde_json::to_vec(&rec)?.as_slice())?;
-        let mut by_age = self.txn.open_table(IDEMPOTENCY_BY_AGE)?;
+        t.insert((token.as_u128(), key), &rec)?;
+        let mut by_age = self.txn().open_table(IDEMPOTENCY_BY_AGE)?;
         if let Some(old) = existing {
             by_age.remove((old.created, token.as_u128(), key))?;
         }
@@ -81,12 +87,8 @@ impl WriteCtx {
         location: Option<String>,
         etag: Option<String>,
     ) -> Result<()> {
-        let mut t = self.txn.open_table(IDEMPOTENCY)?;
-        let Some(mut rec) = t
-            .get((token.as_u128(), key))?
-            .map(|v| decode::<IdempotencyRecord>(v.value()))
-            .transpose()?
-        else {
+        let mut t = self.txn().open_table(IDEMPOTENCY)?;
+        let Some(mut rec) = t.get((token.as_u128(), key))?.map(|v| v.value()) else {
             return Ok(());
         };
         match status {
@@ -95,11 +97,11 @@ impl WriteCtx {
                 rec.body = Some(body);
                 rec.location = location;
                 rec.etag = etag;
-                t.insert((token.as_u128(), key), serde_json::to_vec(&rec)?.as_slice())?;
+                t.insert((token.as_u128(), key), &rec)?;
             }
             None => {
                 t.remove((token.as_u128(), key))?;
-                self.txn
+                self.txn()
                     .open_table(IDEMPOTENCY_BY_AGE)?
                     .remove((rec.created, token.as_u128(), key))?;
             }
@@ -110,14 +112,14 @@ impl WriteCtx {
     /// Removes keys older than the TTL, up to `SWEEP_BATCH` of them; returns how many went.
     pub fn sweep_idempotent(&mut self, now: u64) -> Result<usize> {
         let cutoff = now.saturating_sub(IDEMPOTENCY_TTL_SECS);
-        let mut by_age = self.txn.open_table(IDEMPOTENCY_BY_AGE)?;
+        let mut by_age = self.txn().open_table(IDEMPOTENCY_BY_AGE)?;
         let mut expired: Vec<(u64, u128, String)> = Vec::new();
         for entry in by_age.range((0u64, 0u128, "")..(cutoff, 0u128, ""))?.take(SWEEP_BATCH) {
             let (k, _) = entry?;
             let (created, token, key) = k.value();
             expired.push((created, token, key.to_string()));
         }
-        let mut rows = self.txn.open_table(IDEMPOTENCY)?;
+        let mut rows = self.txn().open_table(IDEMPOTENCY)?;
         for (created, token, key) in &expired {
             by_age.remove((*created, *token, key.as_str()))?;
             rows.remove((*token, key.as_str()))?;

@@ -1,13 +1,20 @@
 //! The only owner of redb. Reads run on the blocking pool; every write goes to one writer
 //! thread that commits whatever writes are waiting together (group commit: one fsync for many
 //! acknowledged writes), publishes the batch's changes to the commit listener, then answers.
+//!
+//! The store keeps the domain's values and checks what only it can see (a name is free, a
+//! row is the team's, a cap is reached); what a change should be is decided above it.
 
 mod audit;
-mod hosting;
+mod batch;
 mod idempotency;
-mod model;
+mod jobs;
 mod open;
+mod projects;
 mod read;
+mod records;
+mod sites;
+mod tables;
 mod teams;
 mod writer;
 mod zones;
@@ -15,40 +22,22 @@ mod zones;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
-use uuid::Uuid;
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
-pub use audit::{ACTOR, Actor, Event};
-pub use idempotency::{IDEMPOTENCY_TTL_SECS, Idem};
-pub use model::{Change, IdempotencyRecord, Job, JobSummary, Project, Record, Site, Soa, Team, Token, Zone};
+pub use audit::EventFilter;
+pub use batch::{Batch, BatchOutcome, MAX_BATCH_ITEMS};
+pub use idempotency::{IDEMPOTENCY_TTL_SECS, Idem, IdempotencyRecord};
 pub use open::Create;
 pub use read::{Page, Reader};
+pub use records::RecordPatch;
 pub use writer::WriteCtx;
-pub use zones::{
-    Batch, BatchOutcome, JOURNAL_ENTRIES, JournalEntry, MAX_BATCH_ITEMS, NewRecord, RecordPatch, ZoneSeed,
-    managed_error,
-};
+pub use zones::{JOURNAL_ENTRIES, JournalEntry};
 
-pub(crate) const TEAMS: TableDefinition<u128, &[u8]> = TableDefinition::new("teams");
-pub(crate) const TEAM_NAMES: TableDefinition<&str, u128> = TableDefinition::new("team_names");
-pub(crate) const TOKENS: TableDefinition<u128, &[u8]> = TableDefinition::new("tokens");
-/// (team, token) → (): a team's tokens in creation order.
-pub(crate) const TEAM_TOKENS: TableDefinition<(u128, u128), ()> = TableDefinition::new("team_tokens");
-pub(crate) const ZONES: TableDefinition<u128, &[u8]> = TableDefinition::new("zones");
-/// Reversed zone name (`com.example`) → zone: finds a name's ancestors and descendants.
-pub(crate) const ZONE_NAMES: TableDefinition<&str, u128> = TableDefinition::new("zone_names");
-/// (team, zone) → (): a team's zones in creation order.
-pub(crate) const TEAM_ZONES: TableDefinition<(u128, u128), ()> = TableDefinition::new("team_zones");
-/// team → records across its zones: what the per-team record cap is checked against.
-pub(crate) const TEAM_RECORDS: TableDefinition<u128, u64> = TableDefinition::new("team_records");
-/// (zone, record) → row: a zone's records in creation order (ids are UUIDv7).
-pub(crate) const RECORDS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("records");
-/// (zone, serial) → the change that led away from that serial: IXFR's journal.
-pub(crate) const JOURNAL: TableDefinition<(u128, u32), &[u8]> = TableDefinition::new("journal");
-/// (zone, owner name, record) → (): the records at one name, for the conflict rules.
-pub(crate) const RECORD_NAMES: TableDefinition<(u128, &str, u128), ()> = TableDefinition::new("record_names");
+use crate::config::Caps;
+use crate::domain::rules::Refusal;
+use crate::domain::{Actor, Record, Zone};
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -69,8 +58,13 @@ pub enum StoreError {
     /// A conditional write whose condition (`If-Match`) no longer holds.
     #[error("{0}")]
     Precondition(String),
+    /// redb failed.
     #[error("storage error: {0}")]
-    Storage(String),
+    Storage(#[source] Arc<redb::Error>),
+    /// The store's own machinery failed (a panicking write, a row that does not decode, the
+    /// writer gone).
+    #[error("store failure: {0}")]
+    Internal(String),
     #[error("the database is held by another process")]
     Locked,
     /// No database where one must exist (a command that only reads).
@@ -86,74 +80,62 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
-        StoreError::Invalid {
+        Self::Invalid {
             code,
             field,
             message: message.into(),
         }
     }
+
     pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        StoreError::Conflict {
+        Self::Conflict {
             code,
             message: message.into(),
         }
     }
 }
 
-macro_rules! storage_from {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
-            fn from(e: $t) -> Self { StoreError::Storage(e.to_string()) }
+impl<E: Into<redb::Error>> From<E> for StoreError {
+    fn from(e: E) -> Self {
+        match e.into() {
+            redb::Error::DatabaseAlreadyOpen => Self::Locked,
+            e => Self::Storage(Arc::new(e)),
         }
-    )*};
+    }
 }
-storage_from!(
-    redb::Error,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError,
-    serde_json::Error
-);
 
-impl From<redb::DatabaseError> for StoreError {
-    fn from(e: redb::DatabaseError) -> Self {
-        match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked,
-            e => StoreError::Storage(e.to_string()),
+/// A record rule's refusal, as the store reports it.
+impl From<Refusal> for StoreError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Invalid { code, field, message } => Self::Invalid { code, field, message },
+            Refusal::Duplicate(message) => Self::Conflict {
+                code: "duplicate_record",
+                message,
+            },
+            Refusal::Managed(message) => Self::Forbidden {
+                code: "managed_record",
+                message,
+            },
         }
     }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// Every table, for reading a file through at open.
-const TABLES: [&dyn open::Walk; 24] = [
-    &TEAMS,
-    &TEAM_NAMES,
-    &TOKENS,
-    &TEAM_TOKENS,
-    &ZONES,
-    &ZONE_NAMES,
-    &TEAM_ZONES,
-    &TEAM_RECORDS,
-    &RECORDS,
-    &JOURNAL,
-    &RECORD_NAMES,
-    &audit::EVENTS,
-    &hosting::PROJECTS,
-    &hosting::TEAM_PROJECTS,
-    &hosting::PROJECT_SITES,
-    &hosting::SITES,
-    &hosting::TEAM_SITES,
-    &hosting::SITE_DOMAINS,
-    &hosting::JOBS,
-    &hosting::OPEN_JOBS,
-    &idempotency::IDEMPOTENCY,
-    &idempotency::IDEMPOTENCY_BY_AGE,
-    &idempotency::IDEMPOTENCY_V1,
-    &open::META,
-];
+/// What a committed transaction changed, in commit order; the DNS snapshots are updated from
+/// these before the writer acknowledges the transaction.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A zone was created or its row changed (serial, SOA).
+    ZonePut(Zone),
+    ZoneRemoved(Zone),
+    RecordPut {
+        old: Option<Record>,
+        new: Record,
+    },
+    RecordRemoved(Record),
+}
 
 /// Called on the writer thread with each committed batch's changes, before any write of the
 /// batch is acknowledged.
@@ -167,26 +149,25 @@ pub struct Store {
     writer: writer::Handle,
     listener: Arc<Mutex<Option<CommitListener>>>,
     thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
-    caps: Arc<Mutex<crate::config::Caps>>,
+    caps: Arc<Mutex<Caps>>,
 }
 
 impl Store {
     /// Opens (or creates) the database. Fails with `Locked` when another process has it open.
-    pub fn open(path: &Path) -> Result<Store> {
+    pub fn open(path: &Path) -> Result<Self> {
         Self::open_with(path, Create::Yes)
     }
 
     /// Opens the database only if it exists (`Missing` otherwise): for commands that only read.
-    pub fn open_existing(path: &Path) -> Result<Store> {
+    pub fn open_existing(path: &Path) -> Result<Self> {
         Self::open_with(path, Create::No)
     }
 
-    fn open_with(path: &Path, create: Create) -> Result<Store> {
+    fn open_with(path: &Path, create: Create) -> Result<Self> {
         let fresh = open::prepare(path, create)?;
         // Read everything back before anything writes: a damaged file is left as it is.
-        let verified = fresh || open::preflight(path, &TABLES)?;
-        let opened = open::quietly(|| Database::create(path));
-        let db = match opened {
+        let verified = fresh || open::preflight(path, &tables::ALL)?;
+        let db = match open::quietly(|| Database::create(path)) {
             Ok(db) => Arc::new(db?),
             Err(_) => {
                 return Err(StoreError::Unusable(format!(
@@ -196,51 +177,32 @@ impl Store {
             }
         };
         if !verified {
-            open::verify(path, db.as_ref(), &TABLES)?; // repaired on open: read it through now
+            open::verify(path, db.as_ref(), &tables::ALL)?; // repaired on open: read it through now
         }
         let txn = db.begin_write()?;
+        for table in tables::ALL {
+            table.create(&txn)?;
+        }
+        txn.open_table(tables::META)?.insert("format", tables::FORMAT)?;
+        // Held whole responses, secrets included: gone, not migrated.
+        txn.delete_table(tables::IDEMPOTENCY_V1)?;
         {
-            txn.open_table(open::META)?.insert("format", open::FORMAT)?;
-            txn.open_table(TEAMS)?;
-            txn.open_table(TEAM_NAMES)?;
-            txn.open_table(TOKENS)?;
-            txn.open_table(TEAM_TOKENS)?;
-            txn.open_table(ZONES)?;
-            txn.open_table(ZONE_NAMES)?;
-            txn.open_table(TEAM_ZONES)?;
-            let mut counts = txn.open_table(TEAM_RECORDS)?;
+            let mut counts = txn.open_table(tables::TEAM_RECORDS)?;
             if counts.is_empty()? {
                 // A store from before the per-team count: count once from the zones.
-                let zones = txn.open_table(ZONES)?;
-                for entry in zones.iter()? {
-                    let zone: Zone = read::decode(entry?.1.value())?;
-                    let n = counts.get(zone.team_id.as_u128())?.map_or(0, |v| v.value());
-                    counts.insert(zone.team_id.as_u128(), n + zone.record_count)?;
+                for entry in txn.open_table(tables::ZONES)?.iter()? {
+                    let zone = entry?.1.value();
+                    let held = counts.get(zone.team_id.as_u128())?.map_or(0, |v| v.value());
+                    counts.insert(zone.team_id.as_u128(), held + zone.record_count)?;
                 }
             }
-            txn.open_table(RECORDS)?;
-            txn.open_table(RECORD_NAMES)?;
-            txn.open_table(JOURNAL)?;
-            txn.open_table(audit::EVENTS)?;
-            txn.open_table(hosting::PROJECTS)?;
-            txn.open_table(hosting::TEAM_PROJECTS)?;
-            txn.open_table(hosting::PROJECT_SITES)?;
-            txn.open_table(hosting::SITES)?;
-            txn.open_table(hosting::TEAM_SITES)?;
-            txn.open_table(hosting::SITE_DOMAINS)?;
-            txn.open_table(hosting::JOBS)?;
-            txn.open_table(hosting::OPEN_JOBS)?;
-            txn.open_table(idempotency::IDEMPOTENCY)?;
-            txn.open_table(idempotency::IDEMPOTENCY_BY_AGE)?;
-            // Held whole responses, secrets included: gone, not migrated.
-            txn.delete_table(idempotency::IDEMPOTENCY_V1)?;
         }
         txn.commit()?;
         let listener: Arc<Mutex<Option<CommitListener>>> = Arc::default();
-        let caps: Arc<Mutex<crate::config::Caps>> = Arc::default();
+        let caps: Arc<Mutex<Caps>> = Arc::default();
         let guard = Arc::new(open::FileGuard::new(path)?);
         let (writer, thread) = writer::spawn(db.clone(), guard.clone(), listener.clone(), caps.clone());
-        Ok(Store {
+        Ok(Self {
             db,
             guard,
             writer,
@@ -266,7 +228,7 @@ impl Store {
     }
 
     /// Sets the per-team caps writes are checked against.
-    pub fn set_caps(&self, caps: crate::config::Caps) {
+    pub fn set_caps(&self, caps: Caps) {
         *self.caps.lock().expect("caps lock") = caps;
     }
 
@@ -275,24 +237,25 @@ impl Store {
         *self.listener.lock().expect("listener lock") = Some(listener);
     }
 
-    /// Runs `f` in a write transaction on the writer thread; returns once it is committed and
-    /// its changes published. `f` must check everything before it writes: an `Err` from it
-    /// leaves its batch-mates' writes in place, so it must not have written anything.
-    pub async fn write<R, F>(&self, f: F) -> Result<R>
+    /// Runs `f` in a write transaction on the writer thread, on behalf of `actor` (its audit
+    /// events name them); returns once it is committed and its changes published. `f` must
+    /// check everything before it writes: an `Err` from it leaves its batch-mates' writes in
+    /// place, so it must not have written anything.
+    pub async fn write_as<R, F>(&self, actor: Actor, f: F) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&mut WriteCtx) -> Result<R> + Send + 'static,
     {
-        self.writer.submit(f).await
+        self.writer.submit(actor, f).await
     }
 
-    /// `write` for synchronous callers (the CLI, start-up).
-    pub fn write_blocking<R, F>(&self, f: F) -> Result<R>
+    /// `write_as` for synchronous callers (the CLI, start-up).
+    pub fn write_blocking_as<R, F>(&self, actor: Actor, f: F) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&mut WriteCtx) -> Result<R> + Send + 'static,
     {
-        self.writer.submit_blocking(f)
+        self.writer.submit_blocking(actor, f)
     }
 
     /// Runs `f` against a consistent snapshot on the blocking pool (redb is synchronous).
@@ -304,25 +267,18 @@ impl Store {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || Self::read_with(&db, f))
             .await
-            .map_err(|e| StoreError::Storage(format!("read task failed: {e}")))?
+            .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
     }
 
     pub fn read_blocking<R>(&self, f: impl FnOnce(&Reader) -> Result<R>) -> Result<R> {
         Self::read_with(&self.db, f)
     }
 
+    /// A stored row that does not decode panics inside redb (see `tables::Json`): here it
+    /// becomes an error.
     fn read_with<R>(db: &Database, f: impl FnOnce(&Reader) -> Result<R>) -> Result<R> {
-        let txn: ReadTransaction = db.begin_read()?;
-        f(&Reader::new(txn))
+        let txn = db.begin_read()?;
+        open::quietly(|| f(&Reader::new(txn)))
+            .unwrap_or_else(|panic| Err(StoreError::Internal(open::panic_message(&panic))))
     }
-}
-
-pub(crate) fn new_id() -> Uuid {
-    Uuid::now_v7()
-}
-
-/// Token ids are random (v4): they appear inside secrets, which should not reveal when a
-/// token was made.
-pub fn new_token_id() -> Uuid {
-    Uuid::new_v4()
 }

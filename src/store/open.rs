@@ -16,14 +16,11 @@ use std::sync::{Mutex, Once};
 
 use redb::{ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
+use super::tables::META;
 use super::{Result, StoreError};
 
 /// The first bytes of every redb file.
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
-
-/// "format" → the layout version; present in every ipx database (older ones get it at open).
-pub(crate) const META: TableDefinition<&str, &str> = TableDefinition::new("ipx_meta");
-pub(crate) const FORMAT: &str = "1";
 
 /// Whether a missing database may be created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +159,15 @@ pub(crate) fn quietly<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
     result
 }
 
+/// What a caught panic said.
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic".into())
+}
+
 fn corrupted(path: &Path, why: &str) -> StoreError {
     StoreError::Unusable(format!(
         "{}: the database is damaged ({why}); nothing was changed. Restore it from a backup",
@@ -169,12 +175,17 @@ fn corrupted(path: &Path, why: &str) -> StoreError {
     ))
 }
 
-/// A table whose every row can be read back.
+/// A table whose every row can be read back, and that can be made in a new file.
 pub(crate) trait Walk {
     fn walk(&self, txn: &redb::ReadTransaction) -> std::result::Result<(), String>;
+    fn create(&self, txn: &redb::WriteTransaction) -> std::result::Result<(), redb::TableError>;
 }
 
 impl<K: redb::Key + 'static, V: redb::Value + 'static> Walk for TableDefinition<'_, K, V> {
+    fn create(&self, txn: &redb::WriteTransaction) -> std::result::Result<(), redb::TableError> {
+        txn.open_table(*self).map(drop)
+    }
+
     fn walk(&self, txn: &redb::ReadTransaction) -> std::result::Result<(), String> {
         let table = match txn.open_table(*self) {
             Ok(t) => t,
@@ -203,10 +214,12 @@ pub(crate) struct FileGuard {
 }
 
 impl FileGuard {
-    pub(crate) fn new(path: &Path) -> Result<FileGuard> {
-        let file = File::open(path).map_err(|e| StoreError::Storage(format!("{}: {e}", path.display())))?;
-        let meta = file.metadata().map_err(|e| StoreError::Storage(e.to_string()))?;
-        Ok(FileGuard {
+    pub(crate) fn new(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| StoreError::Unusable(format!("{}: {e}", path.display())))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| StoreError::Unusable(format!("{}: {e}", path.display())))?;
+        Ok(Self {
             path: path.to_path_buf(),
             file,
             identity: (meta.dev(), meta.ino()),

@@ -1,31 +1,80 @@
-//! Writes for teams and tokens.
+//! Teams and their tokens.
 
-use redb::ReadableTable;
+use redb::{ReadableTable, ReadableTableMetadata};
 use uuid::Uuid;
 
-use super::read::decode;
-use super::{Result, StoreError, TEAM_NAMES, TEAM_TOKENS, TEAMS, TOKENS, Team, Token, WriteCtx, new_id};
-use crate::domain::now_rfc3339;
+use super::read::Tables;
+use super::tables::{TEAM_NAMES, TEAM_TOKENS, TEAMS, TOKENS};
+use super::{Reader, Result, StoreError, WriteCtx};
+use crate::domain::{ResourceKind, Team, Timestamp, Token, TokenState, label_text, new_id};
+
+impl<T: Tables> Reader<T> {
+    pub fn team(&self, id: Uuid) -> Result<Option<Team>> {
+        self.row(TEAMS, id)
+    }
+
+    /// A team by UUID or by name, as operators type it.
+    pub fn find_team(&self, name_or_id: &str) -> Result<Option<Team>> {
+        if let Ok(id) = Uuid::parse_str(name_or_id)
+            && let Some(t) = self.team(id)?
+        {
+            return Ok(Some(t));
+        }
+        match self.txn.table(TEAM_NAMES)?.get(name_or_id)? {
+            Some(id) => self.team(Uuid::from_u128(id.value())),
+            None => Ok(None),
+        }
+    }
+
+    pub fn teams(&self) -> Result<Vec<Team>> {
+        let t = self.txn.table(TEAMS)?;
+        t.iter()?.map(|e| Ok(e?.1.value())).collect()
+    }
+
+    pub fn has_teams(&self) -> Result<bool> {
+        Ok(!self.txn.table(TEAMS)?.is_empty()?)
+    }
+
+    pub fn token(&self, id: Uuid) -> Result<Option<Token>> {
+        self.row(TOKENS, id)
+    }
+
+    /// The token `id` of `team`; another team's is "not found".
+    pub fn team_token(&self, team: Uuid, id: Uuid) -> Result<Token> {
+        self.owned(TOKENS, team, id)
+    }
+
+    /// A team's tokens, in creation order.
+    pub fn tokens(&self, team: Uuid) -> Result<Vec<Token>> {
+        let idx = self.txn.table(TEAM_TOKENS)?;
+        let t = self.txn.table(TOKENS)?;
+        let mut out = Vec::new();
+        for entry in idx.range((team.as_u128(), 0)..=(team.as_u128(), u128::MAX))? {
+            if let Some(v) = t.get(entry?.0.value().1)? {
+                out.push(v.value());
+            }
+        }
+        Ok(out)
+    }
+}
 
 impl WriteCtx {
     pub fn create_team(&mut self, name: &str) -> Result<Team> {
-        let Some(name) = crate::domain::label_text(name, 64).filter(|n| n.len() <= 64) else {
+        let Some(name) = label_text(name, 64).filter(|n| n.len() <= 64) else {
             return Err(StoreError::invalid(
                 "invalid_team",
                 "name",
                 "a team name is 1 to 64 printable characters",
             ));
         };
-        let name = name.as_str();
-        if Uuid::parse_str(name).is_ok() {
+        if Uuid::parse_str(&name).is_ok() {
             return Err(StoreError::invalid(
                 "invalid_team",
                 "name",
                 "a team name cannot be a UUID",
             ));
         }
-        let mut names = self.txn.open_table(TEAM_NAMES)?;
-        if names.get(name)?.is_some() {
+        if self.txn().open_table(TEAM_NAMES)?.get(name.as_str())?.is_some() {
             return Err(StoreError::conflict(
                 "team_exists",
                 format!("a team named {name:?} exists"),
@@ -33,35 +82,34 @@ impl WriteCtx {
         }
         let team = Team {
             id: new_id(),
-            name: name.to_string(),
-            created_at: now_rfc3339(),
+            name,
+            created_at: Timestamp::now(),
         };
-        names.insert(name, team.id.as_u128())?;
-        self.txn
-            .open_table(TEAMS)?
-            .insert(team.id.as_u128(), serde_json::to_vec(&team)?.as_slice())?;
-        drop(names);
-        self.audit(team.id, "team.created", "team", team.id, None, team.name.clone())?;
+        self.txn()
+            .open_table(TEAM_NAMES)?
+            .insert(team.name.as_str(), team.id.as_u128())?;
+        self.txn().open_table(TEAMS)?.insert(team.id.as_u128(), &team)?;
+        self.audit(
+            team.id,
+            "team.created",
+            (ResourceKind::Team, team.id),
+            None,
+            team.name.clone(),
+        )?;
         Ok(team)
     }
 
     /// Stores a token whose secret was already hashed (argon2 never runs on the writer).
     pub fn create_token(&mut self, token: &Token) -> Result<()> {
-        if self.txn.open_table(TEAMS)?.get(token.team_id.as_u128())?.is_none() {
+        if self.team(token.team_id)?.is_none() {
             return Err(StoreError::NotFound("team"));
         }
-        let now = crate::domain::unix_now();
-        let (tokens, index) = (self.txn.open_table(TOKENS)?, self.txn.open_table(TEAM_TOKENS)?);
-        let t = token.team_id.as_u128();
-        let mut active = 0;
-        for entry in index.range((t, 0)..=(t, u128::MAX))? {
-            if let Some(v) = tokens.get(entry?.0.value().1)? {
-                let held: Token = decode(v.value())?;
-                active += u64::from(held.revoked_at.is_none() && held.expires.is_none_or(|e| now < e));
-            }
-        }
-        drop((tokens, index));
-        if active >= self.caps.tokens_per_team {
+        let live = self
+            .tokens(token.team_id)?
+            .iter()
+            .filter(|t| t.state() == TokenState::Active)
+            .count() as u64;
+        if live >= self.caps.tokens_per_team {
             return Err(StoreError::invalid(
                 "too_many_tokens",
                 "name",
@@ -71,53 +119,32 @@ impl WriteCtx {
                 ),
             ));
         }
-        self.txn
-            .open_table(TOKENS)?
-            .insert(token.id.as_u128(), serde_json::to_vec(token)?.as_slice())?;
-        self.txn
+        self.txn().open_table(TOKENS)?.insert(token.id.as_u128(), token)?;
+        self.txn()
             .open_table(TEAM_TOKENS)?
             .insert((token.team_id.as_u128(), token.id.as_u128()), ())?;
+        let scopes: Vec<String> = token.scopes.iter().map(ToString::to_string).collect();
+        let summary = format!("{} ({})", token.name, scopes.join(","));
         self.audit(
             token.team_id,
             "token.created",
-            "token",
-            token.id,
+            (ResourceKind::Token, token.id),
             None,
-            format!("{} ({})", token.name, token.scopes.join(",")),
+            summary,
         )?;
         Ok(())
     }
 
-    /// The token `id` of `team`; another team's is "not found".
-    pub fn team_token(&self, team: Uuid, id: Uuid) -> Result<Token> {
-        match self
-            .txn
-            .open_table(TOKENS)?
-            .get(id.as_u128())?
-            .map(|v| decode::<Token>(v.value()))
-            .transpose()?
-        {
-            Some(t) if t.team_id == team => Ok(t),
-            _ => Err(StoreError::NotFound("token")),
-        }
-    }
-
     /// Marks a token revoked (the row stays, for audit). Revoking twice is not an error.
     pub fn revoke_token(&mut self, id: Uuid) -> Result<Token> {
-        let mut tokens = self.txn.open_table(TOKENS)?;
-        let mut token: Token = match tokens.get(id.as_u128())? {
-            Some(v) => decode(v.value())?,
-            None => return Err(StoreError::NotFound("token")),
-        };
+        let mut token = self.token(id)?.ok_or(StoreError::NotFound("token"))?;
         if token.revoked_at.is_none() {
-            token.revoked_at = Some(now_rfc3339());
-            tokens.insert(id.as_u128(), serde_json::to_vec(&token)?.as_slice())?;
-            drop(tokens);
+            token.revoked_at = Some(Timestamp::now());
+            self.txn().open_table(TOKENS)?.insert(id.as_u128(), &token)?;
             self.audit(
                 token.team_id,
                 "token.revoked",
-                "token",
-                token.id,
+                (ResourceKind::Token, token.id),
                 None,
                 token.name.clone(),
             )?;

@@ -1,36 +1,49 @@
-//! The writer thread: group commit. Jobs waiting when a transaction starts run in it one after
-//! another; one commit (one fsync) makes all of them durable, then their changes are published
-//! and each caller is answered. A job that fails validation is answered with its error and
-//! leaves nothing behind; a storage failure aborts the batch and every job in it fails.
+//! The writer thread: group commit. Writes waiting when a transaction starts run in it one
+//! after another; one commit (one fsync) makes all of them durable, then their changes are
+//! published and each caller is answered. A write that fails validation is answered with its
+//! error and leaves nothing behind; a storage failure aborts the batch and every write in it
+//! fails.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use redb::{Database, WriteTransaction};
 use tokio::sync::oneshot;
 
-use super::audit::{ACTOR, Actor};
-use super::open::FileGuard;
-use super::{Change, CommitListener, Result, StoreError};
+use super::open::{FileGuard, panic_message, quietly};
+use super::{Change, CommitListener, Reader, Result, StoreError};
 use crate::config::Caps;
+use crate::domain::Actor;
 
-/// Most jobs one transaction takes; bounds the latency a batch adds to its first job.
+/// Most writes one transaction takes; bounds the latency a batch adds to its first write.
 const MAX_BATCH: usize = 512;
 
-/// The open write transaction a job runs in, and the changes jobs have made so far.
+/// The open write transaction a write runs in, and the changes writes have made so far. It
+/// reads as a `Reader` does (it derefs to one over its transaction).
 pub struct WriteCtx {
-    pub(crate) txn: WriteTransaction,
+    reader: Reader<WriteTransaction>,
     pub(crate) changes: Vec<Change>,
-    /// Who the running job writes for: its audit events name them.
+    /// Who the running write is for: its audit events name them.
     pub(crate) actor: Actor,
     /// Per-team caps in force.
     pub(crate) caps: Caps,
 }
 
 impl WriteCtx {
+    pub(crate) fn txn(&self) -> &WriteTransaction {
+        &self.reader.txn
+    }
+
     pub(crate) fn emit(&mut self, change: Change) {
         self.changes.push(change);
+    }
+}
+
+impl std::ops::Deref for WriteCtx {
+    type Target = Reader<WriteTransaction>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.reader
     }
 }
 
@@ -40,10 +53,11 @@ enum Outcome {
     Failed(StoreError),
 }
 
-/// Answers a job's caller once its batch committed (`None`) or failed (`Some`).
+/// Answers a write's caller once its batch committed (`None`) or failed (`Some`).
 type Answer = Box<dyn FnOnce(Option<StoreError>) + Send>;
 
-trait Job: Send {
+/// A queued write, whatever it returns.
+trait Work: Send {
     fn run(self: Box<Self>, ctx: &mut WriteCtx) -> (Outcome, Answer);
     fn fail(self: Box<Self>, error: StoreError);
 }
@@ -54,23 +68,24 @@ struct Task<F, R> {
     actor: Actor,
 }
 
-impl<F, R> Job for Task<F, R>
+impl<F, R> Work for Task<F, R>
 where
     F: FnOnce(&mut WriteCtx) -> Result<R> + Send + 'static,
     R: Send + 'static,
 {
     fn run(self: Box<Self>, ctx: &mut WriteCtx) -> (Outcome, Answer) {
-        let Task { f, reply, actor } = *self;
+        let Self { f, reply, actor } = *self;
         ctx.actor = actor;
-        let result = match catch_unwind(AssertUnwindSafe(|| f(ctx))) {
-            Ok(r) => r,
-            Err(_) => Err(StoreError::Storage(
-                "a write panicked; its transaction was aborted".into(),
-            )),
-        };
+        let result = quietly(|| f(ctx)).unwrap_or_else(|panic| {
+            Err(StoreError::Internal(format!(
+                "a write failed ({}); its transaction was aborted",
+                panic_message(&panic)
+            )))
+        });
         let outcome = match &result {
             Ok(_) => Outcome::Done,
-            Err(StoreError::Storage(e)) => Outcome::Failed(StoreError::Storage(e.clone())),
+            // It may have written part of itself: the whole transaction goes.
+            Err(e @ (StoreError::Storage(_) | StoreError::Internal(_))) => Outcome::Failed(e.clone()),
             Err(_) => Outcome::Rejected,
         };
         let answer = Box::new(move |commit_error: Option<StoreError>| {
@@ -89,42 +104,40 @@ where
 
 #[derive(Clone)]
 pub(crate) struct Handle {
-    tx: mpsc::Sender<Box<dyn Job>>,
+    tx: mpsc::Sender<Box<dyn Work>>,
 }
 
 impl Handle {
-    fn enqueue<R, F>(&self, f: F) -> oneshot::Receiver<Result<R>>
+    fn enqueue<R, F>(&self, actor: Actor, f: F) -> oneshot::Receiver<Result<R>>
     where
         R: Send + 'static,
         F: FnOnce(&mut WriteCtx) -> Result<R> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        // The caller's actor (set by the API per request), or the operator (CLI).
-        let actor = ACTOR.try_with(Clone::clone).unwrap_or_else(|_| Actor::operator());
-        if let Err(mpsc::SendError(job)) = self.tx.send(Box::new(Task { f, reply, actor })) {
-            job.fail(StoreError::Storage("the store is shut down".into()));
+        if let Err(mpsc::SendError(work)) = self.tx.send(Box::new(Task { f, reply, actor })) {
+            work.fail(StoreError::Internal("the store is shut down".into()));
         }
         rx
     }
 
-    pub(crate) async fn submit<R, F>(&self, f: F) -> Result<R>
+    pub(crate) async fn submit<R, F>(&self, actor: Actor, f: F) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&mut WriteCtx) -> Result<R> + Send + 'static,
     {
-        self.enqueue(f)
+        self.enqueue(actor, f)
             .await
-            .map_err(|_| StoreError::Storage("the writer stopped".into()))?
+            .map_err(|_| StoreError::Internal("the writer stopped".into()))?
     }
 
-    pub(crate) fn submit_blocking<R, F>(&self, f: F) -> Result<R>
+    pub(crate) fn submit_blocking<R, F>(&self, actor: Actor, f: F) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&mut WriteCtx) -> Result<R> + Send + 'static,
     {
-        self.enqueue(f)
+        self.enqueue(actor, f)
             .blocking_recv()
-            .map_err(|_| StoreError::Storage("the writer stopped".into()))?
+            .map_err(|_| StoreError::Internal("the writer stopped".into()))?
     }
 }
 
@@ -135,7 +148,7 @@ pub(crate) fn spawn(
     listener: Arc<Mutex<Option<CommitListener>>>,
     caps: Arc<Mutex<Caps>>,
 ) -> (Handle, std::thread::JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+    let (tx, rx) = mpsc::channel::<Box<dyn Work>>();
     let thread = std::thread::Builder::new()
         .name("ipx-writer".into())
         .spawn(move || {
@@ -143,7 +156,7 @@ pub(crate) fn spawn(
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(job) => batch.push(job),
+                        Ok(work) => batch.push(work),
                         Err(_) => break,
                     }
                 }
@@ -159,29 +172,29 @@ fn run_batch(
     guard: &FileGuard,
     listener: &Mutex<Option<CommitListener>>,
     caps: &Mutex<Caps>,
-    batch: Vec<Box<dyn Job>>,
+    batch: Vec<Box<dyn Work>>,
 ) {
     let txn = match db.begin_write() {
         Ok(t) => t,
         Err(e) => {
             let e = StoreError::from(e);
-            batch.into_iter().for_each(|job| job.fail(e.clone()));
+            batch.into_iter().for_each(|work| work.fail(e.clone()));
             return;
         }
     };
     let caps = *caps.lock().expect("caps lock");
     let mut ctx = WriteCtx {
-        txn,
+        reader: Reader::new(txn),
         changes: Vec::new(),
         actor: Actor::operator(),
         caps,
     };
     let mut answers = Vec::with_capacity(batch.len());
-    let mut jobs = batch.into_iter();
+    let mut queued = batch.into_iter();
     let mut failure = None;
-    for job in jobs.by_ref() {
+    for work in queued.by_ref() {
         let mark = ctx.changes.len();
-        let (outcome, answer) = job.run(&mut ctx);
+        let (outcome, answer) = work.run(&mut ctx);
         answers.push(answer);
         match outcome {
             Outcome::Done => {}
@@ -192,7 +205,8 @@ fn run_batch(
             }
         }
     }
-    let WriteCtx { txn, changes, .. } = ctx;
+    let WriteCtx { reader, changes, .. } = ctx;
+    let txn = reader.txn;
     let failure = match failure {
         Some(e) => {
             drop(txn); // aborts
@@ -209,7 +223,7 @@ fn run_batch(
     };
     if let Some(e) = failure {
         tracing::error!(error = %e, "write transaction failed; nothing in it was acknowledged");
-        jobs.for_each(|job| job.fail(e.clone()));
+        queued.for_each(|work| work.fail(e.clone()));
         answers.into_iter().for_each(|a| a(Some(e.clone())));
         return;
     }

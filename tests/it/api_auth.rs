@@ -69,7 +69,12 @@ async fn a_revoked_token_is_refused_at_once() {
         .as_str()
         .unwrap()
         .to_string();
-    let out = app.operator(ipx::admin::Command::TokenRevoke { id }).await.unwrap();
+    let out = app
+        .operator(ipx::admin::Command::Token(ipx::admin::TokenCmd::Revoke {
+            token_id: id,
+        }))
+        .await
+        .unwrap();
     assert!(out.starts_with("revoked"));
     assert_eq!(app.get(&token, "/v1/whoami").await.status, 401);
 }
@@ -168,7 +173,7 @@ async fn healthz_answers_without_auth_and_request_ids_are_echoed() {
 
 #[tokio::test]
 async fn the_openapi_document_describes_every_route() {
-    let app = crate::helpers::spawn_app().await;
+    let app = spawn_app().await;
     let r = app.client.get(app.url("/v1/openapi.json")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let doc: serde_json::Value = r.json().await.unwrap();

@@ -665,7 +665,7 @@ async fn txt_content_round_trips_byte_for_byte_through_the_api_and_dns() {
         let stored = r.data()["content"].as_str().unwrap().to_string();
         let m = app.udp(&format!("{name}.txt.test."), RecordType::TXT).await;
         let served: Vec<Vec<u8>> = match &m.answers[0].data {
-            hickory_proto::rr::RData::TXT(t) => t.txt_data.iter().map(|s| s.to_vec()).collect(),
+            RData::TXT(t) => t.txt_data.iter().map(|s| s.to_vec()).collect(),
             other => panic!("{other:?}"),
         };
         assert_eq!(

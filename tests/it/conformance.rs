@@ -136,10 +136,11 @@ async fn ipx_answers_what_knot_answers_for_the_same_zone() {
     let app = spawn_app().await;
     app.team("acme", &[]).await;
     let zone = zone();
-    app.operator(ipx::admin::Command::ZoneImport {
+    app.operator(ipx::admin::Command::Zone(ipx::admin::ZoneCmd::Import {
+        file: std::path::PathBuf::new(),
         team: "acme".into(),
-        text: zone.clone(),
-    })
+        text: Some(zone.clone()),
+    }))
     .await
     .unwrap();
     let knot = start_knot(app.dir(), free_port(), None, &[("conf.test.", Some(&zone))]);

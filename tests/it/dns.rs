@@ -31,10 +31,11 @@ async fn proto_app() -> TestApp {
     let app = spawn_app().await;
     app.team("acme", &[]).await;
     let out = app
-        .operator(ipx::admin::Command::ZoneImport {
+        .operator(ipx::admin::Command::Zone(ipx::admin::ZoneCmd::Import {
+            file: std::path::PathBuf::new(),
             team: "acme".into(),
-            text: ZONE.into(),
-        })
+            text: Some(ZONE.into()),
+        }))
         .await
         .unwrap();
     assert!(out.contains("proto.test"));

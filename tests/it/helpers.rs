@@ -114,7 +114,7 @@ impl TestApp {
     /// Runs an operator command the way the CLI does while the server runs: over the socket.
     pub async fn operator(&self, command: ipx::admin::Command) -> Result<String, String> {
         let path = self.config.socket_path();
-        tokio::task::spawn_blocking(move || ipx::admin::send(&path, &command))
+        tokio::task::spawn_blocking(move || ipx::admin::send(&path, &command).map_err(|e| e.to_string()))
             .await
             .unwrap()
     }
@@ -128,15 +128,17 @@ impl TestApp {
         );
         tokio::task::spawn_blocking(move || {
             let send = |cmd| ipx::admin::send(&c.socket_path(), &cmd).unwrap();
-            let out = send(ipx::admin::Command::TeamList);
+            let out = send(ipx::admin::Command::Team(ipx::admin::TeamCmd::List));
             if !out.lines().any(|l| l.split('\t').nth(1) == Some(name.as_str())) {
-                send(ipx::admin::Command::TeamCreate { name: name.clone() });
+                send(ipx::admin::Command::Team(ipx::admin::TeamCmd::Create {
+                    name: name.clone(),
+                }));
             }
-            let out = send(ipx::admin::Command::TokenCreate {
+            let out = send(ipx::admin::Command::Token(ipx::admin::TokenCmd::Create {
                 team: name,
                 name: "test".into(),
                 scopes,
-            });
+            }));
             out.lines().last().unwrap().to_string()
         })
         .await

@@ -494,13 +494,17 @@ async fn operators_list_and_delete_sites_with_their_managed_records() {
     let zone = site["zone_id"].as_str().unwrap().to_string();
     app.record(&token, &zone, "mail", "A", "192.0.2.9").await;
     let list = app
-        .operator(ipx::admin::Command::SiteList { team: "acme".into() })
+        .operator(ipx::admin::Command::Site(ipx::admin::SiteCmd::List {
+            team: "acme".into(),
+        }))
         .await
         .unwrap();
     assert!(list.contains("gone.test") && list.contains("active"));
-    app.operator(ipx::admin::Command::SiteDelete { id: id.clone() })
-        .await
-        .unwrap();
+    app.operator(ipx::admin::Command::Site(ipx::admin::SiteCmd::Delete {
+        site_id: id.clone(),
+    }))
+    .await
+    .unwrap();
     assert_eq!(app.get(&token, &format!("/v1/sites/{id}")).await.status, 404);
     assert_eq!(
         app.udp("gone.test.", RecordType::A).await.answers.len(),

@@ -89,20 +89,33 @@ fn expired_keys_are_swept() {
     let token = uuid::Uuid::new_v4();
     let now = ipx::domain::unix_now();
     store
-        .write_blocking(move |tx| tx.begin_idempotent(token, "POST /v1/x\nk", "f"))
+        .write_blocking_as(ipx::domain::Actor::system(), move |tx| {
+            tx.begin_idempotent(token, "POST /v1/x\nk", "f")
+        })
         .unwrap();
     store
-        .write_blocking(move |tx| tx.finish_idempotent(token, "POST /v1/x\nk", Some(201), "{}".into(), None, None))
+        .write_blocking_as(ipx::domain::Actor::system(), move |tx| {
+            tx.finish_idempotent(token, "POST /v1/x\nk", Some(201), "{}".into(), None, None)
+        })
         .unwrap();
     assert_eq!(
-        store.write_blocking(move |tx| tx.sweep_idempotent(now)).unwrap(),
+        store
+            .write_blocking_as(ipx::domain::Actor::system(), move |tx| tx.sweep_idempotent(now))
+            .unwrap(),
         0,
         "young keys stay"
     );
     let later = now + ipx::store::IDEMPOTENCY_TTL_SECS + 5; // the key may have been made a second after `now`
-    assert_eq!(store.write_blocking(move |tx| tx.sweep_idempotent(later)).unwrap(), 1);
+    assert_eq!(
+        store
+            .write_blocking_as(ipx::domain::Actor::system(), move |tx| tx.sweep_idempotent(later))
+            .unwrap(),
+        1
+    );
     let again = store
-        .write_blocking(move |tx| tx.begin_idempotent(token, "POST /v1/x\nk", "other"))
+        .write_blocking_as(ipx::domain::Actor::system(), move |tx| {
+            tx.begin_idempotent(token, "POST /v1/x\nk", "other")
+        })
         .unwrap();
     assert!(
         matches!(again, ipx::store::Idem::Proceed),

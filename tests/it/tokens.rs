@@ -154,11 +154,11 @@ async fn changes_through_the_api_and_the_cli_are_in_the_audit_log() {
     let record: serde_json::Value = r.json().await.unwrap();
     let rid = record["data"]["id"].as_str().unwrap().to_string();
     app.delete(&admin, &format!("/v1/zones/{zone}/records/{rid}")).await;
-    app.operator(ipx::admin::Command::TokenCreate {
+    app.operator(ipx::admin::Command::Token(ipx::admin::TokenCmd::Create {
         team: "acme".into(),
         name: "by-cli".into(),
         scopes: vec![],
-    })
+    }))
     .await
     .unwrap();
     let who = app.get(&admin, "/v1/whoami").await.data()["token"]["id"].clone();
@@ -206,7 +206,9 @@ async fn the_operators_token_list_says_which_tokens_have_expired() {
     assert_eq!(short.status, 201);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let list = app
-        .operator(ipx::admin::Command::TokenList { team: "acme".into() })
+        .operator(ipx::admin::Command::Token(ipx::admin::TokenCmd::List {
+            team: "acme".into(),
+        }))
         .await
         .unwrap();
     let line = list.lines().find(|l| l.contains("\tshort\t")).unwrap();

@@ -30,24 +30,24 @@ pub enum Class {
 }
 
 impl Class {
-    pub const ALL: [Class; 3] = [Class::Read, Class::Write, Class::Provision];
+    pub const ALL: [Self; 3] = [Self::Read, Self::Write, Self::Provision];
 
     pub fn name(self) -> &'static str {
         match self {
-            Class::Read => "read",
-            Class::Write => "write",
-            Class::Provision => "provision",
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Provision => "provision",
         }
     }
 
     /// Which budget a request spends.
-    pub fn of(method: &Method, path: &str) -> Class {
+    pub fn of(method: &Method, path: &str) -> Self {
         if method == Method::GET || method == Method::HEAD {
-            return Class::Read;
+            return Self::Read;
         }
         let provisioning =
             method == Method::POST && (path == "/v1/sites" || path.ends_with("/ssl") || path.ends_with("/wordpress"));
-        if provisioning { Class::Provision } else { Class::Write }
+        if provisioning { Self::Provision } else { Self::Write }
     }
 }
 
@@ -58,14 +58,14 @@ pub struct Admitted {
     pub remaining: u32,
 }
 
-pub struct Limits {
+pub struct RateLimits {
     limiters: [(u32, Limiter); 3],
     unauthenticated: (u32, AddressLimiter),
     clock: DefaultClock,
 }
 
-impl Limits {
-    pub fn new(c: &RateLimitConfig) -> Limits {
+impl RateLimits {
+    pub fn new(c: &RateLimitConfig) -> Self {
         let make = |n: u32| {
             let n = NonZeroU32::new(n).expect("config validated");
             (
@@ -74,7 +74,7 @@ impl Limits {
             )
         };
         let anon = NonZeroU32::new(c.unauthenticated_per_minute).expect("config validated");
-        Limits {
+        Self {
             limiters: [
                 make(c.read_per_minute),
                 make(c.write_per_minute),
@@ -105,7 +105,7 @@ impl Limits {
     pub fn check_unauthenticated(&self, ip: IpAddr) -> Result<(), Duration> {
         self.unauthenticated
             .1
-            .check_key(&crate::domain::client_key(ip))
+            .check_key(&crate::listener::client_key(ip))
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
@@ -140,7 +140,7 @@ impl Limits {
 }
 
 /// Every minute, forgets budgets that are whole again and failure windows that are over.
-pub fn sweep(limits: Arc<Limits>, auth: Arc<crate::auth::Authenticator>) -> tokio::task::JoinHandle<()> {
+pub fn sweep(limits: Arc<RateLimits>, auth: Arc<crate::auth::Authenticator>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {

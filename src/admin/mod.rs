@@ -1,0 +1,208 @@
+//! Operator commands: one type serves both clap (`ipx team create …`) and the operator socket,
+//! and each command is one function (in `teams`, `tokens`, `zones`, `sites`). A command runs
+//! directly on the database or, while `ipx serve` holds it (redb allows one process), by the
+//! server on the CLI's behalf over a Unix socket only the owner can open (`socket`).
+
+mod sites;
+mod socket;
+mod teams;
+mod tokens;
+mod zones;
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde::{Deserialize, Serialize};
+
+pub use socket::{bind, send, serve};
+
+use crate::auth::Authenticator;
+use crate::domain::{Actor, Team};
+use crate::store::{Store, StoreError};
+
+/// An operator command, as typed and as sent to the server.
+#[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    /// Teams: the tenants.
+    #[command(subcommand)]
+    Team(TeamCmd),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Zones.
+    #[command(subcommand)]
+    Zone(ZoneCmd),
+    /// Sites (irreversible operator actions live here, not in the API).
+    #[command(subcommand)]
+    Site(SiteCmd),
+}
+
+#[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TeamCmd {
+    /// Create a team; prints its UUID.
+    Create { name: String },
+    /// List teams: UUID, name, creation time.
+    List,
+}
+
+#[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenCmd {
+    /// Create a token; the secret is printed alone on the last line, once.
+    Create {
+        #[arg(long, value_name = "NAME_OR_ID")]
+        team: String,
+        #[arg(long)]
+        name: String,
+        /// A scope such as dns:write; repeat for more. None means all scopes.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+    },
+    /// List a team's tokens (never their secrets).
+    List {
+        #[arg(long, value_name = "NAME_OR_ID")]
+        team: String,
+    },
+    /// Revoke a token at once.
+    Revoke { token_id: String },
+}
+
+#[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZoneCmd {
+    /// Print a zone as an RFC 1035 master file.
+    Export {
+        /// Zone name or UUID.
+        zone: String,
+    },
+    /// Import an RFC 1035 master file as a new zone of a team.
+    Import {
+        file: PathBuf,
+        #[arg(long, value_name = "NAME_OR_ID")]
+        team: String,
+        /// The file's text, read by the CLI before the command runs (the server may not see
+        /// the CLI's working directory).
+        #[arg(skip)]
+        text: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SiteCmd {
+    /// List a team's sites.
+    List {
+        #[arg(long, value_name = "NAME_OR_ID")]
+        team: String,
+    },
+    /// Delete a site and its managed DNS records (its zone and the team's own records stay).
+    Delete { site_id: String },
+}
+
+/// Why an operator command failed. Shown to the operator as `ipx: <message>`.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("no team {0:?}")]
+    NoTeam(String),
+    #[error("no zone {0:?}")]
+    NoZone(String),
+    #[error("{text:?} is not a {what} id")]
+    NotAnId { text: String, what: &'static str },
+    /// An argument that does not pass its rule.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{}: {source}", path.display())]
+    ReadFile { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the database is in use by a running server, and its socket {} cannot be reached: {source}", path.display())]
+    Unreachable { path: PathBuf, source: std::io::Error },
+    #[error("the operator socket failed: {0}")]
+    Socket(#[source] std::io::Error),
+    #[error("bad reply from server: {0}")]
+    BadReply(#[source] serde_json::Error),
+    /// What the server said went wrong (its message, as the CLI would have said it).
+    #[error("{0}")]
+    Remote(String),
+}
+
+pub type Result<T, E = AdminError> = std::result::Result<T, E>;
+
+impl Command {
+    /// Whether the command changes the store (and so may create a database on a new data
+    /// directory); the others never create one.
+    pub fn writes(&self) -> bool {
+        !matches!(
+            self,
+            Self::Team(TeamCmd::List)
+                | Self::Token(TokenCmd::List { .. })
+                | Self::Zone(ZoneCmd::Export { .. })
+                | Self::Site(SiteCmd::List { .. })
+        )
+    }
+
+    /// Reads what the command needs from the operator's side (a zone file) into it.
+    pub fn prepare(mut self) -> Result<Self> {
+        if let Self::Zone(ZoneCmd::Import {
+            file,
+            text: text @ None,
+            ..
+        }) = &mut self
+        {
+            *text = Some(std::fs::read_to_string(&*file).map_err(|source| AdminError::ReadFile {
+                path: file.clone(),
+                source,
+            })?);
+        }
+        Ok(self)
+    }
+}
+
+/// What a command runs against.
+pub struct Ctx<'a> {
+    pub store: &'a Store,
+    /// The running server's token cache, when the server runs the command (revocation
+    /// drops the token from it at once).
+    pub auth: Option<&'a Authenticator>,
+}
+
+impl Ctx<'_> {
+    fn actor(&self) -> Actor {
+        Actor::operator()
+    }
+
+    fn team(&self, name_or_id: &str) -> Result<Team> {
+        self.store
+            .read_blocking(|r| r.find_team(name_or_id))?
+            .ok_or_else(|| AdminError::NoTeam(name_or_id.to_string()))
+    }
+}
+
+fn id(text: &str, what: &'static str) -> Result<uuid::Uuid> {
+    uuid::Uuid::try_parse(text).map_err(|_| AdminError::NotAnId {
+        text: text.to_string(),
+        what,
+    })
+}
+
+/// Runs a prepared command; returns what to print on stdout. Blocking (argon2, redb): call
+/// from a plain thread or the blocking pool.
+pub fn execute(ctx: &Ctx<'_>, command: Command) -> Result<String> {
+    match command {
+        Command::Team(TeamCmd::Create { name }) => teams::create(ctx, name),
+        Command::Team(TeamCmd::List) => teams::list(ctx),
+        Command::Token(TokenCmd::Create { team, name, scopes }) => tokens::create(ctx, &team, &name, &scopes),
+        Command::Token(TokenCmd::List { team }) => tokens::list(ctx, &team),
+        Command::Token(TokenCmd::Revoke { token_id }) => tokens::revoke(ctx, &token_id),
+        Command::Zone(ZoneCmd::Export { zone }) => zones::export(ctx, &zone),
+        Command::Zone(ZoneCmd::Import { team, text, .. }) => zones::import(
+            ctx,
+            &team,
+            &text.ok_or_else(|| AdminError::Invalid("the zone file was not read".into()))?,
+        ),
+        Command::Site(SiteCmd::List { team }) => sites::list(ctx, &team),
+        Command::Site(SiteCmd::Delete { site_id }) => sites::delete(ctx, &site_id),
+    }
+}

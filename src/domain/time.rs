@@ -1,0 +1,195 @@
+//! Time as the domain speaks of it: one `Timestamp` type, shown and stored as RFC 3339 UTC
+//! with milliseconds (`2026-11-26T00:00:00.005Z`).
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An instant, to the millisecond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    millis: i64,
+}
+
+impl Timestamp {
+    pub fn now() -> Self {
+        let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        Self {
+            millis: d.as_millis() as i64,
+        }
+    }
+
+    /// The start of second `secs` of the Unix epoch.
+    pub fn from_unix(secs: u64) -> Self {
+        Self {
+            millis: secs as i64 * 1000,
+        }
+    }
+
+    /// Whole seconds since the epoch.
+    pub fn unix_secs(self) -> u64 {
+        self.millis.div_euclid(1000).max(0) as u64
+    }
+
+    /// Whether the instant has come.
+    pub fn is_past(self) -> bool {
+        Self::now() >= self
+    }
+
+    /// `secs` seconds later.
+    pub fn plus_secs(self, secs: u64) -> Self {
+        Self {
+            millis: self.millis.saturating_add(secs as i64 * 1000),
+        }
+    }
+
+    /// Reads what `Display` writes (milliseconds optional).
+    pub fn parse(text: &str) -> Option<Self> {
+        let b = text.as_bytes();
+        let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+            let s = text.get(r)?;
+            s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
+        };
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+        let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+        let millis = match (b[19], text.len()) {
+            (b'Z', 20) => 0,
+            (b'.', 24) if b[23] == b'Z' => digits(20..23)?,
+            _ => return None,
+        };
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+            return None;
+        }
+        let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+        Some(Self {
+            millis: secs * 1000 + millis,
+        })
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Civil-from-days (H. Hinnant), valid for the proleptic Gregorian calendar.
+        let secs = self.millis.div_euclid(1000);
+        let millis = self.millis.rem_euclid(1000);
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    }
+}
+
+/// Days since 1970-01-01 of a civil date (H. Hinnant).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Read from RFC 3339 text, or from Unix seconds (how token expiry was first stored).
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Text(String),
+            Secs(u64),
+        }
+        match Stored::deserialize(d)? {
+            Stored::Text(t) => {
+                Self::parse(&t).ok_or_else(|| serde::de::Error::custom(format!("{t:?} is not an RFC 3339 UTC time")))
+            }
+            Stored::Secs(s) => Ok(Self::from_unix(s)),
+        }
+    }
+}
+
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::DateTime,
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Timestamp {}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_format_and_parse_known_instants() {
+        assert_eq!(Timestamp { millis: 0 }.to_string(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp {
+                millis: 1_795_651_200_005
+            }
+            .to_string(),
+            "2026-11-26T00:00:00.005Z"
+        );
+        for t in [0, 1_795_651_200_005, 951_782_400_123, 4_102_444_799_999] {
+            let ts = Timestamp { millis: t };
+            assert_eq!(Timestamp::parse(&ts.to_string()), Some(ts));
+        }
+        assert_eq!(
+            Timestamp::parse("2026-11-26T00:00:00Z"),
+            Some(Timestamp::from_unix(1_795_651_200))
+        );
+        for bad in [
+            "",
+            "2026-13-01T00:00:00Z",
+            "2026-11-26 00:00:00Z",
+            "2026-11-26T00:00:00.5Z",
+            "yesterday",
+        ] {
+            assert_eq!(Timestamp::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn stored_unix_seconds_still_read() {
+        let t: Timestamp = serde_json::from_str("1795651200").unwrap();
+        assert_eq!(t.to_string(), "2026-11-26T00:00:00.000Z");
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"2026-11-26T00:00:00.000Z\"");
+    }
+}

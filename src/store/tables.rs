@@ -1,0 +1,140 @@
+//! Every table of the database, in one place. Rows are JSON through one typed value
+//! (`Json<T>`), keyed by ids as `u128`; index tables map a key to `()`.
+
+use std::fmt::Debug;
+use std::marker::PhantomData;
+
+use redb::{TableDefinition, TypeName, Value};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::idempotency::IdempotencyRecord;
+use super::open::Walk;
+use super::zones::JournalEntry;
+use crate::domain::{Event, Job, Project, Record, Site, Team, Token, Zone};
+
+/// What a JSON row can hold.
+pub(crate) trait Row: Debug + Serialize + DeserializeOwned + 'static {}
+
+impl<T: Debug + Serialize + DeserializeOwned + 'static> Row for T {}
+
+/// A row stored as JSON. redb's `Value` cannot fail to decode, so a row that does not parse
+/// panics inside redb's call; the store turns that panic into an error at its boundary
+/// (`Store::read`, the writer), and the read-through at open finds such rows first.
+#[derive(Debug)]
+pub(crate) struct Json<T>(PhantomData<T>);
+
+impl<T: Row> Value for Json<T> {
+    type SelfType<'a>
+        = T
+    where
+        Self: 'a;
+    type AsBytes<'a>
+        = Vec<u8>
+    where
+        Self: 'a;
+
+    fn fixed_width() -> Option<usize> {
+        None
+    }
+
+    fn from_bytes<'a>(data: &'a [u8]) -> T
+    where
+        Self: 'a,
+    {
+        serde_json::from_slice(data)
+            .unwrap_or_else(|e| panic!("a stored {} does not decode: {e}", std::any::type_name::<T>()))
+    }
+
+    fn as_bytes<'a, 'b: 'a>(value: &'a T) -> Vec<u8>
+    where
+        Self: 'b,
+    {
+        serde_json::to_vec(value).expect("rows serialise")
+    }
+
+    /// The name the tables had when they were declared as bytes: the same bytes, so
+    /// databases made then open now.
+    fn type_name() -> TypeName {
+        <&[u8] as Value>::type_name()
+    }
+}
+
+type Rows<T> = TableDefinition<'static, u128, Json<T>>;
+type Index<K> = TableDefinition<'static, K, ()>;
+
+pub(crate) const TEAMS: Rows<Team> = TableDefinition::new("teams");
+pub(crate) const TEAM_NAMES: TableDefinition<'static, &str, u128> = TableDefinition::new("team_names");
+pub(crate) const TOKENS: Rows<Token> = TableDefinition::new("tokens");
+/// (team, token): a team's tokens in creation order.
+pub(crate) const TEAM_TOKENS: Index<(u128, u128)> = TableDefinition::new("team_tokens");
+
+pub(crate) const ZONES: Rows<Zone> = TableDefinition::new("zones");
+/// Reversed zone name (`com.example`) → zone: finds a name's ancestors and descendants.
+pub(crate) const ZONE_NAMES: TableDefinition<'static, &str, u128> = TableDefinition::new("zone_names");
+/// (team, zone): a team's zones in creation order.
+pub(crate) const TEAM_ZONES: Index<(u128, u128)> = TableDefinition::new("team_zones");
+/// team → records across its zones: what the per-team record cap is checked against.
+pub(crate) const TEAM_RECORDS: TableDefinition<'static, u128, u64> = TableDefinition::new("team_records");
+/// (zone, record) → row: a zone's records in creation order (ids are UUIDv7).
+pub(crate) const RECORDS: TableDefinition<'static, (u128, u128), Json<Record>> = TableDefinition::new("records");
+/// (zone, owner name, record): the records at one name, for the record rules.
+pub(crate) const RECORD_NAMES: Index<(u128, &str, u128)> = TableDefinition::new("record_names");
+/// (zone, serial) → the change that led away from that serial: IXFR's journal.
+pub(crate) const JOURNAL: TableDefinition<'static, (u128, u32), Json<JournalEntry>> = TableDefinition::new("journal");
+
+/// (team, event) → event, in creation order.
+pub(crate) const EVENTS: TableDefinition<'static, (u128, u128), Json<Event>> = TableDefinition::new("events");
+
+pub(crate) const PROJECTS: Rows<Project> = TableDefinition::new("projects");
+pub(crate) const TEAM_PROJECTS: Index<(u128, u128)> = TableDefinition::new("team_projects");
+/// (project, site): refuses deleting a project that holds sites.
+pub(crate) const PROJECT_SITES: Index<(u128, u128)> = TableDefinition::new("project_sites");
+pub(crate) const SITES: Rows<Site> = TableDefinition::new("sites");
+pub(crate) const TEAM_SITES: Index<(u128, u128)> = TableDefinition::new("team_sites");
+/// Site domain → site: a domain is hosted once, across all teams.
+pub(crate) const SITE_DOMAINS: TableDefinition<'static, &str, u128> = TableDefinition::new("site_domains");
+pub(crate) const JOBS: Rows<Job> = TableDefinition::new("jobs");
+/// Jobs not yet done or failed: what the worker resumes after a restart.
+pub(crate) const OPEN_JOBS: Index<u128> = TableDefinition::new("open_jobs");
+
+/// (token, "METHOD path\nkey") → the stored outcome.
+pub(crate) const IDEMPOTENCY: TableDefinition<'static, (u128, &str), Json<IdempotencyRecord>> =
+    TableDefinition::new("idempotency_v2");
+/// (created, token, "METHOD path\nkey"): what the sweeper removes, oldest first.
+pub(crate) const IDEMPOTENCY_BY_AGE: Index<(u64, u128, &str)> = TableDefinition::new("idempotency_by_age");
+/// The first version of the table: keyed by team, it held whole responses, secrets
+/// included. Dropped at open.
+pub(crate) const IDEMPOTENCY_V1: TableDefinition<'static, (u128, &str), &[u8]> = TableDefinition::new("idempotency");
+
+/// "format" → the layout version; present in every ipx database (older ones get it at open).
+pub(crate) const META: TableDefinition<'static, &str, &str> = TableDefinition::new("ipx_meta");
+pub(crate) const FORMAT: &str = "1";
+
+/// Every table, to create at open and to read through before anything writes.
+pub(crate) const ALL: [&dyn Walk; 24] = [
+    &TEAMS,
+    &TEAM_NAMES,
+    &TOKENS,
+    &TEAM_TOKENS,
+    &ZONES,
+    &ZONE_NAMES,
+    &TEAM_ZONES,
+    &TEAM_RECORDS,
+    &RECORDS,
+    &RECORD_NAMES,
+    &JOURNAL,
+    &EVENTS,
+    &PROJECTS,
+    &TEAM_PROJECTS,
+    &PROJECT_SITES,
+    &SITES,
+    &TEAM_SITES,
+    &SITE_DOMAINS,
+    &JOBS,
+    &OPEN_JOBS,
+    &IDEMPOTENCY,
+    &IDEMPOTENCY_BY_AGE,
+    &IDEMPOTENCY_V1,
+    &META,
+];
