@@ -9,7 +9,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 use hickory_server::net::xfer::Protocol;
-use ipx::dns::{Catalog, Handler};
+use ipx::dns::{Handler, Zones};
 use ipx::domain::{DomainName, Record as Row, Soa, Timestamp, Zone, parse_rdata};
 use ipx::store::Change;
 use uuid::Uuid;
@@ -55,7 +55,7 @@ fn row(zone: &Zone, name: &str, t: &str, content: &str) -> Row {
 }
 
 /// A zone of `n` names with an A each, a few MX/CNAME/TXT, and a wildcard.
-fn build(n: usize) -> (Catalog, Zone, Vec<Row>) {
+fn build(n: usize) -> (Zones, Zone, Vec<Row>) {
     let zone = zone_row(&DomainName::parse_zone("bench.test").unwrap());
     let mut rows = vec![
         row(&zone, "@", "NS", "ns1.ipx.test."),
@@ -72,9 +72,9 @@ fn build(n: usize) -> (Catalog, Zone, Vec<Row>) {
     }
     rows.push(row(&zone, "www", "CNAME", "host1"));
     rows.push(row(&zone, "*.wild", "A", "192.0.2.9"));
-    let catalog = Catalog::default();
-    catalog.rebuild(vec![(zone.clone(), rows.clone())]);
-    (catalog, zone, rows)
+    let zones = Zones::default();
+    zones.rebuild(vec![(zone.clone(), rows.clone())]);
+    (zones, zone, rows)
 }
 
 fn wire(name: &str, t: RecordType) -> Vec<u8> {
@@ -87,8 +87,8 @@ fn wire(name: &str, t: RecordType) -> Vec<u8> {
 }
 
 fn answer_path(c: &mut Criterion) {
-    let (catalog, _, _) = build(10_000);
-    let handler = Handler::new(Arc::new(catalog), 1232);
+    let (zones, _, _) = build(10_000);
+    let handler = Handler::new(Arc::new(zones), 1232);
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let src: SocketAddr = "127.0.0.1:5300".parse().unwrap();
     let mut group = c.benchmark_group("answer");
@@ -112,7 +112,7 @@ fn answer_path(c: &mut Criterion) {
 fn one_edit(c: &mut Criterion) {
     let mut group = c.benchmark_group("edit_one_record");
     for n in [1_000usize, 100_000] {
-        let (catalog, zone, rows) = build(n);
+        let (zones, zone, rows) = build(n);
         let old = rows[n / 2].clone();
         let mut new = old.clone();
         let mut flip = false;
@@ -131,7 +131,7 @@ fn one_edit(c: &mut Criterion) {
                         new: new.clone(),
                     },
                 ];
-                catalog.apply(black_box(&changes));
+                zones.apply(black_box(&changes));
             })
         });
     }

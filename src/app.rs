@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, AppState};
 use crate::auth::{Authenticator, mint};
 use crate::config::Config;
-use crate::dns::{self, Catalog, Handler};
+use crate::dns::{self, Handler, Zones};
 use crate::domain::Actor;
 use crate::store::Store;
 use crate::zonefile;
@@ -30,7 +30,7 @@ pub struct Running {
     /// The demo token, when this start created the demo team.
     pub demo_token: Option<String>,
     pub store: Store,
-    pub catalog: Arc<Catalog>,
+    pub zones: Arc<Zones>,
     pub auth: Arc<Authenticator>,
     /// Response rate limiting, when on.
     pub rrl: Option<Arc<dns::rrl::Rrl>>,
@@ -125,12 +125,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .expect("open task")?
     };
     store.set_caps(config.limits);
-    let catalog = Arc::new(Catalog::default());
+    let zones = Arc::new(Zones::default());
     {
-        let (store, catalog) = (store.clone(), catalog.clone());
+        let (store, zones) = (store.clone(), zones.clone());
         let targets = config.dns.also_notify.clone();
-        let notifier = (!targets.is_empty()).then(|| dns::notify::Notifier::new(catalog.clone(), targets));
-        tokio::task::spawn_blocking(move || dns::attach(&store, catalog, notifier))
+        let notifier = (!targets.is_empty()).then(|| dns::notify::Notifier::new(zones.clone(), targets));
+        tokio::task::spawn_blocking(move || dns::attach(&store, zones, notifier))
             .await
             .expect("attach task")?;
     }
@@ -160,11 +160,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let rrl = dns::rrl::Rrl::new(&config.rrl).map(Arc::new);
     let dns_addr = udp.local_addr().expect("bound");
-    let handler = Handler::new(catalog.clone(), config.dns.max_udp_payload)
+    let handler = Handler::new(zones.clone(), config.dns.max_udp_payload)
         .with_transfers(
             dns::Transfers {
                 acl: config.dns.transfer_acl(),
-                store: store.clone(),
+                journal: store.journal(),
             },
             dns::tsig::Keys::new(&config.dns.transfer_keys()),
         )
@@ -215,7 +215,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         api_addr,
         demo_token,
         store,
-        catalog,
+        zones,
         auth,
         rrl,
         dns_udp,
@@ -258,7 +258,7 @@ impl Running {
             let _ = task.await; // each holds a store handle: gone before the store closes
         }
         let store = self.store;
-        drop(self.catalog);
+        drop(self.zones);
         drop(self.auth);
         let _ = tokio::time::timeout(
             Duration::from_secs(10),

@@ -6,7 +6,7 @@
 use std::sync::{Arc, OnceLock};
 
 use hickory_server::net::xfer::Protocol;
-use ipx::dns::{Catalog, Handler};
+use ipx::dns::{Zones, Handler};
 use libfuzzer_sys::fuzz_target;
 
 const ZONE: &str = "$ORIGIN f.test.\n$TTL 300\n@ IN SOA ns1 h 1 2 3 4 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\n\
@@ -23,12 +23,12 @@ fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         let seed = ipx::zonefile::parse(ZONE, None).expect("fuzz zone parses");
         let (zone, rows) = seed.detached_rows();
-        let catalog = Catalog::default();
-        catalog.rebuild(vec![(zone, rows)]);
+        let zones = Zones::default();
+        zones.rebuild(vec![(zone, rows)]);
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         Fixture {
             rt,
-            handler: Handler::new(Arc::new(catalog), 1232),
+            handler: Handler::new(Arc::new(zones), 1232),
         }
     })
 }

@@ -7,7 +7,7 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use super::snapshot::{Node, QueryKey, ZoneSnap};
+use super::snapshot::{Key, Node, ZoneSnap};
 
 /// Most CNAMEs followed inside a zone before the chain is cut (loops end here too).
 const MAX_CHAIN: usize = 8;
@@ -59,7 +59,8 @@ impl<'a> Section<'a> {
     }
 }
 
-pub struct Plan<'a> {
+/// A response's rcode, AA bit and sections.
+pub struct Answer<'a> {
     pub rcode: ResponseCode,
     pub authoritative: bool,
     pub answer: Section<'a>,
@@ -67,9 +68,9 @@ pub struct Plan<'a> {
     pub additional: Section<'a>,
 }
 
-/// Answers `qname`/`qtype` from `zone`. Synthesised (wildcard) records go to `synth`.
-pub fn resolve<'a>(zone: &'a ZoneSnap, qname: &'a Name, qtype: RecordType, synth: &mut Vec<Record>) -> Plan<'a> {
-    let mut plan = Plan {
+/// Looks `qname`/`qtype` up in `zone`. Synthesised (wildcard) records go to `synth`.
+pub fn lookup<'a>(zone: &'a ZoneSnap, qname: &'a Name, qtype: RecordType, synth: &mut Vec<Record>) -> Answer<'a> {
+    let mut out = Answer {
         rcode: ResponseCode::NoError,
         authoritative: true,
         answer: Section::new(),
@@ -77,7 +78,7 @@ pub fn resolve<'a>(zone: &'a ZoneSnap, qname: &'a Name, qtype: RecordType, synth
         additional: Section::new(),
     };
     let mut name: &'a Name = qname;
-    let mut key = QueryKey::from_name(qname);
+    let mut key = Key::from_name(qname);
     for hop in 0..MAX_CHAIN {
         // Below a zone cut we are not authoritative: refer (RFC 1034 §4.3.2 step 3b). A DS
         // query at the cut itself belongs to the parent side.
@@ -91,25 +92,25 @@ pub fn resolve<'a>(zone: &'a ZoneSnap, qname: &'a Name, qtype: RecordType, synth
             if let Some(cut) = cut {
                 if hop == 0 {
                     let ns = cut.rrset(RecordType::NS).expect("filtered on NS");
-                    plan.authoritative = false;
-                    plan.authority.push(Part::Snap(&ns.records));
-                    add_targets(zone, &ns.records, &mut plan.additional);
+                    out.authoritative = false;
+                    out.authority.push(Part::Snap(&ns.records));
+                    add_targets(zone, &ns.records, &mut out.additional);
                 }
-                return plan; // a CNAME into a delegation: the resolver follows it
+                return out; // a CNAME into a delegation: the resolver follows it
             }
         }
         if qtype == RecordType::SOA && key.as_bytes().len() == zone.key.len() {
-            plan.answer.push(Part::Snap(&zone.soa));
-            return plan;
+            out.answer.push(Part::Snap(&zone.soa));
+            return out;
         }
         let (node, wildcard) = match zone.node(key.as_bytes()) {
             Some(n) => (n, false),
             None => match wildcard_for(zone, &key) {
                 Some(n) => (n, true),
                 None => {
-                    plan.rcode = ResponseCode::NXDomain;
-                    plan.authority.push(Part::Snap(&zone.neg_soa));
-                    return plan;
+                    out.rcode = ResponseCode::NXDomain;
+                    out.authority.push(Part::Snap(&zone.neg_soa));
+                    return out;
                 }
             },
         };
@@ -140,43 +141,43 @@ pub fn resolve<'a>(zone: &'a ZoneSnap, qname: &'a Name, qtype: RecordType, synth
                 &first.records
             };
             let part = emit(records, synth);
-            plan.answer.push(part);
-            add_targets(zone, records, &mut plan.additional);
-            return plan;
+            out.answer.push(part);
+            add_targets(zone, records, &mut out.additional);
+            return out;
         }
         if let Some(set) = node.rrset(qtype) {
             let part = emit(&set.records, synth);
-            plan.answer.push(part);
-            add_targets(zone, &set.records, &mut plan.additional);
-            return plan;
+            out.answer.push(part);
+            add_targets(zone, &set.records, &mut out.additional);
+            return out;
         }
         if let Some(cname) = node.rrset(RecordType::CNAME) {
-            if !wildcard && plan.answer.contains(&cname.records) {
-                return plan; // a loop: stop where it closes
+            if !wildcard && out.answer.contains(&cname.records) {
+                return out; // a loop: stop where it closes
             }
             let part = emit(&cname.records, synth);
-            plan.answer.push(part);
+            out.answer.push(part);
             let Some(RData::CNAME(target)) = cname.records.first().map(|r| &r.data) else {
-                return plan;
+                return out;
             };
             let target: &'a Name = target;
             if !zone.origin.zone_of(target) {
-                return plan; // outside the zone: the resolver takes it from here
+                return out; // outside the zone: the resolver takes it from here
             }
             name = target;
-            key = QueryKey::from_name(target);
+            key = Key::from_name(target);
             continue;
         }
         // NODATA (RFC 2308 §2.2): the name exists, the type does not.
-        plan.authority.push(Part::Snap(&zone.neg_soa));
-        return plan;
+        out.authority.push(Part::Snap(&zone.neg_soa));
+        return out;
     }
-    plan
+    out
 }
 
 /// The wildcard node that answers for a name that does not exist (RFC 4592 §3.3.1): `*`
 /// below the closest encloser, if there is one.
-fn wildcard_for<'a>(zone: &'a ZoneSnap, key: &QueryKey) -> Option<&'a std::sync::Arc<Node>> {
+fn wildcard_for<'a>(zone: &'a ZoneSnap, key: &Key) -> Option<&'a std::sync::Arc<Node>> {
     let mut buf = [0u8; super::snapshot::MAX_KEY + 2];
     let encloser = zone
         .path(key)
@@ -206,7 +207,7 @@ fn add_targets<'a>(zone: &'a ZoneSnap, records: &'a [Record], additional: &mut S
         if !zone.origin.zone_of(target) {
             continue;
         }
-        if let Some(node) = zone.node(QueryKey::from_name(target).as_bytes()) {
+        if let Some(node) = zone.node(Key::from_name(target).as_bytes()) {
             for t in [RecordType::A, RecordType::AAAA] {
                 if let Some(set) = node.rrset(t)
                     && !additional.contains(&set.records)
@@ -223,8 +224,8 @@ mod tests {
     use hickory_proto::op::ResponseCode;
     use hickory_proto::rr::{Name, Record, RecordType};
 
-    use super::{Plan, resolve};
-    use crate::dns::snapshot::{Catalog, Key, ZoneSnap};
+    use super::{Answer, lookup};
+    use crate::dns::snapshot::{Key, ZoneSnap, Zones};
     use crate::domain::{Record as Row, Zone};
     use crate::store::Change;
 
@@ -237,9 +238,9 @@ mod tests {
         crate::zonefile::parse(text, None).unwrap().detached_rows()
     }
 
-    fn catalog() -> (Catalog, Zone, Vec<Row>) {
+    fn zones() -> (Zones, Zone, Vec<Row>) {
         let (zone, rows) = rows_of(ZONE);
-        let c = Catalog::default();
+        let c = Zones::default();
         c.rebuild(vec![(zone.clone(), rows.clone())]);
         (c, zone, rows)
     }
@@ -247,22 +248,22 @@ mod tests {
     fn ask(snap: &ZoneSnap, name: &str, t: RecordType) -> (ResponseCode, bool, Vec<String>, Vec<String>, usize) {
         let qname = Name::from_ascii(name).unwrap();
         let mut synth = Vec::new();
-        let plan: Plan<'_> = resolve(snap, &qname, t, &mut synth);
+        let answer: Answer<'_> = lookup(snap, &qname, t, &mut synth);
         let show = |rs: Vec<&Record>| {
             rs.iter()
                 .map(|r| format!("{} {}", r.name, r.record_type()))
                 .collect::<Vec<_>>()
         };
         (
-            plan.rcode,
-            plan.authoritative,
-            show(plan.answer.iter(&synth).collect()),
-            show(plan.authority.iter(&synth).collect()),
-            plan.additional.iter(&synth).count(),
+            answer.rcode,
+            answer.authoritative,
+            show(answer.answer.iter(&synth).collect()),
+            show(answer.authority.iter(&synth).collect()),
+            answer.additional.iter(&synth).count(),
         )
     }
 
-    fn snap(c: &Catalog) -> std::sync::Arc<ZoneSnap> {
+    fn snap(c: &Zones) -> std::sync::Arc<ZoneSnap> {
         let map = c.load();
         map.find(&Key::from_name(&Name::from_ascii("t.test.").unwrap()))
             .unwrap()
@@ -271,7 +272,7 @@ mod tests {
 
     #[test]
     fn answers_follow_rfc_1034_4_3_2() {
-        let (c, _, _) = catalog();
+        let (c, _, _) = zones();
         let s = snap(&c);
         assert_eq!(
             ask(&s, "t.test.", RecordType::MX),
@@ -302,7 +303,7 @@ mod tests {
 
     #[test]
     fn cname_loops_end_and_wildcards_synthesise() {
-        let (c, _, _) = catalog();
+        let (c, _, _) = zones();
         let s = snap(&c);
         assert_eq!(
             ask(&s, "a.t.test.", RecordType::A).2,
@@ -325,7 +326,7 @@ mod tests {
 
     #[test]
     fn delegations_refer_with_glue_and_ds_stays_with_the_parent() {
-        let (c, _, _) = catalog();
+        let (c, _, _) = zones();
         let s = snap(&c);
         for name in ["del.t.test.", "a.b.del.t.test.", "ns.del.t.test."] {
             let r = ask(&s, name, RecordType::A);
@@ -342,7 +343,7 @@ mod tests {
 
     #[test]
     fn edits_keep_empty_non_terminals_and_delegation_counts_right() {
-        let (c, zone, rows) = catalog();
+        let (c, zone, rows) = zones();
         let deep = rows.iter().find(|r| r.name.as_str() == "x.y.z.t.test").unwrap().clone();
         c.apply(&[Change::RecordRemoved(deep.clone())]);
         let s = snap(&c);
@@ -374,7 +375,7 @@ mod tests {
 
     #[test]
     fn an_rrset_answers_with_the_smallest_ttl_of_its_records() {
-        let (c, _, rows) = catalog();
+        let (c, _, rows) = zones();
         let mut extra = rows.iter().find(|r| r.name.as_str() == "mx.t.test").unwrap().clone();
         extra.id = uuid::Uuid::now_v7();
         extra.ttl = 30;

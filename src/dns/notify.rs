@@ -15,7 +15,7 @@ use hickory_proto::rr::{DNSClass, RecordType};
 use tokio::net::UdpSocket;
 use uuid::Uuid;
 
-use super::Catalog;
+use super::Zones;
 
 const ATTEMPTS: u32 = 6;
 const FIRST_WAIT: Duration = Duration::from_millis(500);
@@ -28,7 +28,7 @@ pub struct Notifier {
 struct Inner {
     /// `changed` runs on the store's writer thread, outside the runtime.
     runtime: tokio::runtime::Handle,
-    catalog: Arc<Catalog>,
+    zones: Arc<Zones>,
     targets: Vec<SocketAddr>,
     /// (zone, target) → dirty: a task is running for the pair; `true` once it must resend.
     running: Mutex<HashMap<(Uuid, SocketAddr), bool>>,
@@ -36,12 +36,12 @@ struct Inner {
 
 impl Notifier {
     /// Must be called inside the tokio runtime.
-    pub fn new(catalog: Arc<Catalog>, targets: Vec<SocketAddr>) -> Self {
+    pub fn new(zones: Arc<Zones>, targets: Vec<SocketAddr>) -> Self {
         let runtime = tokio::runtime::Handle::current();
         Self {
             inner: Arc::new(Inner {
                 runtime,
-                catalog,
+                zones,
                 targets,
                 running: Mutex::default(),
             }),
@@ -67,7 +67,7 @@ impl Notifier {
 impl Inner {
     async fn run(&self, zone: Uuid, target: SocketAddr) {
         loop {
-            let Some(snap) = self.catalog.load().by_id(zone).cloned() else {
+            let Some(snap) = self.zones.load().by_id(zone).cloned() else {
                 break;
             };
             if !send_until_acked(&snap.origin, snap.soa[0].clone(), target).await {

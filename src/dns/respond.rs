@@ -1,30 +1,35 @@
-//! Where an encoded response goes: a UDP peer, a TCP connection's writer, or a buffer
-//! (`Handler::answer`). One `ResponseHandler` for all three, so encoding and its size rules
-//! live in one place.
+//! Where a response goes: a UDP peer, a TCP connection's writer, or a buffer
+//! (`Handler::answer`). One `Responder` for all three, so encoding, its size rules and TSIG
+//! signing live in one place: each response is encoded once, cut to the client's UDP size,
+//! then signed when the request was.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use hickory_proto::rr::Record;
-use hickory_proto::serialize::binary::BinEncoder;
+use hickory_proto::op::{Edns, Metadata};
+use hickory_proto::rr::{Name, Record};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use hickory_server::net::NetError;
-use hickory_server::server::{ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponse;
+use hickory_server::server::Request;
+use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use super::tsig;
+
 #[derive(Clone)]
-pub(crate) enum Sink {
+enum Sink {
     Udp(Arc<UdpSocket>, SocketAddr),
     Tcp(mpsc::Sender<Vec<u8>>),
     Collect(Arc<Mutex<Vec<Vec<u8>>>>),
 }
 
-#[derive(Clone)]
 pub(crate) struct Responder {
     sink: Sink,
     /// Cut at the advertised size (RFC 1035 §4.2.1: 512 without OPT), else 65,535.
     udp: bool,
+    /// Signs every response once the request's signature checked (RFC 8945 §5.3).
+    tsig: Option<tsig::Session>,
 }
 
 impl Responder {
@@ -32,6 +37,7 @@ impl Responder {
         Self {
             sink: Sink::Udp(socket, peer),
             udp: true,
+            tsig: None,
         }
     }
 
@@ -39,6 +45,7 @@ impl Responder {
         Self {
             sink: Sink::Tcp(tx),
             udp: false,
+            tsig: None,
         }
     }
 
@@ -47,6 +54,7 @@ impl Responder {
         Self {
             sink: Sink::Collect(Arc::default()),
             udp,
+            tsig: None,
         }
     }
 
@@ -56,6 +64,82 @@ impl Responder {
             _ => Vec::new(),
         }
     }
+
+    /// Signs what follows with the request's verified TSIG session.
+    pub(crate) fn sign_with(&mut self, session: tsig::Session) {
+        self.tsig = Some(session);
+    }
+
+    /// The key the responses are signed with, if any.
+    pub(crate) fn key_name(&self) -> Option<&Name> {
+        self.tsig.as_ref().map(tsig::Session::key_name)
+    }
+
+    /// Sends a response with no records and `meta`'s rcode and flags: errors, refusals, NOTIFY
+    /// acknowledgements and RRL slips (hickory's `error_msg`, with our header bits).
+    pub(crate) async fn empty(&mut self, request: &Request, edns: Option<&Edns>, meta: Metadata) {
+        let response = MessageResponseBuilder::new(&request.queries, edns).build_no_records(meta);
+        if let Err(e) = self.send(response).await {
+            tracing::debug!(error = %e, "sending a DNS response failed");
+        }
+    }
+
+    /// Encodes and sends one response.
+    pub(crate) async fn send<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<(), NetError> {
+        let limit = if self.udp {
+            response.edns().map_or(512, |e| e.max_payload())
+        } else {
+            u16::MAX
+        };
+        let mut buf = Vec::with_capacity(512);
+        {
+            let mut enc = BinEncoder::new(&mut buf);
+            enc.set_max_size(u16::MAX);
+            response.destructive_emit(&mut enc)?;
+        }
+        if buf.len() > usize::from(limit) {
+            buf = truncated(&buf).ok_or_else(|| NetError::from("cannot truncate the response"))?;
+        }
+        if let Some(session) = &mut self.tsig {
+            sign(session, &mut buf);
+        }
+        match &self.sink {
+            Sink::Udp(socket, peer) => {
+                socket
+                    .send_to(&buf, *peer)
+                    .await
+                    .map_err(|e| NetError::from(e.to_string()))?;
+            }
+            Sink::Tcp(tx) => tx.send(buf).await.map_err(|_| NetError::from("connection closed"))?,
+            Sink::Collect(out) => out.lock().expect("collect lock").push(buf),
+        }
+        Ok(())
+    }
+}
+
+/// Appends the TSIG record for the unsigned message in `buf` and counts it in ARCOUNT. The
+/// MAC covers the message as sent without its TSIG (RFC 8945 §4.3.3), so a truncated
+/// response is signed as truncated. A message that cannot be signed goes out unsigned, and
+/// the client refuses it.
+fn sign(session: &mut tsig::Session, buf: &mut Vec<u8>) {
+    let Some(record) = session.sign(buf) else { return };
+    let Ok(wire) = record.to_bytes() else { return };
+    let Some(count) = buf.get(10..12).map(|c| u16::from_be_bytes([c[0], c[1]])) else {
+        return;
+    };
+    let Some(count) = count.checked_add(1) else { return };
+    buf[10..12].copy_from_slice(&count.to_be_bytes());
+    buf.extend_from_slice(&wire);
 }
 
 /// A response too large for the client's UDP size as RFC 2181 §9 and RFC 6891 §7 want it
@@ -99,47 +183,6 @@ fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
             l if l & 0xC0 == 0 => at += 1 + usize::from(l),
             _ => return None,
         }
-    }
-}
-
-#[async_trait::async_trait]
-impl ResponseHandler for Responder {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, NetError> {
-        let limit = if self.udp {
-            response.edns().map_or(512, |e| e.max_payload())
-        } else {
-            u16::MAX
-        };
-        let mut buf = Vec::with_capacity(512);
-        let info = {
-            let mut enc = BinEncoder::new(&mut buf);
-            enc.set_max_size(u16::MAX);
-            response.destructive_emit(&mut enc)?
-        };
-        if buf.len() > usize::from(limit) {
-            buf = truncated(&buf).ok_or_else(|| NetError::from("cannot truncate the response"))?;
-        }
-        match &self.sink {
-            Sink::Udp(socket, peer) => {
-                socket
-                    .send_to(&buf, *peer)
-                    .await
-                    .map_err(|e| NetError::from(e.to_string()))?;
-            }
-            Sink::Tcp(tx) => tx.send(buf).await.map_err(|_| NetError::from("connection closed"))?,
-            Sink::Collect(out) => out.lock().expect("collect lock").push(buf),
-        }
-        Ok(info)
     }
 }
 

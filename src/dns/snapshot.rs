@@ -147,6 +147,11 @@ impl ZoneSnap {
         self.neg_soa = [neg];
     }
 
+    /// Iterates the keys of the name's ancestors strictly below the apex, then the name.
+    pub(crate) fn path<'k>(&self, key: &'k Key) -> impl Iterator<Item = &'k [u8]> {
+        key.below(self.key.len())
+    }
+
     pub fn node(&self, key: &[u8]) -> Option<&Arc<Node>> {
         self.nodes.get(key)
     }
@@ -306,11 +311,11 @@ impl ZoneMap {
 
 /// What the query path reads. Only the store's writer thread changes it.
 #[derive(Default)]
-pub struct Catalog {
+pub struct Zones {
     zones: ArcSwap<ZoneMap>,
 }
 
-impl Catalog {
+impl Zones {
     pub fn load(&self) -> Arc<ZoneMap> {
         self.zones.load_full()
     }
@@ -379,14 +384,5 @@ impl Catalog {
             map.by_key.insert(s.key.clone(), Arc::new(s));
         }
         self.zones.store(Arc::new(map));
-    }
-}
-
-pub(crate) use Key as QueryKey;
-
-impl ZoneSnap {
-    /// Iterates the keys of the name's ancestors strictly below the apex, then the name.
-    pub(crate) fn path<'k>(&self, key: &'k Key) -> impl Iterator<Item = &'k [u8]> {
-        key.below(self.key.len())
     }
 }

@@ -10,9 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler};
+use hickory_server::server::Request;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
@@ -136,9 +135,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, handler: Arc<Handler>, 
             queries.spawn(async move {
                 match Request::from_bytes(raw.clone(), peer, Protocol::Tcp) {
                     Ok(request) => {
-                        handler
-                            .handle_request::<_, TokioTime>(&request, Responder::tcp(tx))
-                            .await;
+                        handler.handle(&request, &mut Responder::tcp(tx)).await;
                     }
                     Err(_) => {
                         if let Some(reply) = formerr(&raw) {

@@ -5,9 +5,8 @@
 
 use std::sync::Arc;
 
-use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler};
+use hickory_server::server::Request;
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 
@@ -43,8 +42,9 @@ async fn receive(socket: Arc<UdpSocket>, handler: Arc<Handler>) {
         let raw = &buf[..n];
         match Request::from_bytes(raw.to_vec(), peer, Protocol::Udp) {
             Ok(request) => {
-                let responder = Responder::udp(socket.clone(), peer);
-                handler.handle_request::<_, TokioTime>(&request, responder).await;
+                handler
+                    .handle(&request, &mut Responder::udp(socket.clone(), peer))
+                    .await;
             }
             Err(_) => {
                 if let Some(reply) = super::tcp::formerr(raw) {

@@ -1,12 +1,101 @@
-//! Zone transfers out: AXFR (RFC 5936) from the snapshot, IXFR (RFC 1995) from the journal
-//! in the store, falling back to the whole zone when the journal does not reach back.
+//! Zone operations: NOTIFY to us (acknowledged for our zones: we are the primary), and
+//! transfers out, AXFR (RFC 5936) from the snapshot and IXFR (RFC 1995) from the journal,
+//! falling back to the whole zone when the journal does not reach back. A transfer is allowed
+//! from an `allow_transfer` address or signed with an allowed key.
 
+use hickory_proto::op::{Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::SOA;
-use hickory_proto::rr::{RData, Record};
+use hickory_proto::rr::{RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::Request;
+use hickory_server::zone_handler::MessageResponseBuilder;
 
-use super::snapshot::{ZoneSnap, to_record};
-use crate::store::{JournalEntry, Reader, Store};
+use super::Handler;
+use super::respond::Responder;
+use super::snapshot::{Key, ZoneSnap, to_record};
+use crate::store::{Journal, JournalEntry};
+
+/// Who may transfer zones, and the journal IXFR reads.
+#[derive(Clone)]
+pub struct Transfers {
+    pub acl: Vec<ipnet::IpNet>,
+    pub journal: Journal,
+}
+
+impl Handler {
+    /// Answers a NOTIFY, AXFR or IXFR (the request passed `check`).
+    pub(super) async fn zone_operation(&self, request: &Request, mut meta: Metadata, responder: &mut Responder) {
+        let q = &request.queries.queries()[0];
+        let zones = self.zones.load();
+        let zone = zones
+            .find(&Key::from_name(q.name()))
+            .filter(|z| z.origin == **q.name())
+            .cloned();
+        let is_transfer = request.metadata.op_code == OpCode::Query;
+        let by_address = self
+            .transfers
+            .as_ref()
+            .is_some_and(|t| t.acl.iter().any(|net| net.contains(&request.src().ip())));
+        let allowed = by_address || responder.key_name().is_some();
+        let zone = match (zone, is_transfer) {
+            (None, false) => Err(ResponseCode::NotAuth),
+            (None, true) => Err(if allowed {
+                ResponseCode::NotAuth
+            } else {
+                ResponseCode::Refused
+            }),
+            (Some(_), true) if !allowed || self.transfers.is_none() => Err(ResponseCode::Refused),
+            (Some(_), true) if request.protocol() == Protocol::Udp && q.query_type() == RecordType::AXFR => {
+                Err(ResponseCode::FormErr)
+            }
+            (Some(zone), _) => Ok(zone),
+        };
+        let zone = match zone {
+            Ok(zone) => zone,
+            Err(rcode) => {
+                meta.response_code = rcode;
+                return responder.empty(request, None, meta).await;
+            }
+        };
+        meta.authoritative = true;
+        let (Some(transfers), true) = (&self.transfers, is_transfer) else {
+            return responder.empty(request, None, meta).await; // NOTIFY: acknowledged
+        };
+        let records = if q.query_type() == RecordType::AXFR {
+            axfr(&zone)
+        } else {
+            let theirs = request.authorities.iter().find_map(|r| match &r.data {
+                RData::SOA(soa) => Some(soa.serial),
+                _ => None,
+            });
+            match (theirs, request.protocol()) {
+                (None, _) => {
+                    meta.response_code = ResponseCode::FormErr;
+                    return responder.empty(request, None, meta).await;
+                }
+                // Over UDP only "you are current" or "use TCP" fit: both are our SOA (RFC 1995 §2).
+                (Some(_), Protocol::Udp) => vec![zone.soa[0].clone()],
+                (Some(theirs), _) => ixfr(&zone, &transfers.journal, theirs).await,
+            }
+        };
+        for chunk in chunks(&records) {
+            let response = MessageResponseBuilder::new(&request.queries, None).build(
+                meta,
+                chunk.iter(),
+                None.iter(),
+                None.iter(),
+                None.iter(),
+            );
+            if let Err(e) = responder.send(response).await {
+                tracing::warn!(zone = %zone.origin, error = %e, "zone transfer interrupted");
+                break;
+            }
+        }
+        let key = responder.key_name().map(ToString::to_string);
+        tracing::info!(zone = %zone.origin, client = %request.src(), ?key, kind = %q.query_type(), records = records.len(), serial = zone.serial, "zone transfer");
+    }
+}
 
 /// Target size of one transfer message (RFC 5936 §2.2 allows many; 16 KiB keeps each small).
 pub const CHUNK: usize = 16 * 1024;
@@ -46,14 +135,14 @@ pub fn serial_gt(a: u32, b: u32) -> bool {
 }
 
 /// The IXFR answer for a secondary at `their` serial.
-pub async fn ixfr(zone: &ZoneSnap, store: &Store, their: u32) -> Vec<Record> {
+pub async fn ixfr(zone: &ZoneSnap, journal: &Journal, their: u32) -> Vec<Record> {
     let current = zone.serial;
     if their == current || serial_gt(their, current) {
         return vec![zone.soa[0].clone()]; // up to date (RFC 1995 §2)
     }
-    let id = zone.id;
-    let journal = store.read(move |r: &Reader| r.journal_since(id, their, current)).await;
-    let Ok(Some(entries)) = journal else { return axfr(zone) };
+    let Ok(Some(entries)) = journal.since(zone.id, their, current).await else {
+        return axfr(zone);
+    };
     let mut out = vec![zone.soa[0].clone()];
     for JournalEntry {
         from,

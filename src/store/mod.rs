@@ -270,6 +270,11 @@ impl Store {
             .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
     }
 
+    /// A handle that reads the IXFR journal and nothing else: what the DNS server holds.
+    pub fn journal(&self) -> Journal {
+        Journal { db: self.db.clone() }
+    }
+
     pub fn read_blocking<R>(&self, f: impl FnOnce(&Reader) -> Result<R>) -> Result<R> {
         Self::read_with(&self.db, f)
     }
@@ -280,5 +285,22 @@ impl Store {
         let txn = db.begin_read()?;
         open::quietly(|| f(&Reader::new(txn)))
             .unwrap_or_else(|panic| Err(StoreError::Internal(open::panic_message(&panic))))
+    }
+}
+
+/// Read access to the IXFR journal alone, so the DNS server cannot write to the store.
+#[derive(Clone)]
+pub struct Journal {
+    db: Arc<Database>,
+}
+
+impl Journal {
+    /// The changes from `serial` to `current`, in order; `None` when the journal no longer
+    /// reaches back to `serial`.
+    pub async fn since(&self, zone: uuid::Uuid, serial: u32, current: u32) -> Result<Option<Vec<JournalEntry>>> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || Store::read_with(&db, |r| r.journal_since(zone, serial, current)))
+            .await
+            .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
     }
 }
