@@ -261,11 +261,15 @@ async fn a_knot_secondary_follows_every_edit_by_notify_and_ixfr() {
 const KEY_NAME: &str = "xfr.test.";
 const KEY_SECRET: &str = "c2VjcmV0LWtleS1mb3ItaXB4LXRyYW5zZmVyLXRlc3RzIQ==";
 
-fn signed(m: &mut Message, name: &str, secret: &str) {
+fn signer(name: &str, secret: &str) -> hickory_proto::rr::TSigner {
     use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
     use hickory_proto::rr::{Name, TSigner};
     let key = data_encoding::BASE64.decode(secret.as_bytes()).unwrap();
-    let signer = TSigner::new(key, TsigAlgorithm::HmacSha256, Name::from_ascii(name).unwrap(), 300).unwrap();
+    TSigner::new(key, TsigAlgorithm::HmacSha256, Name::from_ascii(name).unwrap(), 300).unwrap()
+}
+
+fn signed(m: &mut Message, name: &str, secret: &str) {
+    let signer = signer(name, secret);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -315,6 +319,24 @@ async fn transfers_allowed_by_tsig_key_are_signed_and_others_refused() {
     assert_eq!(r.metadata.response_code, hickory_proto::op::ResponseCode::NoError);
     assert!(r.answers.len() >= 4, "SOA, NS, NS, A, SOA");
     assert!(r.signature.is_some(), "the response is signed");
+
+    // A signed answer too large for UDP goes out truncated, and the truncated message is
+    // signed (RFC 8945 §5.3): the client can trust the TC bit and retry over TCP.
+    for i in 0..12 {
+        let text = format!("\"{i:02}{}\"", "x".repeat(60));
+        assert_eq!(app.record(&token, &zone, "big", "TXT", &text).await.status, 201);
+    }
+    let mut big = query("big.tsig.test.", RecordType::TXT, false);
+    signed(&mut big, KEY_NAME, KEY_SECRET);
+    let raw = crate::helpers::udp_raw(app.dns_addr(), &big.to_vec().unwrap())
+        .await
+        .expect("an answer");
+    let cut = Message::from_vec(&raw).unwrap();
+    assert!(cut.metadata.truncation && cut.answers.is_empty(), "{cut:?}");
+    let request_mac = &big.signature.as_ref().unwrap().data.mac;
+    signer(KEY_NAME, KEY_SECRET)
+        .verify_message_byte(&raw, Some(request_mac), true)
+        .expect("the TC answer is signed");
 
     // Knot, configured with the key, transfers and follows edits.
     let knot = start_knot_with_key(
