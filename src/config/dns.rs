@@ -1,0 +1,98 @@
+//! The `[dns]` section: listeners, transfers and their TSIG keys.
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// UDP and TCP listen address.
+    pub listen: SocketAddr,
+    /// Nameserver names of new zones' managed apex NS set; the first is the SOA MNAME.
+    pub nameservers: Vec<String>,
+    /// SOA RNAME of new zones.
+    pub hostmaster: String,
+    /// Names no tenant may hold a zone at, above or below.
+    pub reserved_names: Vec<String>,
+    /// Largest UDP payload we send or advertise.
+    pub max_udp_payload: u16,
+    /// Idle timeout of TCP connections, seconds.
+    pub tcp_idle_timeout_secs: u64,
+    /// TCP connections served at once; more are closed on accept.
+    pub tcp_max_connections: usize,
+    /// TCP connections served at once from one address.
+    pub tcp_max_connections_per_address: usize,
+    /// Time a TCP answer waits for a peer that does not read.
+    pub tcp_write_timeout_secs: u64,
+    /// Lifetime of a TCP connection, busy or not.
+    pub tcp_max_connection_secs: u64,
+    /// Addresses or prefixes allowed to AXFR/IXFR.
+    pub allow_transfer: Vec<String>,
+    /// Secondaries to NOTIFY on every change.
+    pub also_notify: Vec<SocketAddr>,
+    /// TSIG keys that `allow_transfer` names as `key:NAME`.
+    pub tsig_keys: Vec<TsigKey>,
+}
+
+/// A TSIG key. Its secret is never printed (`Debug` redacts it).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsigKey {
+    /// The key's name, a domain name (`xfr.example.`).
+    pub name: String,
+    /// hmac-sha256, hmac-sha384 or hmac-sha512.
+    pub algorithm: String,
+    /// The shared secret, base64.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for TsigKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsigKey")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+impl DnsConfig {
+    /// What tenants may not own: public suffixes, the platform's domains, `reserved_names`.
+    pub fn reserved(&self) -> crate::domain::Reserved {
+        crate::domain::Reserved::new(
+            self.nameservers.iter().map(String::as_str),
+            &self.hostmaster,
+            &self.reserved_names,
+        )
+    }
+
+    /// `allow_transfer` as prefixes (an address alone is a /32 or /128); `key:` entries are
+    /// in `transfer_keys`.
+    pub fn transfer_acl(&self) -> Vec<ipnet::IpNet> {
+        self.allow_transfer.iter().filter_map(|s| parse_net(s)).collect()
+    }
+
+    /// The TSIG keys `allow_transfer` admits (`key:NAME`).
+    pub fn transfer_keys(&self) -> Vec<&TsigKey> {
+        let names: Vec<&str> = self
+            .allow_transfer
+            .iter()
+            .filter_map(|s| s.strip_prefix("key:"))
+            .collect();
+        self.tsig_keys
+            .iter()
+            .filter(|k| names.iter().any(|n| same_name(n, &k.name)))
+            .collect()
+    }
+}
+
+pub(super) fn same_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+pub(super) fn parse_net(s: &str) -> Option<ipnet::IpNet> {
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
