@@ -10,6 +10,7 @@ mod auth_flood;
 mod cli;
 mod conformance;
 mod dns;
+mod docs;
 mod hosting;
 mod http_hygiene;
 mod idempotency;
