@@ -57,6 +57,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .merge(whoami::routes())
         .merge(zones::routes())
         .merge(records::routes())
+        .merge(batch::routes())
         .merge(sites::routes())
         .merge(projects::routes())
         .merge(tokens::routes())

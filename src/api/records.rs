@@ -28,7 +28,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(show, update, remove))
-        .merge(super::batch::routes())
 }
 
 /// A record as the API shows it.

@@ -2,27 +2,11 @@
 //! what may be stored (never a secret); this file only keeps rows and sweeps expired ones.
 
 use redb::ReadableTable;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::tables::{IDEMPOTENCY, IDEMPOTENCY_BY_AGE};
+use super::tables::{IDEMPOTENCY, IDEMPOTENCY_BY_AGE, IdempotencyRecord};
 use super::{Result, WriteCtx};
 use crate::domain::unix_now;
-
-/// The stored outcome of a request made with an `Idempotency-Key`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct IdempotencyRecord {
-    /// Hash of method, path and body: the same key with another request is refused.
-    pub fingerprint: String,
-    /// Seconds since the epoch when the first request arrived.
-    pub created: u64,
-    /// `None` while the first request still runs.
-    pub status: Option<u16>,
-    pub body: Option<String>,
-    pub location: Option<String>,
-    #[serde(default)]
-    pub etag: Option<String>,
-}
 
 /// How long an idempotency key is remembered, and how long a first request may run before
 /// its key is taken as abandoned (the server died mid-request).

@@ -26,12 +26,13 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 pub use audit::EventFilter;
 pub use batch::{Batch, BatchOutcome, MAX_BATCH_ITEMS};
-pub use idempotency::{IDEMPOTENCY_TTL_SECS, Idem, IdempotencyRecord};
+pub use idempotency::{IDEMPOTENCY_TTL_SECS, Idem};
 pub use open::Create;
 pub use read::{Page, Reader};
 pub use records::RecordPatch;
+pub use tables::{IdempotencyRecord, JournalEntry};
 pub use writer::WriteCtx;
-pub use zones::{JOURNAL_ENTRIES, JournalEntry};
+pub use zones::JOURNAL_ENTRIES;
 
 use crate::config::Caps;
 use crate::domain::rules::Refusal;

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
 
-use redb::{ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
+use redb::{ReadOnlyDatabase, ReadableDatabase, TableHandle};
 
-use super::tables::META;
+use super::tables::{META, Walk};
 use super::{Result, StoreError};
 
 /// The first bytes of every redb file.
@@ -173,34 +173,6 @@ fn corrupted(path: &Path, why: &str) -> StoreError {
         "{}: the database is damaged ({why}); nothing was changed. Restore it from a backup",
         path.display()
     ))
-}
-
-/// A table whose every row can be read back, and that can be made in a new file.
-pub(crate) trait Walk {
-    fn walk(&self, txn: &redb::ReadTransaction) -> std::result::Result<(), String>;
-    fn create(&self, txn: &redb::WriteTransaction) -> std::result::Result<(), redb::TableError>;
-}
-
-impl<K: redb::Key + 'static, V: redb::Value + 'static> Walk for TableDefinition<'_, K, V> {
-    fn create(&self, txn: &redb::WriteTransaction) -> std::result::Result<(), redb::TableError> {
-        txn.open_table(*self).map(drop)
-    }
-
-    fn walk(&self, txn: &redb::ReadTransaction) -> std::result::Result<(), String> {
-        let table = match txn.open_table(*self) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-            Err(e) => return Err(e.to_string()),
-        };
-        for entry in table.iter().map_err(|e| e.to_string())? {
-            let (k, v) = entry.map_err(|e| e.to_string())?;
-            let _ = (
-                K::as_bytes(&k.value()).as_ref().len(),
-                V::as_bytes(&v.value()).as_ref().len(),
-            );
-        }
-        Ok(())
-    }
 }
 
 /// Watches the database file the process has open: `check` fails once the path no longer

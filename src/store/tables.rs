@@ -1,16 +1,14 @@
-//! Every table of the database, in one place. Rows are JSON through one typed value
-//! (`Json<T>`), keyed by ids as `u128`; index tables map a key to `()`.
+//! Every table of the database, in one place, with the rows only the store has (journal
+//! entries, idempotency records). Rows are JSON through one typed value (`Json<T>`), keyed by
+//! ids as `u128`; index tables map a key to `()`.
 
 use std::fmt::Debug;
 use std::marker::PhantomData;
 
-use redb::{TableDefinition, TypeName, Value};
-use serde::Serialize;
+use redb::{ReadableTable, TableDefinition, TypeName, Value};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use super::idempotency::IdempotencyRecord;
-use super::open::Walk;
-use super::zones::JournalEntry;
 use crate::domain::{Event, Job, Project, Record, Site, Team, Token, Zone};
 
 /// What a JSON row can hold.
@@ -138,3 +136,55 @@ pub(crate) const ALL: [&dyn Walk; 24] = [
     &IDEMPOTENCY_V1,
     &META,
 ];
+
+/// One change of a zone, from serial `from` to serial `to`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub from: u32,
+    pub to: u32,
+    pub removed: Vec<Record>,
+    pub added: Vec<Record>,
+}
+
+/// The stored outcome of a request made with an `Idempotency-Key`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IdempotencyRecord {
+    /// Hash of method, path and body: the same key with another request is refused.
+    pub fingerprint: String,
+    /// Seconds since the epoch when the first request arrived.
+    pub created: u64,
+    /// `None` while the first request still runs.
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    pub location: Option<String>,
+    #[serde(default)]
+    pub etag: Option<String>,
+}
+
+/// A table whose every row can be read back, and that can be made in a new file.
+pub(crate) trait Walk {
+    fn walk(&self, txn: &redb::ReadTransaction) -> Result<(), String>;
+    fn create(&self, txn: &redb::WriteTransaction) -> Result<(), redb::TableError>;
+}
+
+impl<K: redb::Key + 'static, V: Value + 'static> Walk for TableDefinition<'_, K, V> {
+    fn create(&self, txn: &redb::WriteTransaction) -> Result<(), redb::TableError> {
+        txn.open_table(*self).map(drop)
+    }
+
+    fn walk(&self, txn: &redb::ReadTransaction) -> Result<(), String> {
+        let table = match txn.open_table(*self) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        };
+        for entry in table.iter().map_err(|e| e.to_string())? {
+            let (k, v) = entry.map_err(|e| e.to_string())?;
+            let _ = (
+                K::as_bytes(&k.value()).as_ref().len(),
+                V::as_bytes(&v.value()).as_ref().len(),
+            );
+        }
+        Ok(())
+    }
+}

@@ -9,21 +9,12 @@ use uuid::Uuid;
 
 use super::read::Tables;
 use super::records::put_record;
-use super::tables::{JOURNAL, RECORDS, TEAM_RECORDS, TEAM_ZONES, ZONE_NAMES, ZONES};
+use super::tables::{JOURNAL, JournalEntry, RECORDS, TEAM_RECORDS, TEAM_ZONES, ZONE_NAMES, ZONES};
 use super::{Change, Page, Reader, Result, StoreError, WriteCtx};
 use crate::domain::{DomainName, Record, ResourceKind, Timestamp, Zone, ZoneSeed, new_id, rules};
 
 /// Changes kept per zone for IXFR; a secondary further behind gets the whole zone (AXFR).
 pub const JOURNAL_ENTRIES: u32 = 10_000;
-
-/// One change of a zone, from serial `from` to serial `to`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct JournalEntry {
-    pub from: u32,
-    pub to: u32,
-    pub removed: Vec<Record>,
-    pub added: Vec<Record>,
-}
 
 /// `www.example.com` → `com.example.www`: zone names sorted so that a zone's descendants
 /// follow it in one range.
