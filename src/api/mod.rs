@@ -71,11 +71,12 @@ pub fn openapi_document() -> serde_json::Value {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (v1, doc) = OpenApiRouter::new().nest("/v1", v1()).split_for_parts();
+    // Inside the nest, so the layer sees `/zones`, not `/v1/zones`: stored keys and
+    // fingerprints have always been made from the path under `/v1`.
+    let keyed = v1().route_layer(middleware::from_fn_with_state(state.clone(), idempotency::layer));
+    let (v1, doc) = OpenApiRouter::new().nest("/v1", keyed).split_for_parts();
     let document = axum::body::Bytes::from(openapi::finish(doc).to_string());
-    let v1 = v1
-        .route("/v1/openapi.json", get(move || openapi::serve(document.clone())))
-        .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::layer));
+    let v1 = v1.route("/v1/openapi.json", get(move || openapi::serve(document.clone())));
     Router::new()
         .route("/healthz", get(healthz))
         .merge(v1)

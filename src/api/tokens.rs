@@ -153,7 +153,7 @@ fn grant(body: CreateToken, me: &Principal) -> ApiResult<Grant> {
             ));
             None
         }
-        Some(s) => Some(Timestamp::now().plus_secs(s)),
+        Some(s) => Some(Timestamp::in_secs(s)),
         None => me.expires,
     };
     if !errors.is_empty() {

@@ -107,7 +107,9 @@ impl Responder {
             enc.set_max_size(u16::MAX);
             response.destructive_emit(&mut enc)?;
         }
-        if buf.len() > usize::from(limit) {
+        // The TSIG record must fit too (RFC 8945 §5.3): cut the message with room for it.
+        let signature = self.tsig.as_ref().map_or(0, tsig::Session::overhead);
+        if buf.len() + signature > usize::from(limit) {
             buf = truncated(&buf).ok_or_else(|| NetError::from("cannot truncate the response"))?;
         }
         if let Some(session) = &mut self.tsig {

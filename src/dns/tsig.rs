@@ -3,10 +3,13 @@
 
 use hickory_proto::rr::rdata::tsig::{TSIG, TsigAlgorithm, make_tsig_record};
 use hickory_proto::rr::{Name, Record, TSigner};
-use hickory_proto::serialize::binary::BinEncoder;
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use hickory_server::server::Request;
 
 use crate::config::TsigKey;
+
+/// Longest name on the wire.
+const MAX_NAME: usize = 255;
 
 /// Seconds of clock difference accepted (RFC 8945 recommends 300).
 const FUDGE: u16 = 300;
@@ -43,11 +46,17 @@ impl Keys {
                 if now < window.start || now > window.end {
                     return Verdict::Invalid("TSIG time outside the fudge window");
                 }
+                // Owner, type/class/TTL/length, then algorithm, time (6), fudge, MAC size,
+                // MAC, original id, error and other length (2 each). The MAC is as long as
+                // the request's: same key, same algorithm.
+                let wire = |n: &Name| n.to_bytes().map_or(MAX_NAME, |b| b.len());
+                let overhead = wire(signer.signer_name()) + 10 + wire(&signer.algorithm().to_name()) + 16 + mac.len();
                 Verdict::Valid(Session {
                     signer: signer.clone(),
                     previous_mac: mac,
                     first: true,
                     request_id: request.metadata.id,
+                    overhead,
                 })
             }
             Err(_) => Verdict::Invalid("bad TSIG signature"),
@@ -67,11 +76,17 @@ pub struct Session {
     previous_mac: Vec<u8>,
     first: bool,
     request_id: u16,
+    overhead: usize,
 }
 
 impl Session {
     pub fn key_name(&self) -> &Name {
         self.signer.signer_name()
+    }
+
+    /// The octets the TSIG record adds to a response: room a UDP response keeps for it.
+    pub fn overhead(&self) -> usize {
+        self.overhead
     }
 
     /// The TSIG record for a response whose unsigned wire form is `unsigned`.

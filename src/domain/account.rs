@@ -19,7 +19,9 @@ pub struct Token {
     pub id: Uuid,
     pub team_id: Uuid,
     pub name: String,
-    /// Never empty: "all" is spelled out at creation.
+    /// Never empty: "all" is spelled out at creation. A stored scope this version does not
+    /// know (a newer one wrote it) grants nothing, as before scopes were typed.
+    #[serde(deserialize_with = "known_scopes")]
     pub scopes: Vec<Scope>,
     /// argon2id PHC string of the secret.
     pub hash: String,
@@ -28,8 +30,8 @@ pub struct Token {
     /// When set, the token reaches only these zones (others answer 404).
     #[serde(default)]
     pub zones: Option<Vec<Uuid>>,
-    /// When the token stops working.
-    #[serde(default)]
+    /// When the token stops working, to the second (stored as Unix seconds).
+    #[serde(default, with = "super::time::unix_secs")]
     pub expires: Option<Timestamp>,
     /// The end of the secret, to tell tokens apart in listings (`ipxapi_…Xy9z`).
     #[serde(default)]
@@ -37,6 +39,13 @@ pub struct Token {
     /// The token that minted this one through the API (`None`: an operator did).
     #[serde(default)]
     pub created_by: Option<Uuid>,
+}
+
+fn known_scopes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Scope>, D::Error> {
+    Ok(Vec::<String>::deserialize(d)?
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect())
 }
 
 /// Where a token stands.

@@ -64,15 +64,6 @@ pub enum ResourceKind {
 }
 
 impl ResourceKind {
-    pub const ALL: [Self; 6] = [
-        Self::Team,
-        Self::Token,
-        Self::Zone,
-        Self::Record,
-        Self::Project,
-        Self::Site,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Team => "team",

@@ -37,11 +37,9 @@ impl Timestamp {
         Self::now() >= self
     }
 
-    /// `secs` seconds later.
-    pub fn plus_secs(self, secs: u64) -> Self {
-        Self {
-            millis: self.millis.saturating_add(secs as i64 * 1000),
-        }
+    /// The whole second `secs` seconds from now (expiry times are kept to the second).
+    pub fn in_secs(secs: u64) -> Self {
+        Self::from_unix(unix_now().saturating_add(secs))
     }
 
     /// Reads what `Display` writes (milliseconds optional).
@@ -114,21 +112,45 @@ impl Serialize for Timestamp {
     }
 }
 
-/// Read from RFC 3339 text, or from Unix seconds (how token expiry was first stored).
+/// Read from RFC 3339 text, or from Unix seconds (how token expiry is stored).
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Stored {
-            Text(String),
-            Secs(u64),
-        }
-        match Stored::deserialize(d)? {
-            Stored::Text(t) => {
-                Self::parse(&t).ok_or_else(|| serde::de::Error::custom(format!("{t:?} is not an RFC 3339 UTC time")))
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Timestamp;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an RFC 3339 UTC time or Unix seconds")
             }
-            Stored::Secs(s) => Ok(Self::from_unix(s)),
+
+            fn visit_str<E: serde::de::Error>(self, t: &str) -> Result<Timestamp, E> {
+                Timestamp::parse(t).ok_or_else(|| E::custom(format!("{t:?} is not an RFC 3339 UTC time")))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, secs: u64) -> Result<Timestamp, E> {
+                Ok(Timestamp::from_unix(secs))
+            }
         }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// `Option<Timestamp>` as Unix seconds, for the rows that have always stored it so (token
+/// expiry): an older binary reads them back.
+pub mod unix_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Timestamp;
+
+    pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_some(&t.unix_secs()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+        Option::<Timestamp>::deserialize(d)
     }
 }
 

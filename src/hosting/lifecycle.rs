@@ -149,7 +149,7 @@ pub fn finish(site: &mut Site, job: &mut Job, outcome: Result<(), String>) {
         }
         (Ok(()), JobStep::Ssl) => {
             site.ssl = SslState::Active;
-            site.ssl_expires_at = Some(Timestamp::now().plus_secs(CERTIFICATE_DAYS * 86_400));
+            site.ssl_expires_at = Some(Timestamp::in_secs(CERTIFICATE_DAYS * 86_400));
         }
         (Ok(()), JobStep::Wordpress) => site.wordpress = WordpressState::Installed,
         (Err(_), JobStep::Create) => site.status = SiteStatus::Failed,

@@ -37,9 +37,9 @@ pub async fn create_site(
             {
                 return Err(StoreError::invalid("invalid_site", "project_id", "no such project"));
             }
-            if let Some(existing) = tx.site_by_domain(&domain)? {
-                let mut site = match existing {
-                    s if s.team_id == team && lifecycle::may_retry_create(&s) => s,
+            if let Some(existing) = tx.site_id_by_domain(&domain)? {
+                let mut site = match tx.site_any(existing)? {
+                    Some(s) if s.team_id == team && lifecycle::may_retry_create(&s) => s,
                     _ => {
                         return Err(StoreError::conflict(
                             "site_exists",
@@ -119,9 +119,8 @@ pub async fn update_site(
         .write_as(actor, move |tx| {
             let current = tx.site(team, id)?;
             let php = php.filter(|v| *v != current.php_version);
-            if php.is_some() && current.status != crate::domain::SiteStatus::Active {
-                let message = format!("the site is {}; try again once it is active", current.status.as_str());
-                return Err(StoreError::conflict("site_busy", message));
+            if let Some(v) = &php {
+                lifecycle::request(&mut current.clone(), &Request::Php(v.clone()))?; // before the move
             }
             let site = match project {
                 Some(project) => tx.move_site(team, id, project)?,
@@ -241,7 +240,7 @@ pub fn delete_site(store: &Store, actor: Actor, id: Uuid) -> Result<Site> {
             && let Some(zone) = tx.zone(zone_id)?
         {
             let mut rows = Vec::new();
-            for name in records::names(&site).map_err(StoreError::Internal)? {
+            for name in records::names(&site) {
                 rows.extend(
                     tx.records_at(zone_id, &name)?
                         .into_iter()

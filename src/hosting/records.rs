@@ -5,15 +5,19 @@ use hickory_proto::rr::RecordType;
 
 use crate::domain::{DomainName, NewRecord, Site, parse_rdata};
 
-/// The owner names of a site's records.
-pub fn names(site: &Site) -> Result<[DomainName; 2], String> {
-    let www = DomainName::parse(&format!("www.{}", site.domain)).map_err(|e| e.0)?;
-    Ok([site.domain.clone(), www])
+fn www(site: &Site) -> Result<DomainName, String> {
+    DomainName::parse(&format!("www.{}", site.domain)).map_err(|e| e.0)
+}
+
+/// The names a site's records can be at: its apex, and `www` unless the domain is too long
+/// to have one (then the site never got its records).
+pub fn names(site: &Site) -> Vec<DomainName> {
+    std::iter::once(site.domain.clone()).chain(www(site).ok()).collect()
 }
 
 /// The records `site` needs in a zone whose origin is `origin`.
 pub fn needed(site: &Site, origin: &DomainName, ttl: u32) -> Result<Vec<NewRecord>, String> {
-    let [apex, www] = names(site)?;
+    let (apex, www) = (site.domain.clone(), www(site)?);
     let managed = |name: &DomainName, rtype: RecordType, content: &str| -> Result<NewRecord, String> {
         Ok(NewRecord {
             name: name.clone(),

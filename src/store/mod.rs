@@ -64,7 +64,7 @@ pub enum StoreError {
     Storage(#[source] Arc<redb::Error>),
     /// The store's own machinery failed (a panicking write, a row that does not decode, the
     /// writer gone).
-    #[error("store failure: {0}")]
+    #[error("storage error: {0}")]
     Internal(String),
     #[error("the database is held by another process")]
     Locked,

@@ -187,10 +187,8 @@ pub(crate) struct FileGuard {
 
 impl FileGuard {
     pub(crate) fn new(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| StoreError::Unusable(format!("{}: {e}", path.display())))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| StoreError::Unusable(format!("{}: {e}", path.display())))?;
+        let file = File::open(path).map_err(|e| StoreError::Internal(format!("{}: {e}", path.display())))?;
+        let meta = file.metadata().map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(Self {
             path: path.to_path_buf(),
             file,

@@ -14,7 +14,7 @@ impl<T: Tables> Reader<T> {
     }
 
     pub fn projects(&self, team: Uuid, after: Option<Uuid>, limit: usize) -> Result<Page<Project>> {
-        self.team_page(TEAM_PROJECTS, PROJECTS, team, after, limit, |_| true)
+        self.team_page(TEAM_PROJECTS, PROJECTS, team, after, limit)
     }
 }
 

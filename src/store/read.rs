@@ -66,9 +66,38 @@ impl<T: Tables> Reader<T> {
         }
     }
 
-    /// A page of a team's rows of one kind, in creation order, filtered by `keep`; `total`
-    /// counts every row that `keep` accepts.
+    /// A page of a team's rows of one kind, in creation order: counts the index and decodes
+    /// only the page.
     pub(crate) fn team_page<V: Owned>(
+        &self,
+        index: TableDefinition<'_, (u128, u128), ()>,
+        rows: TableDefinition<'_, u128, Json<V>>,
+        team: Uuid,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Page<V>> {
+        let idx = self.txn.table(index)?;
+        let rows = self.txn.table(rows)?;
+        let t = team.as_u128();
+        let total = idx.range((t, 0)..=(t, u128::MAX))?.count() as u64;
+        let from = after.map_or(0, |a| a.as_u128().saturating_add(1));
+        let (mut items, mut next) = (Vec::new(), None);
+        for entry in idx.range((t, from)..=(t, u128::MAX))? {
+            let id = entry?.0.value().1;
+            if items.len() == limit {
+                next = items.last().map(|r: &V| r.id());
+                break;
+            }
+            if let Some(row) = rows.get(id)?.map(|v| v.value()) {
+                items.push(row);
+            }
+        }
+        Ok(Page { items, next, total })
+    }
+
+    /// `team_page` filtered by `keep`; `total` counts every row that `keep` accepts, so every
+    /// row is decoded.
+    pub(crate) fn team_page_where<V: Owned>(
         &self,
         index: TableDefinition<'_, (u128, u128), ()>,
         rows: TableDefinition<'_, u128, Json<V>>,

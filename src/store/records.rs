@@ -140,7 +140,6 @@ impl WriteCtx {
             managed: false,
             site_id: None,
         };
-        rules::in_zone(&new.name, &zone.name)?;
         let others: Vec<Record> = self
             .records_at(zone_id, &new.name)?
             .into_iter()

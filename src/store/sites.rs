@@ -27,15 +27,17 @@ impl<T: Tables> Reader<T> {
         limit: usize,
         keep: impl Fn(&Site) -> bool,
     ) -> Result<Page<Site>> {
-        self.team_page(TEAM_SITES, SITES, team, after, limit, keep)
+        self.team_page_where(TEAM_SITES, SITES, team, after, limit, keep)
     }
 
-    /// The site hosting `domain`, whichever team's.
-    pub fn site_by_domain(&self, domain: &DomainName) -> Result<Option<Site>> {
-        match self.txn.table(SITE_DOMAINS)?.get(domain.as_str())? {
-            Some(id) => self.site_any(Uuid::from_u128(id.value())),
-            None => Ok(None),
-        }
+    /// The id of the site hosting `domain`, whichever team's (the domain is taken while its
+    /// index entry stands).
+    pub fn site_id_by_domain(&self, domain: &DomainName) -> Result<Option<Uuid>> {
+        Ok(self
+            .txn
+            .table(SITE_DOMAINS)?
+            .get(domain.as_str())?
+            .map(|id| Uuid::from_u128(id.value())))
     }
 
     /// How many sites `team` holds.

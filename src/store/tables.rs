@@ -18,7 +18,8 @@ impl<T: Debug + Serialize + DeserializeOwned + 'static> Row for T {}
 
 /// A row stored as JSON. redb's `Value` cannot fail to decode, so a row that does not parse
 /// panics inside redb's call; the store turns that panic into an error at its boundary
-/// (`Store::read`, the writer), and the read-through at open finds such rows first.
+/// (`Store::read`, the writer). The read-through at open reads the rows as bytes: a row
+/// this version cannot decode fails the reads that meet it, not the whole database.
 #[derive(Debug)]
 pub(crate) struct Json<T>(PhantomData<T>);
 
@@ -167,13 +168,44 @@ pub(crate) trait Walk {
     fn create(&self, txn: &redb::WriteTransaction) -> Result<(), redb::TableError>;
 }
 
-impl<K: redb::Key + 'static, V: Value + 'static> Walk for TableDefinition<'_, K, V> {
+/// How a table's values are read through at open: JSON rows as their bytes (same type name,
+/// so redb opens them so), everything else as itself.
+pub(crate) trait Stored: Value + 'static {
+    type Raw: Value + 'static;
+}
+
+impl<T: Row> Stored for Json<T> {
+    type Raw = &'static [u8];
+}
+
+impl Stored for u128 {
+    type Raw = Self;
+}
+
+impl Stored for u64 {
+    type Raw = Self;
+}
+
+impl Stored for () {
+    type Raw = Self;
+}
+
+impl Stored for &'static str {
+    type Raw = Self;
+}
+
+impl Stored for &'static [u8] {
+    type Raw = Self;
+}
+
+impl<K: redb::Key + 'static, V: Stored> Walk for TableDefinition<'_, K, V> {
     fn create(&self, txn: &redb::WriteTransaction) -> Result<(), redb::TableError> {
         txn.open_table(*self).map(drop)
     }
 
     fn walk(&self, txn: &redb::ReadTransaction) -> Result<(), String> {
-        let table = match txn.open_table(*self) {
+        let raw = TableDefinition::<K, V::Raw>::new(redb::TableHandle::name(self));
+        let table = match txn.open_table(raw) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
             Err(e) => return Err(e.to_string()),
@@ -182,7 +214,7 @@ impl<K: redb::Key + 'static, V: Value + 'static> Walk for TableDefinition<'_, K,
             let (k, v) = entry.map_err(|e| e.to_string())?;
             let _ = (
                 K::as_bytes(&k.value()).as_ref().len(),
-                V::as_bytes(&v.value()).as_ref().len(),
+                V::Raw::as_bytes(&v.value()).as_ref().len(),
             );
         }
         Ok(())

@@ -77,10 +77,10 @@ where
         let Self { f, reply, actor } = *self;
         ctx.actor = actor;
         let result = quietly(|| f(ctx)).unwrap_or_else(|panic| {
-            Err(StoreError::Internal(format!(
-                "a write failed ({}); its transaction was aborted",
-                panic_message(&panic)
-            )))
+            tracing::error!(panic = panic_message(&panic), "a write panicked");
+            Err(StoreError::Internal(
+                "a write panicked; its transaction was aborted".into(),
+            ))
         });
         let outcome = match &result {
             Ok(_) => Outcome::Done,

@@ -59,7 +59,7 @@ impl<T: Tables> Reader<T> {
 
     /// A page of a team's zones, in creation order.
     pub fn zones(&self, team: Uuid, after: Option<Uuid>, limit: usize) -> Result<Page<Zone>> {
-        self.team_page(TEAM_ZONES, ZONES, team, after, limit, |_| true)
+        self.team_page(TEAM_ZONES, ZONES, team, after, limit)
     }
 
     /// How many zones `team` holds.

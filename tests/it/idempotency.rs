@@ -123,3 +123,27 @@ fn expired_keys_are_swept() {
     );
     store.close();
 }
+
+/// Keys are stored as the method and the path under `/v1` (`POST /zones`), as they always
+/// were: a client retrying across an upgrade gets its replay, not a second zone.
+#[tokio::test]
+async fn keys_keep_the_form_they_were_stored_in() {
+    let mut app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let token_id: uuid::Uuid = app.get(&token, "/v1/whoami").await.data()["token"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (status, _, _) = post_with_key(&app, &token, "/v1/zones", "k-up", json!({ "name": "up.test" })).await;
+    assert_eq!(status, 201);
+    app.running.take().unwrap().shutdown().await;
+    let store = ipx::store::Store::open(&app.config.db_path()).unwrap();
+    let found = store
+        .write_as(ipx::domain::Actor::system(), move |tx| {
+            tx.begin_idempotent(token_id, "POST /zones\nk-up", "another body")
+        })
+        .await
+        .unwrap();
+    assert!(matches!(found, ipx::store::Idem::Mismatch), "{found:?}");
+}

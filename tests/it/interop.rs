@@ -337,6 +337,37 @@ async fn transfers_allowed_by_tsig_key_are_signed_and_others_refused() {
     signer(KEY_NAME, KEY_SECRET)
         .verify_message_byte(&raw, Some(request_mac), true)
         .expect("the TC answer is signed");
+    assert!(raw.len() <= 512, "{} octets", raw.len());
+
+    // An answer that fits in 512 octets unsigned but not with its TSIG is cut too: the
+    // signed message stays within what the client takes.
+    let mut edge = None;
+    for i in 0..40 {
+        let text = format!("\"{i:02}xxxxxxxx\"");
+        assert_eq!(app.record(&token, &zone, "edge", "TXT", &text).await.status, 201);
+        let plain = query("edge.tsig.test.", RecordType::TXT, false).to_vec().unwrap();
+        let answer = crate::helpers::udp_raw(app.dns_addr(), &plain).await.unwrap();
+        if answer.len() > 512 - 60 && !Message::from_vec(&answer).unwrap().metadata.truncation {
+            edge = Some(answer.len());
+            break;
+        }
+    }
+    assert!(edge.is_some(), "no unsigned answer between 452 and 512 octets");
+    let mut q = query("edge.tsig.test.", RecordType::TXT, false);
+    signed(&mut q, KEY_NAME, KEY_SECRET);
+    let raw = crate::helpers::udp_raw(app.dns_addr(), &q.to_vec().unwrap())
+        .await
+        .expect("an answer");
+    assert!(
+        raw.len() <= 512,
+        "a signed UDP answer of {} octets (unsigned {edge:?})",
+        raw.len()
+    );
+    assert!(Message::from_vec(&raw).unwrap().metadata.truncation);
+    let request_mac = &q.signature.as_ref().unwrap().data.mac;
+    signer(KEY_NAME, KEY_SECRET)
+        .verify_message_byte(&raw, Some(request_mac), true)
+        .expect("signed");
 
     // Knot, configured with the key, transfers and follows edits.
     let knot = start_knot_with_key(
