@@ -12,7 +12,6 @@ mod zones;
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use serde::{Deserialize, Serialize};
 
 pub use socket::{bind, send, serve};
 
@@ -20,9 +19,8 @@ use crate::auth::Authenticator;
 use crate::domain::{Actor, Team};
 use crate::store::{Store, StoreError};
 
-/// An operator command, as typed and as sent to the server.
-#[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// An operator command, as typed (the socket carries it in its own frozen form, `socket::Wire`).
+#[derive(Subcommand, Debug, Clone)]
 pub enum Command {
     /// Teams: the tenants.
     #[command(subcommand)]
@@ -38,8 +36,7 @@ pub enum Command {
     Site(SiteCmd),
 }
 
-#[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Subcommand, Debug, Clone)]
 pub enum TeamCmd {
     /// Create a team; prints its UUID.
     Create { name: String },
@@ -47,8 +44,7 @@ pub enum TeamCmd {
     List,
 }
 
-#[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Subcommand, Debug, Clone)]
 pub enum TokenCmd {
     /// Create a token; the secret is printed alone on the last line, once.
     Create {
@@ -69,8 +65,7 @@ pub enum TokenCmd {
     Revoke { token_id: String },
 }
 
-#[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Subcommand, Debug, Clone)]
 pub enum ZoneCmd {
     /// Print a zone as an RFC 1035 master file.
     Export {
@@ -89,8 +84,7 @@ pub enum ZoneCmd {
     },
 }
 
-#[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Subcommand, Debug, Clone)]
 pub enum SiteCmd {
     /// List a team's sites.
     List {
@@ -119,7 +113,8 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error("the database is in use by a running server, and its socket {} cannot be reached: {source}", path.display())]
     Unreachable { path: PathBuf, source: std::io::Error },
-    #[error("the operator socket failed: {0}")]
+    /// Talking to the server over its socket failed.
+    #[error("{0}")]
     Socket(#[source] std::io::Error),
     #[error("bad reply from server: {0}")]
     BadReply(#[source] serde_json::Error),

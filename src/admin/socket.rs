@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-use super::{AdminError, Command, Ctx, execute};
+use super::{AdminError, Command, Ctx, SiteCmd, TeamCmd, TokenCmd, ZoneCmd, execute};
 use crate::auth::Authenticator;
 use crate::store::Store;
 
@@ -20,6 +20,79 @@ const MAX_REQUEST: u64 = 64 << 20;
 struct Reply {
     ok: bool,
     output: String,
+}
+
+/// A command as the socket carries it. The form is frozen: while a new binary is installed
+/// under a running server, its CLI and the old server (or the reverse) still understand
+/// each other. Only what the server needs travels (a zone file's text, not its path).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+enum Wire {
+    TeamCreate {
+        name: String,
+    },
+    TeamList,
+    TokenCreate {
+        team: String,
+        name: String,
+        scopes: Vec<String>,
+    },
+    TokenList {
+        team: String,
+    },
+    TokenRevoke {
+        id: String,
+    },
+    ZoneImport {
+        team: String,
+        text: String,
+    },
+    ZoneExport {
+        zone: String,
+    },
+    SiteList {
+        team: String,
+    },
+    SiteDelete {
+        id: String,
+    },
+}
+
+impl Wire {
+    fn from_command(command: &Command) -> Result<Self, AdminError> {
+        Ok(match command.clone() {
+            Command::Team(TeamCmd::Create { name }) => Self::TeamCreate { name },
+            Command::Team(TeamCmd::List) => Self::TeamList,
+            Command::Token(TokenCmd::Create { team, name, scopes }) => Self::TokenCreate { team, name, scopes },
+            Command::Token(TokenCmd::List { team }) => Self::TokenList { team },
+            Command::Token(TokenCmd::Revoke { token_id }) => Self::TokenRevoke { id: token_id },
+            Command::Zone(ZoneCmd::Import { team, text, .. }) => {
+                let text = text.ok_or_else(|| AdminError::Invalid("the zone file was not read".into()))?;
+                Self::ZoneImport { team, text }
+            }
+            Command::Zone(ZoneCmd::Export { zone }) => Self::ZoneExport { zone },
+            Command::Site(SiteCmd::List { team }) => Self::SiteList { team },
+            Command::Site(SiteCmd::Delete { site_id }) => Self::SiteDelete { id: site_id },
+        })
+    }
+
+    fn into_command(self) -> Command {
+        match self {
+            Self::TeamCreate { name } => Command::Team(TeamCmd::Create { name }),
+            Self::TeamList => Command::Team(TeamCmd::List),
+            Self::TokenCreate { team, name, scopes } => Command::Token(TokenCmd::Create { team, name, scopes }),
+            Self::TokenList { team } => Command::Token(TokenCmd::List { team }),
+            Self::TokenRevoke { id } => Command::Token(TokenCmd::Revoke { token_id: id }),
+            Self::ZoneImport { team, text } => Command::Zone(ZoneCmd::Import {
+                file: std::path::PathBuf::new(),
+                team,
+                text: Some(text),
+            }),
+            Self::ZoneExport { zone } => Command::Zone(ZoneCmd::Export { zone }),
+            Self::SiteList { team } => Command::Site(SiteCmd::List { team }),
+            Self::SiteDelete { id } => Command::Site(SiteCmd::Delete { site_id: id }),
+        }
+    }
 }
 
 /// Binds the operator socket at `path`, owner-only (a stale one from an earlier run is
@@ -64,14 +137,14 @@ async fn serve_one(conn: UnixStream, store: Store, auth: Arc<Authenticator>) -> 
     let (read, mut write) = conn.into_split();
     let mut line = String::new();
     BufReader::new(read.take(MAX_REQUEST)).read_line(&mut line).await?;
-    let reply = match serde_json::from_str::<Command>(&line) {
-        Ok(command) => tokio::task::spawn_blocking(move || {
+    let reply = match serde_json::from_str::<Wire>(&line) {
+        Ok(wire) => tokio::task::spawn_blocking(move || {
             execute(
                 &Ctx {
                     store: &store,
                     auth: Some(&auth),
                 },
-                command,
+                wire.into_command(),
             )
             .map_err(|e| e.to_string())
         })
@@ -91,11 +164,12 @@ async fn serve_one(conn: UnixStream, store: Store, auth: Arc<Authenticator>) -> 
 /// Sends a command to the running server (the CLI, when the database is held).
 pub fn send(path: &Path, command: &Command) -> Result<String, AdminError> {
     use std::io::{BufRead, Write};
+    let wire = Wire::from_command(command)?;
     let mut conn = std::os::unix::net::UnixStream::connect(path).map_err(|source| AdminError::Unreachable {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut line = serde_json::to_vec(command).expect("a command serialises");
+    let mut line = serde_json::to_vec(&wire).expect("a command serialises");
     line.push(b'\n');
     conn.write_all(&line).map_err(AdminError::Socket)?;
     let mut answer = String::new();
@@ -107,5 +181,37 @@ pub fn send(path: &Path, command: &Command) -> Result<String, AdminError> {
         Ok(reply.output)
     } else {
         Err(AdminError::Remote(reply.output))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The form an older CLI or server speaks, byte for byte.
+    #[test]
+    fn the_wire_form_is_the_one_older_binaries_speak() {
+        let revoke = Command::Token(TokenCmd::Revoke { token_id: "t".into() });
+        let import = Command::Zone(ZoneCmd::Import {
+            file: "/operator/only.zone".into(),
+            team: "acme".into(),
+            text: Some("$ORIGIN a.test.\n".into()),
+        });
+        let wire = |c: &Command| serde_json::to_string(&Wire::from_command(c).unwrap()).unwrap();
+        assert_eq!(wire(&revoke), r#"{"command":"token_revoke","id":"t"}"#);
+        assert_eq!(
+            wire(&import),
+            r#"{"command":"zone_import","team":"acme","text":"$ORIGIN a.test.\n"}"#
+        );
+        assert_eq!(wire(&Command::Team(TeamCmd::List)), r#"{"command":"team_list"}"#);
+        let old = r#"{"command":"site_delete","id":"s"}"#;
+        let back = serde_json::from_str::<Wire>(old).unwrap().into_command();
+        assert!(matches!(back, Command::Site(SiteCmd::Delete { site_id }) if site_id == "s"));
+        let unread = Command::Zone(ZoneCmd::Import {
+            file: "f".into(),
+            team: "acme".into(),
+            text: None,
+        });
+        assert!(Wire::from_command(&unread).is_err());
     }
 }

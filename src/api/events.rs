@@ -4,13 +4,13 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::Query;
+use super::extract::{filter_value, query};
 use super::respond::{List, page_of};
 use super::{ApiResult, AppState, Caller, PageQuery};
 use crate::domain::{Actor, Event, Resource, ResourceKind, Scope, Timestamp};
@@ -55,8 +55,20 @@ impl From<&Event> for EventView {
 /// `?resource_type=&resource_id=`.
 #[derive(Deserialize)]
 struct EventQuery {
+    #[serde(default, deserialize_with = "resource_type")]
     resource_type: Option<ResourceKind>,
+    #[serde(default, deserialize_with = "resource_id")]
     resource_id: Option<Uuid>,
+}
+
+fn resource_type<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ResourceKind>, D::Error> {
+    filter_value(d, |_| {
+        "resource_type is one of team, token, zone, record, project, site".into()
+    })
+}
+
+fn resource_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
+    filter_value(d, |_| "resource_id is not a UUID".into())
 }
 
 #[utoipa::path(
@@ -71,16 +83,12 @@ struct EventQuery {
     ),
     responses((status = 200, body = List<EventView>)),
 )]
-async fn list(
-    State(st): State<AppState>,
-    caller: Caller,
-    q: PageQuery,
-    Query(query): Query<EventQuery>,
-) -> ApiResult<Response> {
+async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery, uri: axum::http::Uri) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Tokens))?.team.id;
+    let wanted: EventQuery = query(&uri)?; // after the scope: a bad filter is no way past a 403
     let filter = EventFilter {
-        resource_type: query.resource_type,
-        resource_id: query.resource_id,
+        resource_type: wanted.resource_type,
+        resource_id: wanted.resource_id,
         zones: caller.zones.clone(),
     };
     let (after, limit) = (q.after, q.limit);

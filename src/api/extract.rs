@@ -89,18 +89,31 @@ pub fn too_large() -> ApiError {
     .with_header(header::CONNECTION, "close")
 }
 
-/// A query string read into `T` by serde (percent-decoded; unknown parameters ignored); one
-/// that does not fit is `400 invalid_filter`.
-pub struct Query<T>(pub T);
+/// A query string read into `T` by serde: percent-decoded, unknown parameters ignored, the
+/// last of a repeated parameter kept. A value that does not fit is `400 invalid_filter`
+/// with the field's message (`filter_value`).
+pub fn query<T: DeserializeOwned>(uri: &axum::http::Uri) -> Result<T, ApiError> {
+    let invalid = |e: serde_urlencoded::de::Error| ApiError::bad_request("invalid_filter", e.to_string());
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(uri.query().unwrap_or("")).map_err(invalid)?;
+    let last: std::collections::BTreeMap<String, String> = pairs.into_iter().collect();
+    let text =
+        serde_urlencoded::to_string(&last).map_err(|e| ApiError::bad_request("invalid_filter", e.to_string()))?;
+    serde_urlencoded::from_str(&text).map_err(invalid)
+}
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri)
-            .map(|q| Self(q.0))
-            .map_err(|e| ApiError::bad_request("invalid_filter", e.body_text()))
-    }
+/// One query parameter as `T` (an id, a state word), or `message(value)` as the error: for
+/// `#[serde(deserialize_with)]` in a filter read by `query`.
+pub fn filter_value<'de, D, T>(d: D, message: impl FnOnce(&str) -> String) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::de::{Error, IntoDeserializer};
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let value: Result<T, serde::de::value::Error> = T::deserialize(text.as_str().into_deserializer());
+    value.map(Some).map_err(|_| D::Error::custom(message(&text)))
 }
 
 /// The id of the request, for audit events (set by the request-id layer).
@@ -226,8 +239,8 @@ fn decode_cursor(s: &str) -> Option<Uuid> {
 impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Query(p) = Query::<PageParams>::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let p: PageParams = query(&parts.uri)?;
         let limit = match p.limit {
             None => DEFAULT_LIMIT,
             Some(v) => v.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{Query, parse_id};
+use super::extract::{filter_value, parse_id, query};
 use super::idempotency::Idempotency;
 use super::respond::{Data, List, data, page_of, with_location};
 use super::{ApiError, ApiResult, AppState, Caller, Json, PageQuery};
@@ -105,8 +105,18 @@ async fn visible_site(st: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()>
 /// `?project_id=&status=` of the site list.
 #[derive(Deserialize)]
 struct SiteFilter {
+    #[serde(default, deserialize_with = "project_id")]
     project_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "status")]
     status: Option<SiteStatus>,
+}
+
+fn project_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
+    filter_value(d, |_| "project_id is not a UUID".into())
+}
+
+fn status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SiteStatus>, D::Error> {
+    filter_value(d, |v| format!("unknown status {v:?}"))
 }
 
 #[utoipa::path(
@@ -121,13 +131,9 @@ struct SiteFilter {
     ),
     responses((status = 200, body = List<SiteView>)),
 )]
-async fn list(
-    State(st): State<AppState>,
-    caller: Caller,
-    q: PageQuery,
-    Query(filter): Query<SiteFilter>,
-) -> ApiResult<Response> {
+async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery, uri: axum::http::Uri) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Sites))?.team.id;
+    let filter: SiteFilter = query(&uri)?; // after the scope: a bad filter is no way past a 403
     let me = caller.principal.clone();
     let (after, limit) = (q.after, q.limit);
     let p = st

@@ -253,3 +253,37 @@ async fn public_suffixes_and_the_platforms_own_domains_cannot_be_taken() {
         201
     );
 }
+
+/// List filters: a bad value is a 400 in the envelope that says which parameter and why, but
+/// only once the token may list at all; values are percent-decoded; a repeated parameter
+/// counts once, the last one.
+#[tokio::test]
+async fn list_filters_say_what_is_wrong_after_the_scope_check() {
+    let app = spawn_app().await;
+    let token = app.team("acme", &[]).await;
+    let dns_only = app.team("acme", &["dns:read"]).await;
+    for (path, message) in [
+        ("/v1/sites?status=bogus", "unknown status \"bogus\""),
+        ("/v1/sites?project_id=nope", "project_id is not a UUID"),
+        (
+            "/v1/events?resource_type=nope",
+            "resource_type is one of team, token, zone, record, project, site",
+        ),
+        ("/v1/events?resource_id=nope", "resource_id is not a UUID"),
+    ] {
+        let r = app.get(&token, path).await;
+        assert_eq!((r.status.as_u16(), r.code()), (400, "invalid_filter"), "{path}");
+        assert_eq!(r.body["error"]["message"], message, "{path}");
+        assert_eq!(
+            app.get(&dns_only, path).await.status,
+            403,
+            "{path}: the scope is checked first"
+        );
+    }
+    assert_eq!(app.get(&token, "/v1/sites?status=act%69ve").await.status, 200);
+    let r = app.get(&token, "/v1/zones?limit=5&limit=7").await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["meta"]["pagination"]["limit"].as_u64()),
+        (200, Some(7))
+    );
+}
