@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -34,7 +34,7 @@ pub struct Running {
     pub auth: Arc<Authenticator>,
     /// Response rate limiting, when on.
     pub rrl: Option<Arc<dns::rrl::Rrl>>,
-    dns_udp: JoinHandle<()>,
+    dns_udp: dns::udp::Udp,
     dns_tcp: JoinHandle<()>,
     api: JoinHandle<()>,
     admin: JoinHandle<()>,
@@ -63,14 +63,21 @@ pub enum StartError {
     Demo(String),
 }
 
-/// Binds UDP and TCP on one port; with port 0, finds a port free for both.
-async fn bind_dns(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), StartError> {
+/// Binds UDP and TCP on one port (with port 0, a port free for both), and `udp_sockets`
+/// UDP sockets in all on it, one per UDP thread.
+async fn bind_dns(addr: SocketAddr, udp_sockets: usize) -> Result<(Vec<std::net::UdpSocket>, TcpListener), StartError> {
     let bind_err = |what, source| StartError::Bind { what, addr, source };
     for _ in 0..20 {
-        let udp = UdpSocket::bind(addr).await.map_err(|e| bind_err("dns udp", e))?;
-        let port = udp.local_addr().map_err(|e| bind_err("dns udp", e))?.port();
-        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
-            Ok(tcp) => return Ok((udp, tcp)),
+        let udp = dns::udp::bind(addr).map_err(|e| bind_err("dns udp", e))?;
+        let bound = udp.local_addr().map_err(|e| bind_err("dns udp", e))?;
+        match TcpListener::bind(bound).await {
+            Ok(tcp) => {
+                let mut all = vec![udp];
+                for _ in 1..udp_sockets.max(1) {
+                    all.push(dns::udp::bind(bound).map_err(|e| bind_err("dns udp", e))?);
+                }
+                return Ok((all, tcp));
+            }
             Err(e) if addr.port() != 0 => return Err(bind_err("dns tcp", e)),
             Err(_) => continue,
         }
@@ -136,7 +143,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     }
     // Every socket is bound before anything is written or served: a start that cannot bind
     // leaves the store as it found it.
-    let (udp, tcp) = bind_dns(config.dns.listen).await?;
+    let (udp, tcp) = bind_dns(config.dns.listen, config.dns.udp_threads()).await?;
     let listener = TcpListener::bind(config.api.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -159,7 +166,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
 
     let rrl = dns::rrl::Rrl::new(&config.rrl).map(Arc::new);
-    let dns_addr = udp.local_addr().expect("bound");
+    let dns_addr = udp[0].local_addr().expect("bound");
     let handler = Handler::new(zones.clone(), config.dns.max_udp_payload)
         .with_transfers(
             dns::Transfers {
@@ -169,7 +176,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             dns::tsig::Keys::new(&config.dns.transfer_keys()),
         )
         .with_rrl(rrl.clone());
-    let (dns_udp, dns_tcp) = dns::serve(udp, tcp, handler, dns::tcp::Limits::from_config(&config.dns));
+    let (dns_udp, dns_tcp) =
+        dns::serve(udp, tcp, handler, dns::tcp::Limits::from_config(&config.dns)).map_err(|source| {
+            StartError::Bind {
+                what: "dns udp threads",
+                addr: dns_addr,
+                source,
+            }
+        })?;
     tracing::info!("dns listening on {dns_addr} (udp and tcp)");
 
     let auth = Arc::new(Authenticator::new(
@@ -249,11 +263,11 @@ impl Running {
         let _ = self.stop.send(true);
         let (api, worker) = (self.api, self.worker);
         let _ = tokio::join!(api, worker); // each ends within the grace period
-        // The DNS tasks hold a store handle (IXFR); aborting them closes every connection too.
-        for task in [self.dns_udp, self.dns_tcp, self.admin]
-            .into_iter()
-            .chain(self.background)
-        {
+        // The DNS threads and tasks hold the journal (IXFR); stopping them closes every
+        // connection too.
+        let udp = self.dns_udp;
+        let _ = tokio::task::spawn_blocking(move || udp.stop()).await;
+        for task in [self.dns_tcp, self.admin].into_iter().chain(self.background) {
             task.abort();
             let _ = task.await; // each holds a store handle: gone before the store closes
         }

@@ -17,6 +17,8 @@ pub struct DnsConfig {
     pub reserved_names: Vec<String>,
     /// Largest UDP payload we send or advertise.
     pub max_udp_payload: u16,
+    /// UDP threads, each with its own socket on the port; 0: one per core.
+    pub udp_threads: usize,
     /// Idle timeout of TCP connections, seconds.
     pub tcp_idle_timeout_secs: u64,
     /// TCP connections served at once; more are closed on accept.
@@ -58,6 +60,14 @@ impl std::fmt::Debug for TsigKey {
 }
 
 impl DnsConfig {
+    /// `udp_threads`, with 0 read as one per core.
+    pub fn udp_threads(&self) -> usize {
+        match self.udp_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// What tenants may not own: public suffixes, the platform's domains, `reserved_names`.
     pub fn reserved(&self) -> crate::domain::Reserved {
         crate::domain::Reserved::new(

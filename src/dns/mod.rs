@@ -16,13 +16,14 @@ pub mod tsig;
 pub mod udp;
 pub mod xfr;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::RecordType;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 
 pub use snapshot::Zones;
 pub use xfr::Transfers;
@@ -68,7 +69,7 @@ impl Handler {
 
     /// Answers one message in wire form: every response message (none for what is not
     /// answered, several for a zone transfer). For benches, fuzzing and embedding.
-    pub async fn answer(&self, raw: Vec<u8>, src: std::net::SocketAddr, protocol: Protocol) -> Vec<Vec<u8>> {
+    pub async fn answer(&self, raw: Vec<u8>, src: SocketAddr, protocol: Protocol) -> Vec<Vec<u8>> {
         match Request::from_bytes(raw.clone(), src, protocol) {
             Ok(request) => {
                 let mut responder = Responder::collect(protocol == Protocol::Udp);
@@ -76,6 +77,29 @@ impl Handler {
                 responder.taken()
             }
             Err(_) => tcp::formerr(&raw).into_iter().collect(),
+        }
+    }
+
+    /// Answers one UDP datagram from `peer` into `out`; `false` when nothing is to be sent.
+    /// Called by the UDP threads, outside the async runtime (which they have entered).
+    pub(crate) fn answer_udp(&self, raw: &[u8], peer: SocketAddr, out: &mut Vec<u8>) -> bool {
+        let Ok(request) = Request::from_bytes(raw.to_vec(), peer, Protocol::Udp) else {
+            return match tcp::formerr(raw) {
+                Some(reply) => {
+                    out.extend_from_slice(&reply);
+                    true
+                }
+                None => false,
+            };
+        };
+        let mut responder = Responder::one();
+        tokio::runtime::Handle::current().block_on(self.handle(&request, &mut responder));
+        match responder.take_one() {
+            Some(answer) => {
+                *out = answer;
+                true
+            }
+            None => false,
         }
     }
 
@@ -179,18 +203,16 @@ pub fn attach(store: &Store, zones: Arc<Zones>, notifier: Option<notify::Notifie
     Ok(())
 }
 
-/// UDP receive loops sharing the socket.
-const UDP_LOOPS: usize = 4;
-
-/// Starts serving on already-bound sockets (port 0 works: the caller reads the addresses).
-/// Dropping (aborting) the returned tasks stops the server and closes its connections.
+/// Starts serving on already-bound sockets (port 0 works: the caller reads the addresses):
+/// a thread per UDP socket (`udp::bind`: they share one port) and the TCP listener's task.
+/// `Udp::stop` and aborting the task stop them.
 pub fn serve(
-    udp: UdpSocket,
+    udp: Vec<std::net::UdpSocket>,
     tcp: TcpListener,
     handler: Handler,
     tcp_limits: tcp::Limits,
-) -> (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>) {
-    let udp = tokio::spawn(udp::serve(udp, handler.clone(), UDP_LOOPS));
+) -> std::io::Result<(udp::Udp, tokio::task::JoinHandle<()>)> {
+    let udp = udp::serve(udp, handler.clone())?;
     let tcp = tokio::spawn(tcp::serve(tcp, handler, tcp_limits));
-    (udp, tcp)
+    Ok((udp, tcp))
 }

@@ -1,9 +1,8 @@
-//! Where a response goes: a UDP peer, a TCP connection's writer, or a buffer
-//! (`Handler::answer`). One `Responder` for all three, so encoding, its size rules and TSIG
+//! Where a response goes: a TCP connection's writer, or a buffer (the UDP threads,
+//! `Handler::answer`). One `Responder` for all three, so encoding, its size rules and TSIG
 //! signing live in one place: each response is encoded once, cut to the client's UDP size,
 //! then signed when the request was.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use hickory_proto::op::{Edns, Metadata};
@@ -12,16 +11,16 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use hickory_server::net::NetError;
 use hickory_server::server::Request;
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::tsig;
 
 #[derive(Clone)]
 enum Sink {
-    Udp(Arc<UdpSocket>, SocketAddr),
     Tcp(mpsc::Sender<Vec<u8>>),
     Collect(Arc<Mutex<Vec<Vec<u8>>>>),
+    /// The one response to a UDP query, taken by the UDP thread that sends it.
+    One(Option<Vec<u8>>),
 }
 
 pub(crate) struct Responder {
@@ -33,14 +32,6 @@ pub(crate) struct Responder {
 }
 
 impl Responder {
-    pub(crate) fn udp(socket: Arc<UdpSocket>, peer: SocketAddr) -> Self {
-        Self {
-            sink: Sink::Udp(socket, peer),
-            udp: true,
-            tsig: None,
-        }
-    }
-
     pub(crate) fn tcp(tx: mpsc::Sender<Vec<u8>>) -> Self {
         Self {
             sink: Sink::Tcp(tx),
@@ -55,6 +46,22 @@ impl Responder {
             sink: Sink::Collect(Arc::default()),
             udp,
             tsig: None,
+        }
+    }
+
+    /// Keeps the (one) response in itself; `take_one` hands it over.
+    pub(crate) fn one() -> Self {
+        Self {
+            sink: Sink::One(None),
+            udp: true,
+            tsig: None,
+        }
+    }
+
+    pub(crate) fn take_one(&mut self) -> Option<Vec<u8>> {
+        match &mut self.sink {
+            Sink::One(out) => out.take(),
+            _ => None,
         }
     }
 
@@ -115,15 +122,10 @@ impl Responder {
         if let Some(session) = &mut self.tsig {
             sign(session, &mut buf);
         }
-        match &self.sink {
-            Sink::Udp(socket, peer) => {
-                socket
-                    .send_to(&buf, *peer)
-                    .await
-                    .map_err(|e| NetError::from(e.to_string()))?;
-            }
+        match &mut self.sink {
             Sink::Tcp(tx) => tx.send(buf).await.map_err(|_| NetError::from("connection closed"))?,
             Sink::Collect(out) => out.lock().expect("collect lock").push(buf),
+            Sink::One(out) => *out = Some(buf),
         }
         Ok(())
     }
