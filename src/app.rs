@@ -32,6 +32,8 @@ pub struct Running {
     pub store: Store,
     pub zones: Arc<Zones>,
     pub auth: Arc<Authenticator>,
+    /// The key-encryption key of the store's sealed secrets.
+    pub sealer: Arc<crate::seal::Sealer>,
     /// Response rate limiting, when on.
     pub rrl: Option<Arc<dns::rrl::Rrl>>,
     dns_udp: dns::udp::Udp,
@@ -61,6 +63,8 @@ pub enum StartError {
     },
     #[error("demo import: {0}")]
     Demo(String),
+    #[error("{0}")]
+    Key(#[from] crate::store::UnlockError),
 }
 
 /// Binds UDP and TCP on one port (with port 0, a port free for both), and `udp_sockets`
@@ -132,6 +136,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .expect("open task")?
     };
     store.set_caps(config.limits);
+    let sealer = {
+        let (store, path) = (store.clone(), config.key_path());
+        Arc::new(
+            tokio::task::spawn_blocking(move || store.unlock(&path))
+                .await
+                .expect("unlock task")?,
+        )
+    };
     let zones = Arc::new(Zones::default());
     {
         let (store, zones) = (store.clone(), zones.clone());
@@ -217,6 +229,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         jobs,
         rate_limits,
         reserved,
+        sealer: sealer.clone(),
     };
     let app = api::router(state);
     let api = {
@@ -231,6 +244,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         store,
         zones,
         auth,
+        sealer,
         rrl,
         dns_udp,
         dns_tcp,

@@ -12,5 +12,6 @@ pub mod dns;
 pub mod domain;
 pub mod hosting;
 pub mod listener;
+pub mod seal;
 pub mod store;
 pub mod zonefile;

@@ -49,6 +49,8 @@ pub struct AppState {
     pub rate_limits: Arc<rate_limits::RateLimits>,
     /// Zone names tenants may not own.
     pub reserved: Arc<crate::domain::Reserved>,
+    /// Seals and opens the secrets the store keeps (`crate::seal`).
+    pub sealer: Arc<crate::seal::Sealer>,
 }
 
 /// Every resource's routes under `/v1`, and the OpenAPI document they make.

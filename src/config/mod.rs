@@ -91,6 +91,15 @@ impl Config {
         self.store.data_dir.join("ipx.sock")
     }
 
+    /// The key-encryption key's file (`crate::seal`).
+    pub fn key_path(&self) -> PathBuf {
+        if self.store.key_file.as_os_str().is_empty() {
+            self.store.data_dir.join("key")
+        } else {
+            self.store.key_file.clone()
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |message: String| Err(ConfigError::Invalid { origin: None, message });
         if self.dns.nameservers.is_empty() {

@@ -104,6 +104,8 @@ pub struct ApiConfig {
 pub struct StoreConfig {
     /// Directory of `ipx.redb` and `ipx.sock`.
     pub data_dir: PathBuf,
+    /// The key-encryption key's file; empty: `key` in `data_dir`.
+    pub key_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,6 +9,7 @@ mod audit;
 mod batch;
 mod idempotency;
 mod jobs;
+mod meta;
 mod open;
 mod projects;
 mod read;
@@ -122,6 +123,15 @@ impl From<Refusal> for StoreError {
     }
 }
 
+/// Why the key-encryption key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum UnlockError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Seal(#[from] crate::seal::SealError),
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// What a committed transaction changed, in commit order; the DNS snapshots are updated from
@@ -226,6 +236,19 @@ impl Store {
         if let Some(t) = thread {
             let _ = t.join();
         }
+    }
+
+    /// The key-encryption key for this database's sealed secrets: the file at `path`, checked
+    /// against the fingerprint the database remembers, or made (and remembered) for a
+    /// database that has none yet.
+    pub fn unlock(&self, path: &Path) -> Result<crate::seal::Sealer, UnlockError> {
+        let expected = self.read_blocking(|r| r.kek_fingerprint())?;
+        let sealer = crate::seal::Sealer::unlock(path, expected.as_deref())?;
+        if expected.is_none() {
+            let fingerprint = sealer.fingerprint();
+            self.write_blocking_as(Actor::operator(), move |tx| tx.remember_kek(&fingerprint))?;
+        }
+        Ok(sealer)
     }
 
     /// Sets the per-team caps writes are checked against.
