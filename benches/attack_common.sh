@@ -20,7 +20,7 @@ start_ipx() {
   TOKEN=$("$BIN" --data-dir "$DATA" token create --team bench --name legit | tail -n 1)
   # The legitimate client's team is not what is measured: its budget is out of the way.
   IPX_DEMO_ENABLED=false IPX_RRL_ENABLED=false IPX_RATE_LIMITS_READ_PER_MINUTE=1000000 "$@" taskset -c 1 "$BIN" --data-dir "$DATA" serve \
-    --dns-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 2>"$WORK/ipx.log" >/dev/null &
+    --dns-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 2>"$WORK/ipx.log" >/dev/null &
   IPX_PID=$!
   PIDS+=("$IPX_PID")
   for _ in $(seq 100); do grep -q "serving" "$WORK/ipx.log" 2>/dev/null && break; sleep 0.1; done

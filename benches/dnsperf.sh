@@ -84,7 +84,7 @@ start_ipx() {
   "$BIN" --data-dir "$data" team create bench >/dev/null
   "$BIN" --data-dir "$data" zone import "$ZF" --team bench >/dev/null
   IPX_DEMO_ENABLED=false IPX_RRL_ENABLED=false IPX_DNS_UDP_THREADS=1 taskset -c 1 "$BIN" --data-dir "$data" serve \
-    --dns-listen "127.0.0.1:$1" --api-listen 127.0.0.1:0 2>"$WORK/ipx.log" >/dev/null &
+    --dns-listen "127.0.0.1:$1" --api-listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 2>"$WORK/ipx.log" >/dev/null &
   echo $!
 }
 

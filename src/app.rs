@@ -9,11 +9,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::health::Observe;
 use crate::api::{self, AppState};
 use crate::auth::{Authenticator, mint};
 use crate::config::Config;
 use crate::dns::{self, Handler, Zones};
 use crate::domain::Actor;
+use crate::metrics::{Metrics, Readiness};
 use crate::store::Store;
 use crate::zonefile;
 
@@ -27,6 +29,8 @@ pub const DEMO_ZONES: &[(&str, &str)] = &[
 pub struct Running {
     pub dns_addr: SocketAddr,
     pub api_addr: SocketAddr,
+    /// The metrics listener's address, when it is on.
+    pub metrics_addr: Option<SocketAddr>,
     /// The demo token, when this start created the demo team.
     pub demo_token: Option<String>,
     pub store: Store,
@@ -36,14 +40,21 @@ pub struct Running {
     pub sealer: Arc<crate::seal::Sealer>,
     /// Response rate limiting, when on.
     pub rrl: Option<Arc<dns::rrl::Rrl>>,
+    /// What is counted, when the metrics listener is on.
+    pub metrics: Option<Arc<Metrics>>,
+    pub ready: Arc<Readiness>,
     dns_udp: dns::udp::Udp,
     dns_tcp: JoinHandle<()>,
     api: JoinHandle<()>,
     admin: JoinHandle<()>,
     worker: JoinHandle<()>,
-    /// Housekeeping: budgets, idempotency keys, the database file's watch.
+    /// The metrics listener: stopped last, so that probes see the drain.
+    observer: Option<JoinHandle<()>>,
+    /// Housekeeping: budgets, idempotency keys, the database file's watch, the metrics'
+    /// upkeep.
     background: Vec<JoinHandle<()>>,
     stop: watch::Sender<bool>,
+    stop_observer: watch::Sender<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,15 +155,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 .expect("unlock task")?,
         )
     };
-    let zones = Arc::new(Zones::default());
-    {
-        let (store, zones) = (store.clone(), zones.clone());
-        let targets = config.dns.also_notify.clone();
-        let notifier = (!targets.is_empty()).then(|| dns::notify::Notifier::new(zones.clone(), targets));
-        tokio::task::spawn_blocking(move || dns::attach(&store, zones, notifier))
-            .await
-            .expect("attach task")?;
+    let metrics = config.metrics.listen.map(|_| Metrics::new());
+    if let Some(m) = &metrics {
+        store.set_metrics(m.clone());
     }
+    let rrl = dns::rrl::Rrl::new(&config.rrl).map(Arc::new);
     // Every socket is bound before anything is written or served: a start that cannot bind
     // leaves the store as it found it.
     let (udp, tcp) = bind_dns(config.dns.listen, config.dns.udp_threads()).await?;
@@ -163,10 +170,52 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             addr: config.api.listen,
             source,
         })?;
+    let metrics_listener = match config.metrics.listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| StartError::Bind {
+            what: "metrics",
+            addr,
+            source,
+        })?),
+        None => None,
+    };
     let operator_socket = crate::admin::bind(&config.socket_path()).map_err(|source| StartError::Socket {
         path: config.socket_path(),
         source,
     })?;
+
+    // Probes and scrapes are answered from here on: /readyz says what start-up waits for.
+    let ready = Arc::new(Readiness::default());
+    let observe = Observe {
+        store: store.clone(),
+        ready: ready.clone(),
+        metrics: metrics.clone(),
+        rrl: rrl.clone(),
+        per_zone_series_limit: config.metrics.per_zone_series_limit,
+        scraping: Arc::default(),
+    };
+    let (stop_observer, observer_stopped) = watch::channel(false);
+    let (metrics_addr, observer) = match metrics_listener {
+        Some(l) => {
+            let addr = l.local_addr().expect("bound");
+            let (limits, app) = (observer_limits(&config.api), api::health::router(observe.clone()));
+            let task = tokio::spawn(async move { api::server::serve(l, app, &limits, observer_stopped).await });
+            tracing::info!("metrics listening on http://{addr}");
+            (Some(addr), Some(task))
+        }
+        None => (None, None),
+    };
+
+    let zones = Arc::new(Zones::default());
+    {
+        let (store, zones) = (store.clone(), zones.clone());
+        let targets = config.dns.also_notify.clone();
+        let notifier =
+            (!targets.is_empty()).then(|| dns::notify::Notifier::new(zones.clone(), targets, metrics.clone()));
+        tokio::task::spawn_blocking(move || dns::attach(&store, zones, notifier))
+            .await
+            .expect("attach task")?;
+    }
+    ready.snapshots_built();
     let demo_token = if config.demo.enabled {
         let s = store.clone();
         tokio::task::spawn_blocking(move || import_demo(&s))
@@ -177,7 +226,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         None
     };
 
-    let rrl = dns::rrl::Rrl::new(&config.rrl).map(Arc::new);
     let dns_addr = udp[0].local_addr().expect("bound");
     let handler = Handler::new(zones.clone(), config.dns.max_udp_payload)
         .with_transfers(
@@ -187,7 +235,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             },
             dns::tsig::Keys::new(&config.dns.transfer_keys()),
         )
-        .with_rrl(rrl.clone());
+        .with_rrl(rrl.clone())
+        .with_metrics(metrics.clone());
     let (dns_udp, dns_tcp) =
         dns::serve(udp, tcp, handler, dns::tcp::Limits::from_config(&config.dns)).map_err(|source| {
             StartError::Bind {
@@ -196,6 +245,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 source,
             }
         })?;
+    ready.dns_serving();
     tracing::info!("dns listening on {dns_addr} (udp and tcp)");
 
     let auth = Arc::new(Authenticator::new(
@@ -213,14 +263,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         store.clone(),
         crate::hosting::provisioner(&config),
         config.clone(),
+        metrics.clone(),
         stopped.clone(),
     );
     let rate_limits = Arc::new(api::rate_limits::RateLimits::new(&config.rate_limits));
-    let background = vec![
+    let mut background = vec![
         api::rate_limits::sweep(rate_limits.clone(), auth.clone()),
         api::idempotency::sweep(store.clone()),
         watch_store(store.clone()),
     ];
+    background.extend(metrics.clone().map(upkeep));
     let reserved = Arc::new(config.dns.reserved());
     let state = AppState {
         store: store.clone(),
@@ -230,29 +282,58 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         rate_limits,
         reserved,
         sealer: sealer.clone(),
+        observe,
     };
     let app = api::router(state);
     let api = {
         let config = config.clone();
         tokio::spawn(async move { api::server::serve(listener, app, &config.api, stopped).await })
     };
+    ready.api_serving();
     tracing::info!("api listening on http://{api_addr}");
     Ok(Running {
         dns_addr,
         api_addr,
+        metrics_addr,
         demo_token,
         store,
         zones,
         auth,
         sealer,
         rrl,
+        metrics,
+        ready,
         dns_udp,
         dns_tcp,
         api,
         admin,
         worker,
+        observer,
         background,
         stop,
+        stop_observer,
+    })
+}
+
+/// The metrics listener's bounds: the API's timeouts, and room for a few scrapers and
+/// probes rather than for the API's crowd.
+fn observer_limits(api: &crate::config::ApiConfig) -> crate::config::ApiConfig {
+    crate::config::ApiConfig {
+        max_connections: 64,
+        max_connections_per_address: 16,
+        ..api.clone()
+    }
+}
+
+/// Drains the histograms' samples into their buckets every few seconds, scraped or not
+/// (the exporter keeps each sample until then).
+fn upkeep(metrics: Arc<Metrics>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            metrics.upkeep();
+        }
     })
 }
 
@@ -269,14 +350,20 @@ fn watch_store(store: Store) -> JoinHandle<()> {
 }
 
 impl Running {
-    /// Drains and stops: the API stops accepting and finishes the requests in flight, the
-    /// worker finishes its running jobs, both within the shutdown grace period (DNS keeps
-    /// answering meanwhile, so what they write is served); then DNS and the operator socket
-    /// stop, and the store closes once every write is committed.
+    /// Drains and stops: `/readyz` turns 503 at once; the API stops accepting and finishes
+    /// the requests in flight, the worker finishes its running jobs, both within the shutdown
+    /// grace period (DNS keeps answering meanwhile, so what they write is served); then the
+    /// metrics listener, DNS and the operator socket stop, and the store closes once every
+    /// write is committed.
     pub async fn shutdown(self) {
+        self.ready.stopping();
         let _ = self.stop.send(true);
         let (api, worker) = (self.api, self.worker);
         let _ = tokio::join!(api, worker); // each ends within the grace period
+        let _ = self.stop_observer.send(true);
+        if let Some(observer) = self.observer {
+            let _ = observer.await;
+        }
         // The DNS threads and tasks hold the journal (IXFR); stopping them closes every
         // connection too.
         let udp = self.dns_udp;

@@ -37,6 +37,9 @@ pub enum Cmd {
         /// API listen address.
         #[arg(long, value_name = "ADDR:PORT")]
         api_listen: Option<SocketAddr>,
+        /// Metrics listen address (/metrics, /healthz, /readyz); "" turns it off.
+        #[arg(long, value_name = "ADDR:PORT")]
+        metrics_listen: Option<String>,
         /// Check the configuration, print it, and exit.
         #[arg(long)]
         check: bool,
@@ -57,7 +60,10 @@ impl Cli {
             config.store.data_dir = dir.clone();
         }
         if let Cmd::Serve {
-            dns_listen, api_listen, ..
+            dns_listen,
+            api_listen,
+            metrics_listen,
+            ..
         } = &self.command
         {
             if let Some(a) = dns_listen {
@@ -65,6 +71,9 @@ impl Cli {
             }
             if let Some(a) = api_listen {
                 config.api.listen = *a;
+            }
+            if let Some(a) = metrics_listen {
+                config.metrics.listen = crate::config::parse_listen(a).map_err(|e| format!("--metrics-listen: {e}"))?;
             }
         }
         Ok(config)

@@ -12,6 +12,7 @@ pub mod dns;
 pub mod domain;
 pub mod hosting;
 pub mod listener;
+pub mod metrics;
 pub mod seal;
 pub mod store;
 pub mod zonefile;

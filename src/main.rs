@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ipx::cli::{self, Cli, Cmd};
+use ipx::config::LogFormat;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -14,7 +15,7 @@ fn main() -> ExitCode {
         Cmd::Serve { check: true, .. } => return cli::exit_with(Ok::<_, String>(format!("{config:#?}\n"))),
         Cmd::Serve { .. } => (),
     }
-    init_logging();
+    init_logging(config.log.format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -63,15 +64,26 @@ async fn stop_signal() -> &'static str {
     }
 }
 
-/// Logs to stderr; `IPX_LOG` takes a tracing filter. hickory logs every query at info, so it
-/// is held to warnings unless asked for.
-fn init_logging() {
+/// Logs to stderr, as text or one JSON object a line (`[log] format`); `IPX_LOG` takes a
+/// tracing filter. hickory logs every query at info, so it is held to warnings unless asked
+/// for. In JSON, a line's own fields are at the top level and the request it belongs to is
+/// in `span.request_id`.
+fn init_logging(format: LogFormat) {
     let filter = std::env::var("IPX_LOG").unwrap_or_else(|_| "info,hickory_server=warn,hickory_net=warn".into());
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         // A closed stderr must not take the server down (the default eprintln!s, which panics).
-        .log_internal_errors(false)
-        .init();
+        .log_internal_errors(false);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }

@@ -316,6 +316,10 @@ mod tests {
         assert!(missing.to_string().contains("restore"));
         fs::write(&path, "garbage").unwrap();
         assert!(matches!(Sealer::unlock(&path, None), Err(SealError::Unusable { .. })));
-        assert_eq!(format!("{made:?}"), format!("Sealer({})", made.fingerprint()), "never the key");
+        assert_eq!(
+            format!("{made:?}"),
+            format!("Sealer({})", made.fingerprint()),
+            "never the key"
+        );
     }
 }

@@ -13,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::rate_limits::{Admitted, Class};
+use super::request::Who;
 use super::{ApiError, AppState};
 use crate::auth::{AuthError, Principal};
 
@@ -39,7 +40,7 @@ fn bearer(req: &Request) -> Option<&str> {
 }
 
 pub async fn layer(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    if req.uri().path() == "/healthz" {
+    if matches!(req.uri().path(), "/healthz" | "/readyz") {
         return next.run(req).await;
     }
     let ip = client_ip(&req);
@@ -97,7 +98,11 @@ async fn tarpit(wait: Duration) {
 /// Spends the team's budget for the request's class and runs it as the principal.
 async fn admit(st: &AppState, principal: Arc<Principal>, mut req: Request, next: Next) -> Response {
     let class = Class::of(req.method(), req.uri().path());
-    match st.rate_limits.check(principal.team.id, class) {
+    let who = Who {
+        token: principal.token_id,
+        team: principal.team.id,
+    };
+    let mut response = match st.rate_limits.check(principal.team.id, class) {
         Ok(remaining) => {
             req.extensions_mut().insert(principal);
             req.extensions_mut().insert(Admitted { class, remaining });
@@ -121,5 +126,7 @@ async fn admit(st: &AppState, principal: Arc<Principal>, mut req: Request, next:
             set(&mut r, "ratelimit", &format!("\"{}\";r=0;t={secs}", class.name()));
             r
         }
-    }
+    };
+    response.extensions_mut().insert(who);
+    response
 }

@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod extract;
 mod gate;
+pub mod health;
 pub mod idempotency;
 pub mod openapi;
 mod projects;
@@ -23,12 +24,10 @@ mod zones;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{ApiError, ApiResult};
@@ -51,6 +50,8 @@ pub struct AppState {
     pub reserved: Arc<crate::domain::Reserved>,
     /// Seals and opens the secrets the store keeps (`crate::seal`).
     pub sealer: Arc<crate::seal::Sealer>,
+    /// Readiness and metrics (`health`).
+    pub observe: health::Observe,
 }
 
 /// Every resource's routes under `/v1`, and the OpenAPI document they make.
@@ -79,9 +80,12 @@ pub fn router(state: AppState) -> Router {
     let (v1, doc) = OpenApiRouter::new().nest("/v1", keyed).split_for_parts();
     let document = axum::body::Bytes::from(openapi::finish(doc).to_string());
     let v1 = v1.route("/v1/openapi.json", get(move || openapi::serve(document.clone())));
+    let observe = state.observe.clone();
     Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz).with_state(observe))
         .merge(v1)
+        .route_layer(middleware::from_fn(request::route))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -94,17 +98,4 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), gate::layer))
         .layer(middleware::from_fn_with_state(state.clone(), request::layer))
         .with_state(state)
-}
-
-/// 200 while the server can do its work; 503 once writes are refused (the database file
-/// left its path), so a load balancer takes the instance out.
-async fn healthz(State(st): State<AppState>) -> Response {
-    match st.store.health() {
-        Ok(()) => axum::Json(json!({ "data": { "status": "ok" } })).into_response(),
-        Err(why) => {
-            tracing::error!(problem = %why, "health check fails");
-            let message = "the server refuses writes: its database file is gone from the data directory";
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", message).into_response()
-        }
-    }
 }

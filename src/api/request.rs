@@ -1,13 +1,19 @@
 //! Every request's first layer: an id (the client's `X-Request-Id` when it is sane) that error
 //! bodies, audit events and every log line the request causes carry, returned in
-//! `X-Request-Id`; and refusals of oversized request targets, headers and declared bodies
-//! before anything else looks at them.
+//! `X-Request-Id`; refusals of oversized request targets, headers and declared bodies before
+//! anything else looks at them; and once answered, the request's one access-log line and its
+//! metrics.
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::body::HttpBody;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
+use uuid::Uuid;
 
 use super::extract::{RequestId, too_large};
 use super::{ApiError, AppState, error};
@@ -17,7 +23,31 @@ const MAX_URI: usize = 8 * 1024;
 /// Most header bytes accepted: 431 past them.
 const MAX_HEADERS: usize = 32 * 1024;
 
+/// The route template a request matched (`/v1/zones/{id}`), passed out in the response's
+/// extensions by `route` for the log line and the metrics: never the path itself, which a
+/// client could make endless.
+#[derive(Clone)]
+pub(super) struct Route(String);
+
+/// Who made a request, passed out by the gate for the log line.
+#[derive(Clone, Copy)]
+pub(super) struct Who {
+    pub token: Uuid,
+    pub team: Uuid,
+}
+
+/// Inside the router (a route layer: it runs once a route matched): hands the route's
+/// template out.
+pub async fn route(matched: Option<MatchedPath>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if let Some(m) = matched {
+        response.extensions_mut().insert(Route(m.as_str().to_string()));
+    }
+    response
+}
+
 pub async fn layer(State(st): State<AppState>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
     let id = request
         .headers()
         .get("x-request-id")
@@ -25,7 +55,7 @@ pub async fn layer(State(st): State<AppState>, mut request: Request, next: Next)
         .filter(|v| {
             !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
-        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_string);
+        .map_or_else(|| Uuid::new_v4().simple().to_string(), str::to_string);
     let header_bytes: usize = request
         .headers()
         .iter()
@@ -48,7 +78,11 @@ pub async fn layer(State(st): State<AppState>, mut request: Request, next: Next)
     } else {
         None
     };
-    let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
+    let span = tracing::info_span!("request", request_id = %id);
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let request_bytes = declared_length(&request);
+    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     request.extensions_mut().insert(RequestId(id.clone()));
     let mut response = match refused {
         Some(e) => {
@@ -66,7 +100,79 @@ pub async fn layer(State(st): State<AppState>, mut request: Request, next: Next)
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
+    let elapsed = started.elapsed();
+    let route = response
+        .extensions()
+        .get::<Route>()
+        .map_or("unmatched", |r| r.0.as_str());
+    let who = response.extensions().get::<Who>().copied();
+    let status = response.status().as_u16();
+    let access = Access {
+        request_id: &id,
+        method: method.as_str(),
+        route,
+        path: &path,
+        status,
+        latency_ms: elapsed.as_secs_f64() * 1e3,
+        bytes: response.body().size_hint().exact(),
+        request_bytes,
+        token: who.map(|w| w.token),
+        team: who.map(|w| w.team),
+        client,
+    };
+    access.log();
+    if let Some(m) = &st.observe.metrics {
+        m.api_request(method.as_str(), route, status, elapsed);
+    }
     response
+}
+
+/// One request's access-log line. Nothing in it is secret: ids, the path (tokens travel in
+/// a header, never in the path), sizes and the time.
+struct Access<'a> {
+    request_id: &'a str,
+    method: &'a str,
+    route: &'a str,
+    path: &'a str,
+    status: u16,
+    latency_ms: f64,
+    bytes: Option<u64>,
+    request_bytes: Option<u64>,
+    token: Option<Uuid>,
+    team: Option<Uuid>,
+    client: Option<std::net::IpAddr>,
+}
+
+impl Access<'_> {
+    /// At info, but probes (load balancers ask every few seconds) at debug.
+    fn log(&self) {
+        let probe = matches!(self.route, "/healthz" | "/readyz");
+        macro_rules! line {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "ipx::access",
+                    $level,
+                    request_id = self.request_id,
+                    method = self.method,
+                    route = self.route,
+                    path = self.path,
+                    status = self.status,
+                    latency_ms = self.latency_ms,
+                    bytes = self.bytes,
+                    request_bytes = self.request_bytes,
+                    token_id = self.token.map(tracing::field::display),
+                    team_id = self.team.map(tracing::field::display),
+                    client = self.client.map(tracing::field::display),
+                    "request"
+                )
+            };
+        }
+        if probe {
+            line!(tracing::Level::DEBUG);
+        } else {
+            line!(tracing::Level::INFO);
+        }
+    }
 }
 
 /// The body length a request declares in `Content-Length`.

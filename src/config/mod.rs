@@ -3,6 +3,7 @@
 
 mod dns;
 mod layers;
+mod observe;
 mod sections;
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use serde::Deserialize;
 pub use dns::{DnsConfig, TsigKey};
 use dns::{parse_net, same_name};
 use layers::{apply_env, collect_secrets, merge, parse_table, redacted};
+pub use observe::{LogConfig, LogFormat, MetricsConfig, parse_listen};
 pub use sections::{
     ApiConfig, AuthConfig, Caps, DemoConfig, HostingConfig, ProvisionerKind, RateLimitConfig, RrlConfig, StoreConfig,
     ZoneDefaults,
@@ -34,6 +36,8 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     pub auth: AuthConfig,
     pub limits: Caps,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +217,22 @@ mod tests {
         assert_eq!(c.dns.listen.to_string(), "127.0.0.1:5353");
         assert_eq!(c.api.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.db_path(), PathBuf::from("./data/ipx.redb"));
+        assert_eq!(
+            c.metrics.listen.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:9153")
+        );
+        assert_eq!(c.log.format, LogFormat::Text);
+    }
+
+    #[test]
+    fn an_empty_metrics_address_turns_the_listener_off_and_a_bad_one_is_refused() {
+        let off = Config::load(None, env(&[("IPX_METRICS_LISTEN", "")])).unwrap();
+        assert_eq!(off.metrics.listen, None);
+        let json = Config::load(None, env(&[("IPX_LOG_FORMAT", "json")])).unwrap();
+        assert_eq!(json.log.format, LogFormat::Json);
+        let err = Config::load(None, env(&[("IPX_METRICS_LISTEN", "localhost")])).unwrap_err();
+        assert!(err.to_string().contains("ADDR:PORT"), "{err}");
+        assert!(Config::load(None, env(&[("IPX_LOG_FORMAT", "xml")])).is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod xfr;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::RecordType;
@@ -30,6 +31,8 @@ pub use xfr::Transfers;
 
 use self::check::Checked;
 use self::respond::Responder;
+use crate::metrics::Metrics;
+use crate::metrics::dns::Proto;
 use crate::store::{Reader, Store};
 
 /// Answers every query from the current snapshots; holds no lock and does no I/O but the
@@ -41,6 +44,7 @@ pub struct Handler {
     transfers: Option<Transfers>,
     keys: tsig::Keys,
     rrl: Option<Arc<rrl::Rrl>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Handler {
@@ -51,7 +55,14 @@ impl Handler {
             transfers: None,
             keys: tsig::Keys::default(),
             rrl: None,
+            metrics: None,
         }
+    }
+
+    /// Counts every request, its answer and how long it took (`None`: nothing is counted).
+    pub fn with_metrics(mut self, metrics: Option<Arc<Metrics>>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Limits UDP answers per source prefix (`None`: no limit).
@@ -103,8 +114,27 @@ impl Handler {
         }
     }
 
-    /// Answers one parsed request through `responder`.
+    /// Answers one parsed request through `responder`, and counts it: this is where every
+    /// request of the hickory path ends (the fast path calls `DnsMetrics::record` itself).
     pub(crate) async fn handle(&self, request: &Request, responder: &mut Responder) {
+        let Some(metrics) = &self.metrics else {
+            return self.respond(request, responder).await;
+        };
+        let started = Instant::now();
+        self.respond(request, responder).await;
+        let qtype = request
+            .queries
+            .queries()
+            .first()
+            .map_or(0, |q| u16::from(q.query_type()));
+        let proto = match request.protocol() {
+            Protocol::Udp => Proto::Udp,
+            _ => Proto::Tcp,
+        };
+        metrics.dns.record(proto, qtype, responder.rcode(), started);
+    }
+
+    async fn respond(&self, request: &Request, responder: &mut Responder) {
         let checked = check::check(request, &self.keys);
         if let Checked::Ignore = checked {
             return; // responses are never answered (no reflection)

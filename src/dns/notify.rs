@@ -16,6 +16,7 @@ use tokio::net::UdpSocket;
 use uuid::Uuid;
 
 use super::Zones;
+use crate::metrics::Metrics;
 
 const ATTEMPTS: u32 = 6;
 const FIRST_WAIT: Duration = Duration::from_millis(500);
@@ -32,11 +33,12 @@ struct Inner {
     targets: Vec<SocketAddr>,
     /// (zone, target) → dirty: a task is running for the pair; `true` once it must resend.
     running: Mutex<HashMap<(Uuid, SocketAddr), bool>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Notifier {
     /// Must be called inside the tokio runtime.
-    pub fn new(zones: Arc<Zones>, targets: Vec<SocketAddr>) -> Self {
+    pub fn new(zones: Arc<Zones>, targets: Vec<SocketAddr>, metrics: Option<Arc<Metrics>>) -> Self {
         let runtime = tokio::runtime::Handle::current();
         Self {
             inner: Arc::new(Inner {
@@ -44,6 +46,7 @@ impl Notifier {
                 zones,
                 targets,
                 running: Mutex::default(),
+                metrics,
             }),
         }
     }
@@ -70,8 +73,12 @@ impl Inner {
             let Some(snap) = self.zones.load().by_id(zone).cloned() else {
                 break;
             };
-            if !send_until_acked(&snap.origin, snap.soa[0].clone(), target).await {
+            let acked = send_until_acked(&snap.origin, snap.soa[0].clone(), target).await;
+            if !acked {
                 tracing::warn!(zone = %snap.origin, %target, "NOTIFY unanswered; the secondary will catch up at its refresh");
+            }
+            if let Some(m) = &self.metrics {
+                m.notify_sent(if acked { "acknowledged" } else { "unanswered" });
             }
             let mut running = self.running.lock().expect("notify state");
             match running.get_mut(&(zone, target)) {

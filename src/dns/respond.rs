@@ -29,6 +29,8 @@ pub(crate) struct Responder {
     udp: bool,
     /// Signs every response once the request's signature checked (RFC 8945 §5.3).
     tsig: Option<tsig::Session>,
+    /// The response code of the last response sent (the header's four bits), for metrics.
+    rcode: Option<u8>,
 }
 
 impl Responder {
@@ -37,6 +39,7 @@ impl Responder {
             sink: Sink::Tcp(tx),
             udp: false,
             tsig: None,
+            rcode: None,
         }
     }
 
@@ -46,6 +49,7 @@ impl Responder {
             sink: Sink::Collect(Arc::default()),
             udp,
             tsig: None,
+            rcode: None,
         }
     }
 
@@ -55,6 +59,7 @@ impl Responder {
             sink: Sink::One(None),
             udp: true,
             tsig: None,
+            rcode: None,
         }
     }
 
@@ -70,6 +75,11 @@ impl Responder {
             Sink::Collect(out) => std::mem::take(&mut *out.lock().expect("collect lock")),
             _ => Vec::new(),
         }
+    }
+
+    /// The response code of the last response sent; `None` while none was.
+    pub(crate) fn rcode(&self) -> Option<u8> {
+        self.rcode
     }
 
     /// Signs what follows with the request's verified TSIG session.
@@ -122,6 +132,7 @@ impl Responder {
         if let Some(session) = &mut self.tsig {
             sign(session, &mut buf);
         }
+        self.rcode = buf.get(3).map(|b| b & 0x0F);
         match &mut self.sink {
             Sink::Tcp(tx) => tx.send(buf).await.map_err(|_| NetError::from("connection closed"))?,
             Sink::Collect(out) => out.lock().expect("collect lock").push(buf),

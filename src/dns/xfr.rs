@@ -51,9 +51,17 @@ impl Handler {
             }
             (Some(zone), _) => Ok(zone),
         };
+        let kind = if q.query_type() == RecordType::AXFR {
+            "AXFR"
+        } else {
+            "IXFR"
+        };
         let zone = match zone {
             Ok(zone) => zone,
             Err(rcode) => {
+                if is_transfer {
+                    self.count_transfer(kind, refusal(rcode));
+                }
                 meta.response_code = rcode;
                 return responder.empty(request, None, meta).await;
             }
@@ -71,6 +79,7 @@ impl Handler {
             });
             match (theirs, request.protocol()) {
                 (None, _) => {
+                    self.count_transfer(kind, "malformed");
                     meta.response_code = ResponseCode::FormErr;
                     return responder.empty(request, None, meta).await;
                 }
@@ -89,11 +98,29 @@ impl Handler {
             );
             if let Err(e) = responder.send(response).await {
                 tracing::warn!(zone = %zone.origin, error = %e, "zone transfer interrupted");
-                break;
+                return self.count_transfer(kind, "interrupted");
             }
         }
+        self.count_transfer(kind, "complete");
         let key = responder.key_name().map(ToString::to_string);
         tracing::info!(zone = %zone.origin, client = %request.src(), ?key, kind = %q.query_type(), records = records.len(), serial = zone.serial, "zone transfer");
+    }
+}
+
+impl Handler {
+    fn count_transfer(&self, kind: &'static str, outcome: &'static str) {
+        if let Some(m) = &self.metrics {
+            m.transfer(kind, outcome);
+        }
+    }
+}
+
+/// A refused transfer's outcome label.
+fn refusal(rcode: ResponseCode) -> &'static str {
+    match rcode {
+        ResponseCode::Refused => "refused",
+        ResponseCode::NotAuth => "not_authoritative",
+        _ => "malformed",
     }
 }
 

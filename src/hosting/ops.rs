@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::lifecycle::{self, Request};
 use super::records;
 use crate::config::{DnsConfig, HostingConfig, ZoneDefaults};
-use crate::domain::{Actor, DomainName, Job, JobStep, ResourceKind, Site, ZoneSeed, rules};
+use crate::domain::{Actor, DomainName, Job, JobState, JobStep, ResourceKind, Site, ZoneSeed, rules};
 use crate::store::{Result, Store, StoreError, WriteCtx};
 
 impl From<lifecycle::Busy> for StoreError {
@@ -154,16 +154,16 @@ pub async fn start_job(store: &Store, id: Uuid) -> Result<Option<(Job, Site)>> {
         .await
 }
 
-/// Records a job's outcome and moves its site on, in one transaction. A create that
-/// succeeded also gets the site's zone (made if the team has none for the domain) and its
-/// records.
+/// Records a job's outcome and moves its site on, in one transaction; returns the site and
+/// the state the job ended in. A create that succeeded also gets the site's zone (made if
+/// the team has none for the domain) and its records.
 pub async fn finish_job(
     store: &Store,
     id: Uuid,
     outcome: Result<(), String>,
     dns: DnsConfig,
     defaults: ZoneDefaults,
-) -> Result<Site> {
+) -> Result<(Site, JobState)> {
     store
         .write_as(Actor::system(), move |tx| {
             let mut job = tx.job(id)?.ok_or(StoreError::NotFound("job"))?;
@@ -184,7 +184,7 @@ pub async fn finish_job(
                 site.zone_id,
                 format!("{}{why}", site.domain),
             )?;
-            Ok(site)
+            Ok((site, job.state))
         })
         .await
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::Provisioner;
 use super::ops;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// Hands job ids to the worker. Cheap to clone.
@@ -38,6 +39,7 @@ pub fn start(
     store: Store,
     provisioner: Arc<dyn Provisioner>,
     config: Arc<Config>,
+    metrics: Option<Arc<Metrics>>,
     mut stop: watch::Receiver<bool>,
 ) -> (Jobs, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Uuid>();
@@ -72,11 +74,16 @@ pub fn start(
                 permit = limit.clone().acquire_owned() => permit.expect("semaphore open"),
                 _ = stop.wait_for(|s| *s) => break,
             };
-            let (store, provisioner, config, running) =
-                (store.clone(), provisioner.clone(), config.clone(), running.clone());
+            let (store, provisioner, config, running, metrics) = (
+                store.clone(),
+                provisioner.clone(),
+                config.clone(),
+                running.clone(),
+                metrics.clone(),
+            );
             tasks.spawn(async move {
                 let _claimed = Claimed(running, id);
-                run_job(&store, provisioner.as_ref(), &config, id).await;
+                run_job(&store, provisioner.as_ref(), &config, id, metrics.as_deref()).await;
                 drop(permit);
             });
             while tasks.try_join_next().is_some() {}
@@ -105,7 +112,7 @@ impl Drop for Claimed {
     }
 }
 
-async fn run_job(store: &Store, provisioner: &dyn Provisioner, config: &Config, id: Uuid) {
+async fn run_job(store: &Store, provisioner: &dyn Provisioner, config: &Config, id: Uuid, metrics: Option<&Metrics>) {
     let (job, site) = match ops::start_job(store, id).await {
         Ok(Some(started)) => started,
         Ok(None) => return,
@@ -117,7 +124,12 @@ async fn run_job(store: &Store, provisioner: &dyn Provisioner, config: &Config, 
     tracing::info!(job = %id, step = job.step.as_str(), site = %site.domain, attempt = job.attempts, "running job");
     let outcome = provisioner.run(&job, &site).await;
     match ops::finish_job(store, id, outcome, config.dns.clone(), config.zones.clone()).await {
-        Ok(site) => tracing::info!(job = %id, site = %site.domain, status = site.status.as_str(), "job ended"),
+        Ok((site, state)) => {
+            tracing::info!(job = %id, site = %site.domain, status = site.status.as_str(), state = state.as_str(), "job ended");
+            if let Some(m) = metrics {
+                m.job_finished(job.step.as_str(), state.as_str());
+            }
+        }
         Err(e) => {
             tracing::error!(job = %id, error = %e, "cannot record the job's outcome; it runs again at the next start")
         }

@@ -8,6 +8,7 @@
 mod audit;
 mod batch;
 mod idempotency;
+mod inventory;
 mod jobs;
 mod meta;
 mod open;
@@ -21,7 +22,7 @@ mod writer;
 mod zones;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
@@ -161,6 +162,7 @@ pub struct Store {
     listener: Arc<Mutex<Option<CommitListener>>>,
     thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
     caps: Arc<Mutex<Caps>>,
+    metrics: Arc<OnceLock<Arc<crate::metrics::Metrics>>>,
 }
 
 impl Store {
@@ -211,8 +213,15 @@ impl Store {
         txn.commit()?;
         let listener: Arc<Mutex<Option<CommitListener>>> = Arc::default();
         let caps: Arc<Mutex<Caps>> = Arc::default();
+        let metrics: Arc<OnceLock<Arc<crate::metrics::Metrics>>> = Arc::default();
         let guard = Arc::new(open::FileGuard::new(path)?);
-        let (writer, thread) = writer::spawn(db.clone(), guard.clone(), listener.clone(), caps.clone());
+        let (writer, thread) = writer::spawn(
+            db.clone(),
+            guard.clone(),
+            listener.clone(),
+            caps.clone(),
+            metrics.clone(),
+        );
         Ok(Self {
             db,
             guard,
@@ -220,6 +229,7 @@ impl Store {
             listener,
             thread: Arc::new(Mutex::new(Some(thread))),
             caps,
+            metrics,
         })
     }
 
@@ -254,6 +264,12 @@ impl Store {
     /// Sets the per-team caps writes are checked against.
     pub fn set_caps(&self, caps: Caps) {
         *self.caps.lock().expect("caps lock") = caps;
+    }
+
+    /// Times every commit and publication into `metrics` from now on (once: later calls
+    /// keep the first).
+    pub fn set_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {
+        let _ = self.metrics.set(metrics);
     }
 
     /// Installs the function that publishes committed changes (the DNS snapshots).

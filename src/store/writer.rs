@@ -5,7 +5,8 @@
 //! fails.
 
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use redb::{Database, WriteTransaction};
 use tokio::sync::oneshot;
@@ -14,6 +15,7 @@ use super::open::{FileGuard, panic_message, quietly};
 use super::{Change, CommitListener, Reader, Result, StoreError};
 use crate::config::Caps;
 use crate::domain::Actor;
+use crate::metrics::Metrics;
 
 /// Most writes one transaction takes; bounds the latency a batch adds to its first write.
 const MAX_BATCH: usize = 512;
@@ -66,6 +68,8 @@ struct Task<F, R> {
     f: F,
     reply: oneshot::Sender<Result<R>>,
     actor: Actor,
+    /// The caller's span (an API request's): what the write logs carries its request id.
+    span: tracing::Span,
 }
 
 impl<F, R> Work for Task<F, R>
@@ -74,7 +78,8 @@ where
     R: Send + 'static,
 {
     fn run(self: Box<Self>, ctx: &mut WriteCtx) -> (Outcome, Answer) {
-        let Self { f, reply, actor } = *self;
+        let Self { f, reply, actor, span } = *self;
+        let _in_caller = span.enter();
         ctx.actor = actor;
         let result = quietly(|| f(ctx)).unwrap_or_else(|panic| {
             tracing::error!(panic = panic_message(&panic), "a write panicked");
@@ -114,7 +119,8 @@ impl Handle {
         F: FnOnce(&mut WriteCtx) -> Result<R> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        if let Err(mpsc::SendError(work)) = self.tx.send(Box::new(Task { f, reply, actor })) {
+        let span = tracing::Span::current();
+        if let Err(mpsc::SendError(work)) = self.tx.send(Box::new(Task { f, reply, actor, span })) {
             work.fail(StoreError::Internal("the store is shut down".into()));
         }
         rx
@@ -147,6 +153,7 @@ pub(crate) fn spawn(
     guard: Arc<FileGuard>,
     listener: Arc<Mutex<Option<CommitListener>>>,
     caps: Arc<Mutex<Caps>>,
+    metrics: Arc<OnceLock<Arc<Metrics>>>,
 ) -> (Handle, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel::<Box<dyn Work>>();
     let thread = std::thread::Builder::new()
@@ -160,7 +167,7 @@ pub(crate) fn spawn(
                         Err(_) => break,
                     }
                 }
-                run_batch(&db, &guard, &listener, &caps, batch);
+                run_batch(&db, &guard, (&listener, metrics.get()), &caps, batch);
             }
         })
         .expect("spawn writer thread");
@@ -170,7 +177,7 @@ pub(crate) fn spawn(
 fn run_batch(
     db: &Database,
     guard: &FileGuard,
-    listener: &Mutex<Option<CommitListener>>,
+    (listener, metrics): (&Mutex<Option<CommitListener>>, Option<&Arc<Metrics>>),
     caps: &Mutex<Caps>,
     batch: Vec<Box<dyn Work>>,
 ) {
@@ -218,10 +225,20 @@ fn run_batch(
                 drop(txn);
                 Some(StoreError::Unavailable(why))
             }
-            Ok(()) => txn.commit().err().map(StoreError::from),
+            Ok(()) => {
+                let started = Instant::now();
+                let committed = txn.commit();
+                if let (Ok(()), Some(m)) = (&committed, metrics) {
+                    m.committed(answers.len(), started.elapsed());
+                }
+                committed.err().map(StoreError::from)
+            }
         },
     };
     if let Some(e) = failure {
+        if let Some(m) = metrics {
+            m.commit_failed();
+        }
         tracing::error!(error = %e, "write transaction failed; nothing in it was acknowledged");
         queued.for_each(|work| work.fail(e.clone()));
         answers.into_iter().for_each(|a| a(Some(e.clone())));
@@ -230,7 +247,11 @@ fn run_batch(
     if !changes.is_empty() {
         let publish = listener.lock().expect("listener lock").clone();
         if let Some(publish) = publish {
+            let started = Instant::now();
             publish(&changes);
+            if let Some(m) = metrics {
+                m.published(started.elapsed());
+            }
         }
     }
     answers.into_iter().for_each(|a| a(None));

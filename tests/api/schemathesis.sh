@@ -9,7 +9,7 @@ cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 cd "$WORK"
 IPX_RATE_LIMITS_READ_PER_MINUTE=1000000 IPX_RATE_LIMITS_WRITE_PER_MINUTE=1000000 IPX_RATE_LIMITS_PROVISION_PER_MINUTE=1000000 \
-  "$BIN" --data-dir "$WORK/data" serve --dns-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 >out.txt 2>err.txt &
+  "$BIN" --data-dir "$WORK/data" serve --dns-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 >out.txt 2>err.txt &
 PID=$!
 for _ in $(seq 100); do grep -q "serving" err.txt 2>/dev/null && break; sleep 0.1; done
 API=$(sed -n 's/.*api listening on \(http:[^ ]*\).*/\1/p' err.txt)

@@ -45,7 +45,15 @@ fn serve(data: &std::path::Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ipx"))
         .arg("--data-dir")
         .arg(data)
-        .args(["serve", "--dns-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--dns-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
         .env("IPX_LOG", "info")
         .current_dir(data.parent().unwrap())
         .stdout(Stdio::piped())

@@ -43,6 +43,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.store.data_dir = dir.join("data");
     config.dns.listen = "127.0.0.1:0".parse().unwrap();
     config.api.listen = "127.0.0.1:0".parse().unwrap();
+    config.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
     config.demo.enabled = false;
     // Tests burst from loopback; the RRL tests turn it on with their own rates.
     config.rrl.enabled = false;
@@ -99,6 +100,20 @@ impl TestApp {
             assert!(std::time::Instant::now() < deadline, "site never got there: {}", r.body);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The metrics listener's address.
+    pub fn metrics_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.r().metrics_addr.expect("metrics on"), path)
+    }
+
+    /// One scrape of `/metrics`.
+    pub async fn scrape(&self) -> Scrape {
+        let res = self.client.get(self.metrics_url("/metrics")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+        Scrape(res.text().await.unwrap())
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -284,4 +299,47 @@ pub fn answers(m: &Message) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+/// A `/metrics` exposition.
+pub struct Scrape(pub String);
+
+impl Scrape {
+    /// The value of one series, written as in the exposition (`name{labels}`), labels in any
+    /// order; 0 when it is absent (series are written once they count something).
+    pub fn value(&self, series: &str) -> f64 {
+        let (name, labels) = split_series(series);
+        self.0
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| {
+                let (s, v) = l.rsplit_once(' ')?;
+                (split_series(s) == (name, labels.clone())).then(|| v.parse::<f64>().expect("a number"))
+            })
+            .unwrap_or(0.0)
+    }
+
+    /// How many series of `name` there are.
+    pub fn series(&self, name: &str) -> usize {
+        self.0
+            .lines()
+            .filter(|l| !l.starts_with('#') && split_series(l.rsplit_once(' ').map_or(*l, |p| p.0)).0 == name)
+            .count()
+    }
+}
+
+fn split_series(s: &str) -> (&str, Vec<String>) {
+    match s.split_once('{') {
+        Some((name, rest)) => {
+            let mut labels: Vec<String> = rest
+                .trim_end_matches('}')
+                .split(',')
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect();
+            labels.sort();
+            (name, labels)
+        }
+        None => (s, Vec::new()),
+    }
 }

@@ -17,7 +17,15 @@ fn serve(data: &std::path::Path, env: &[(&str, &str)]) -> (Child, SocketAddr, Bu
     let mut child = ipx()
         .arg("--data-dir")
         .arg(data)
-        .args(["serve", "--dns-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--dns-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -118,7 +126,15 @@ fn a_start_that_cannot_bind_leaves_no_demo_team_or_token_behind() {
     let out = ipx()
         .arg("--data-dir")
         .arg(&data)
-        .args(["serve", "--dns-listen", "127.0.0.1:0", "--api-listen", &port])
+        .args([
+            "serve",
+            "--dns-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            &port,
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -145,7 +161,15 @@ fn a_start_that_cannot_bind_leaves_no_demo_team_or_token_behind() {
     let mut child = ipx()
         .arg("--data-dir")
         .arg(&data)
-        .args(["serve", "--dns-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--dns-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -17,6 +17,7 @@ mod idempotency;
 mod interop;
 mod lifecycle;
 mod limits;
+mod observe;
 mod restricted;
 mod rrl;
 mod store_faults;

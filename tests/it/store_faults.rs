@@ -35,7 +35,15 @@ fn serve_fails(data: &Path) -> (i32, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ipx"))
         .arg("--data-dir")
         .arg(data)
-        .args(["serve", "--dns-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--dns-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
         .env("IPX_DEMO_ENABLED", "false")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -73,7 +81,15 @@ async fn the_data_directory_is_the_owners_alone_and_looser_modes_are_tightened()
     let mut child = Command::new(env!("CARGO_BIN_EXE_ipx"))
         .arg("--data-dir")
         .arg(&data)
-        .args(["serve", "--dns-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--dns-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -95,7 +111,7 @@ async fn the_data_directory_is_the_owners_alone_and_looser_modes_are_tightened()
 }
 
 #[tokio::test]
-async fn a_database_deleted_or_replaced_under_the_server_stops_writes_and_fails_health() {
+async fn a_database_deleted_or_replaced_under_the_server_stops_writes_and_fails_readiness() {
     let app = spawn_app().await;
     let token = app.team("acme", &[]).await;
     let zone = app.zone(&token, "gone.test").await;
@@ -105,8 +121,21 @@ async fn a_database_deleted_or_replaced_under_the_server_stops_writes_and_fails_
     std::fs::remove_file(app.config.db_path()).unwrap();
     let r = app.record(&token, &zone, "after", "A", "192.0.2.2").await;
     assert_eq!((r.status.as_u16(), r.code()), (503, "store_unavailable"), "{}", r.body);
+    for url in [app.url("/readyz"), app.metrics_url("/readyz")] {
+        let ready = app.client.get(url).send().await.unwrap();
+        assert_eq!(ready.status(), 503);
+        let body: serde_json::Value = ready.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "store_unavailable");
+    }
+    // Alive all the same: a restart would open an empty database in the deleted one's place.
     let health = app.client.get(app.url("/healthz")).send().await.unwrap();
-    assert_eq!(health.status(), 503);
+    assert_eq!(health.status(), 200);
+    let scrape = app.scrape().await;
+    assert_eq!(scrape.value("ipx_ready"), 0.0);
+    assert!(
+        scrape.value("ipx_store_commit_failures_total") >= 1.0,
+        "the refused write counts as a failed commit"
+    );
     assert!(
         app.udp("after.gone.test.", RecordType::A).await.answers.is_empty(),
         "the refused write is not served"
