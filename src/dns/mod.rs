@@ -94,8 +94,11 @@ impl Handler {
     /// Answers one UDP datagram from `peer` into `out`; `false` when nothing is to be sent.
     /// Called by the UDP threads, outside the async runtime (which they have entered).
     pub(crate) fn answer_udp(&self, raw: &[u8], peer: SocketAddr, out: &mut Vec<u8>) -> bool {
+        let started = Instant::now();
         let Ok(request) = Request::from_bytes(raw.to_vec(), peer, Protocol::Udp) else {
-            return match tcp::formerr(raw) {
+            let reply = tcp::formerr(raw);
+            self.malformed(Proto::Udp, reply.is_some(), started);
+            return match reply {
                 Some(reply) => {
                     out.extend_from_slice(&reply);
                     true
@@ -132,6 +135,14 @@ impl Handler {
             _ => Proto::Tcp,
         };
         metrics.dns.record(proto, qtype, responder.rcode(), started);
+    }
+
+    /// Counts a message that does not parse: answered FORMERR when its header allows, else
+    /// not at all.
+    pub(crate) fn malformed(&self, proto: Proto, answered: bool, started: Instant) {
+        if let Some(m) = &self.metrics {
+            m.dns.record(proto, 0, answered.then_some(1), started);
+        }
     }
 
     async fn respond(&self, request: &Request, responder: &mut Responder) {

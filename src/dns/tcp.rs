@@ -133,12 +133,15 @@ async fn connection(stream: TcpStream, peer: SocketAddr, handler: Arc<Handler>, 
             let (handler, tx) = (handler.clone(), tx.clone());
             while queries.try_join_next().is_some() {}
             queries.spawn(async move {
+                let started = std::time::Instant::now();
                 match Request::from_bytes(raw.clone(), peer, Protocol::Tcp) {
                     Ok(request) => {
                         handler.handle(&request, &mut Responder::tcp(tx)).await;
                     }
                     Err(_) => {
-                        if let Some(reply) = formerr(&raw) {
+                        let reply = formerr(&raw);
+                        handler.malformed(crate::metrics::dns::Proto::Tcp, reply.is_some(), started);
+                        if let Some(reply) = reply {
                             let _ = tx.send(reply).await;
                         }
                     }

@@ -56,7 +56,9 @@ async fn dns_counters_move_by_exactly_the_queries_sent() {
     let refused = "ipx_dns_responses_total{proto=\"tcp\",type=\"MX\",rcode=\"REFUSED\"}";
     assert_eq!(moved(&before, &after, refused), 2.0);
     let other = "ipx_dns_requests_total{proto=\"udp\",type=\"other\"}";
-    assert_eq!(moved(&before, &after, other), 1.0);
+    assert_eq!(moved(&before, &after, other), 2.0);
+    let formerr = "ipx_dns_responses_total{proto=\"udp\",type=\"other\",rcode=\"FORMERR\"}";
+    assert_eq!(moved(&before, &after, formerr), 1.0, "the message that does not parse");
     let udp_count = "ipx_dns_request_duration_seconds_count{proto=\"udp\"}";
     let udp_total: f64 = ["A", "AAAA", "other"]
         .iter()
