@@ -397,43 +397,35 @@ impl Served {
     }
 }
 
-#[test]
-fn readyz_is_503_until_the_snapshots_are_built() {
+#[tokio::test]
+async fn readyz_is_503_until_the_snapshots_are_built() {
     let dir = tempfile::tempdir().unwrap();
     let data = big_store(dir.path(), 60_000);
     let server = Served::start(&data, &[]);
     let metrics = server.address("metrics");
-    let get = |path: &str| -> (u16, Value) {
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "-",
-                "-w",
-                "\n%{http_code}",
-                &format!("http://{metrics}{path}"),
-            ])
-            .output()
-            .unwrap();
-        let text = String::from_utf8(out.stdout).unwrap();
-        let (body, code) = text.rsplit_once('\n').unwrap();
-        (code.parse().unwrap(), serde_json::from_str(body).unwrap_or(Value::Null))
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        let request = client.get(format!("http://{metrics}{path}"));
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
     };
-    let (status, body) = get("/readyz");
+    let (status, body) = get("/readyz").await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "not_ready");
     assert_eq!(body["error"]["fields"]["waiting_for"][0], "snapshots");
-    assert_eq!(get("/healthz").0, 200, "alive while it loads");
+    assert_eq!(get("/healthz").await.0, 200, "alive while it loads");
     server.address("api");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while get("/readyz").0 != 200 {
+    while get("/readyz").await.0 != 200 {
         assert!(Instant::now() < deadline, "never ready");
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-#[test]
-fn every_api_request_logs_one_json_line_with_its_ids_and_never_a_secret() {
+#[tokio::test]
+async fn every_api_request_logs_one_json_line_with_its_ids_and_never_a_secret() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let out = Command::new(env!("CARGO_BIN_EXE_ipx"))
@@ -462,58 +454,41 @@ fn every_api_request_logs_one_json_line_with_its_ids_and_never_a_secret() {
             .unwrap();
         }
     }
-    let token = std::fs::read_to_string(dir.path().join("token")).unwrap();
+    let token = std::fs::read_to_string(dir.path().join("token"))
+        .unwrap()
+        .trim()
+        .to_string();
     let server = Served::start(&data, &[("IPX_LOG_FORMAT", "json")]);
     let api = server.address("api");
     let whoami = serde_json::from_str::<Value>(&server.wait_for("\"serving\"")).unwrap();
     assert_eq!(whoami["level"], "INFO", "every line is a JSON object");
-    let curl = |args: &[&str]| -> String {
-        let out = Command::new("curl")
-            .args(["-s", "-D", "-", "-o", "/dev/null"])
-            .args(args)
-            .output()
-            .unwrap();
-        let head = String::from_utf8(out.stdout).unwrap();
-        head.lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("x-request-id: ")
-                    .map(|v| v.trim().to_string())
-            })
-            .expect("X-Request-Id")
+    let client = reqwest::Client::new();
+    let url = format!("http://{api}/v1/zones");
+    let sent = |request: reqwest::RequestBuilder| async move {
+        let r = request.send().await.unwrap();
+        r.headers()["x-request-id"].to_str().unwrap().to_string()
     };
-    let auth = format!("Authorization: Bearer {token}");
-    let listed = curl(&["-H", &auth, &format!("http://{api}/v1/zones")]);
+    let listed = sent(client.get(&url).bearer_auth(&token)).await;
     let body = json!({ "name": "logged.test" }).to_string();
-    let created = curl(&[
-        "-H",
-        &auth,
-        "-H",
-        "Content-Type: application/json",
-        "-H",
-        "X-Request-Id: mine-42",
-        "-d",
-        &body,
-        &format!("http://{api}/v1/zones"),
-    ]);
+    let create = client
+        .post(&url)
+        .bearer_auth(&token)
+        .header("content-type", "application/json");
+    let created = sent(create.header("x-request-id", "mine-42").body(body.clone())).await;
     assert_eq!(created, "mine-42");
-    let refused = curl(&[
-        "-H",
-        "Authorization: Bearer ipxapi_wrong",
-        &format!("http://{api}/v1/zones"),
-    ]);
+    let refused = sent(client.get(&url).bearer_auth("ipxapi_wrong")).await;
     // The database file leaves its path: the next write is refused and says why in the log,
     // in a line that carries the request's id.
     std::fs::rename(data.join("ipx.redb"), dir.path().join("moved.redb")).unwrap();
-    let failed = curl(&[
-        "-H",
-        &auth,
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        &json!({ "name": "lost.test" }).to_string(),
-        &format!("http://{api}/v1/zones"),
-    ]);
+    let lost = json!({ "name": "lost.test" }).to_string();
+    let failed = sent(
+        client
+            .post(&url)
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(lost),
+    )
+    .await;
 
     let mut lines = Vec::new();
     while let Ok(line) = server.lines.recv_timeout(Duration::from_millis(1500)) {
@@ -563,7 +538,7 @@ fn every_api_request_logs_one_json_line_with_its_ids_and_never_a_secret() {
         caused.iter().any(|v| v["level"] == "ERROR"),
         "the refusal's error line carries the request id: {lines:#?}"
     );
-    let secret = token.trim();
+    let secret = token.as_str();
     assert!(
         !lines.iter().any(|l| l.contains(secret)),
         "the token never reaches the log"
