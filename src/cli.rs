@@ -44,6 +44,12 @@ pub enum Cmd {
         #[arg(long)]
         check: bool,
     },
+    /// Write a consistent, verified copy of the whole store to FILE (replaced only once the
+    /// new copy checks out), through the server while it runs. Keep the key file apart.
+    Backup { file: PathBuf },
+    /// Build the data directory's database from the backup FILE, verified; refuses a data
+    /// directory that already holds a database.
+    Restore { file: PathBuf },
     #[command(flatten)]
     Operator(Command),
 }

@@ -12,6 +12,8 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Cmd::Operator(command) => return cli::exit_with(cli::run_operator(&config, command)),
+        Cmd::Backup { file } => return cli::exit_with(ipx::admin::backup::backup(&config, &file)),
+        Cmd::Restore { file } => return cli::exit_with(ipx::admin::backup::restore(&config, &file)),
         Cmd::Serve { check: true, .. } => return cli::exit_with(Ok::<_, String>(format!("{config:#?}\n"))),
         Cmd::Serve { .. } => (),
     }

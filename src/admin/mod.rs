@@ -3,6 +3,7 @@
 //! directly on the database or, while `ipx serve` holds it (redb allows one process), by the
 //! server on the CLI's behalf over a Unix socket only the owner can open (`socket`).
 
+pub mod backup;
 mod sites;
 mod socket;
 mod teams;

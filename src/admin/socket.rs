@@ -20,6 +20,9 @@ const MAX_REQUEST: u64 = 64 << 20;
 struct Reply {
     ok: bool,
     output: String,
+    /// A backup's size: that many bytes of the file follow the reply's line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
 }
 
 /// A command as the socket carries it. The form is frozen: while a new binary is installed
@@ -56,6 +59,8 @@ enum Wire {
     SiteDelete {
         id: String,
     },
+    /// A backup of the whole store, streamed after the reply (`fetch_backup`).
+    Backup,
 }
 
 impl Wire {
@@ -76,8 +81,9 @@ impl Wire {
         })
     }
 
-    fn into_command(self) -> Command {
-        match self {
+    /// The command; `None` for a backup, which is no command but a stream (`serve_backup`).
+    fn into_command(self) -> Option<Command> {
+        Some(match self {
             Self::TeamCreate { name } => Command::Team(TeamCmd::Create { name }),
             Self::TeamList => Command::Team(TeamCmd::List),
             Self::TokenCreate { team, name, scopes } => Command::Token(TokenCmd::Create { team, name, scopes }),
@@ -91,7 +97,8 @@ impl Wire {
             Self::ZoneExport { zone } => Command::Zone(ZoneCmd::Export { zone }),
             Self::SiteList { team } => Command::Site(SiteCmd::List { team }),
             Self::SiteDelete { id } => Command::Site(SiteCmd::Delete { site_id: id }),
-        }
+            Self::Backup => return None,
+        })
     }
 }
 
@@ -137,14 +144,15 @@ async fn serve_one(conn: UnixStream, store: Store, auth: Arc<Authenticator>) -> 
     let (read, mut write) = conn.into_split();
     let mut line = String::new();
     BufReader::new(read.take(MAX_REQUEST)).read_line(&mut line).await?;
-    let reply = match serde_json::from_str::<Wire>(&line) {
-        Ok(wire) => tokio::task::spawn_blocking(move || {
+    let reply = match serde_json::from_str::<Wire>(&line).map(Wire::into_command) {
+        Ok(None) => return serve_backup(store, write).await,
+        Ok(Some(command)) => tokio::task::spawn_blocking(move || {
             execute(
                 &Ctx {
                     store: &store,
                     auth: Some(&auth),
                 },
-                wire.into_command(),
+                command,
             )
             .map_err(|e| e.to_string())
         })
@@ -153,32 +161,102 @@ async fn serve_one(conn: UnixStream, store: Store, auth: Arc<Authenticator>) -> 
         Err(e) => Err(format!("bad request: {e}")),
     };
     let reply = match reply {
-        Ok(output) => Reply { ok: true, output },
-        Err(output) => Reply { ok: false, output },
+        Ok(output) => Reply {
+            ok: true,
+            output,
+            bytes: None,
+        },
+        Err(output) => Reply {
+            ok: false,
+            output,
+            bytes: None,
+        },
     };
-    let mut bytes = serde_json::to_vec(&reply).expect("a reply serialises");
+    write_reply(&mut write, &reply).await
+}
+
+async fn write_reply(write: &mut (impl AsyncWriteExt + Unpin), reply: &Reply) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec(reply).expect("a reply serialises");
     bytes.push(b'\n');
     write.write_all(&bytes).await
 }
 
+/// Makes a backup (a copy of every table from one read transaction: writes go on meanwhile)
+/// and streams it after the reply's line.
+async fn serve_backup(store: Store, mut write: impl AsyncWriteExt + Unpin) -> std::io::Result<()> {
+    let made = tokio::task::spawn_blocking(move || store.backup_to_temp())
+        .await
+        .unwrap_or_else(|e| Err(crate::store::StoreError::Internal(format!("backup failed: {e}"))));
+    let (file, contents) = match made {
+        Ok(made) => made,
+        Err(e) => {
+            tracing::error!(error = %e, "backup failed");
+            let reply = Reply {
+                ok: false,
+                output: e.to_string(),
+                bytes: None,
+            };
+            return write_reply(&mut write, &reply).await;
+        }
+    };
+    tracing::info!(
+        bytes = contents.bytes,
+        zones = contents.zones,
+        records = contents.records,
+        "backup made for the operator"
+    );
+    let reply = Reply {
+        ok: true,
+        output: String::new(),
+        bytes: Some(contents.bytes),
+    };
+    write_reply(&mut write, &reply).await?;
+    let mut file = tokio::fs::File::from_std(file);
+    tokio::io::copy(&mut (&mut file).take(contents.bytes), &mut write).await?;
+    write.flush().await
+}
+
 /// Sends a command to the running server (the CLI, when the database is held).
 pub fn send(path: &Path, command: &Command) -> Result<String, AdminError> {
+    let (reply, _) = request(path, &Wire::from_command(command)?)?;
+    Ok(reply.output)
+}
+
+/// Asks the running server for a backup and writes it into `out`; returns its size.
+pub fn fetch_backup(path: &Path, out: &mut impl std::io::Write) -> Result<u64, AdminError> {
+    use std::io::Read;
+    let (reply, mut conn) = request(path, &Wire::Backup)?;
+    let expected = reply
+        .bytes
+        .ok_or_else(|| AdminError::Remote("the server sent no backup".into()))?;
+    let got = std::io::copy(&mut (&mut conn).take(expected), out).map_err(AdminError::Socket)?;
+    if got != expected {
+        return Err(AdminError::Remote(format!(
+            "the backup stopped after {got} of {expected} bytes (did the server stop?)"
+        )));
+    }
+    Ok(got)
+}
+
+/// Sends one request and reads the reply's line; the connection is left at what follows it.
+fn request(
+    path: &Path,
+    wire: &Wire,
+) -> Result<(Reply, std::io::BufReader<std::os::unix::net::UnixStream>), AdminError> {
     use std::io::{BufRead, Write};
-    let wire = Wire::from_command(command)?;
     let mut conn = std::os::unix::net::UnixStream::connect(path).map_err(|source| AdminError::Unreachable {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut line = serde_json::to_vec(&wire).expect("a command serialises");
+    let mut line = serde_json::to_vec(wire).expect("a command serialises");
     line.push(b'\n');
     conn.write_all(&line).map_err(AdminError::Socket)?;
+    let mut conn = std::io::BufReader::new(conn);
     let mut answer = String::new();
-    std::io::BufReader::new(conn)
-        .read_line(&mut answer)
-        .map_err(AdminError::Socket)?;
+    conn.read_line(&mut answer).map_err(AdminError::Socket)?;
     let reply: Reply = serde_json::from_str(&answer).map_err(AdminError::BadReply)?;
     if reply.ok {
-        Ok(reply.output)
+        Ok((reply, conn))
     } else {
         Err(AdminError::Remote(reply.output))
     }
@@ -204,8 +282,9 @@ mod tests {
             r#"{"command":"zone_import","team":"acme","text":"$ORIGIN a.test.\n"}"#
         );
         assert_eq!(wire(&Command::Team(TeamCmd::List)), r#"{"command":"team_list"}"#);
+        assert_eq!(serde_json::to_string(&Wire::Backup).unwrap(), r#"{"command":"backup"}"#);
         let old = r#"{"command":"site_delete","id":"s"}"#;
-        let back = serde_json::from_str::<Wire>(old).unwrap().into_command();
+        let back = serde_json::from_str::<Wire>(old).unwrap().into_command().unwrap();
         assert!(matches!(back, Command::Site(SiteCmd::Delete { site_id }) if site_id == "s"));
         let unread = Command::Zone(ZoneCmd::Import {
             file: "f".into(),

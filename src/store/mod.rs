@@ -6,6 +6,7 @@
 //! row is the team's, a cap is reached); what a change should be is decided above it.
 
 mod audit;
+mod backup;
 mod batch;
 mod idempotency;
 mod inventory;
@@ -27,6 +28,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 pub use audit::EventFilter;
+pub use backup::{Contents, verify_file};
 pub use batch::{Batch, BatchOutcome, MAX_BATCH_ITEMS};
 pub use idempotency::{IDEMPOTENCY_TTL_SECS, Idem};
 pub use open::Create;

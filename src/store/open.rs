@@ -20,7 +20,7 @@ use super::tables::{META, Walk};
 use super::{Result, StoreError};
 
 /// The first bytes of every redb file.
-const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+pub(crate) const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 
 /// Whether a missing database may be created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +196,11 @@ impl FileGuard {
             broken: AtomicBool::new(false),
             why: Mutex::default(),
         })
+    }
+
+    /// Where the database file is.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     /// `Err` (with why) once the file is gone from its path.

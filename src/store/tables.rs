@@ -162,11 +162,19 @@ pub struct IdempotencyRecord {
     pub etag: Option<String>,
 }
 
-/// A table whose every row can be read back, and that can be made in a new file.
+/// A table whose every row can be read back, and that can be made in a new file and
+/// copied into one.
 pub(crate) trait Walk {
     fn walk(&self, txn: &redb::ReadTransaction) -> Result<(), String>;
     fn create(&self, txn: &redb::WriteTransaction) -> Result<(), redb::TableError>;
+    /// Copies every row `from` sees into the same table of `to`, as stored (JSON rows as
+    /// their bytes), in transactions of `COPY_CHUNK` rows; returns the rows copied.
+    fn copy(&self, from: &redb::ReadTransaction, to: &redb::Database) -> Result<u64, String>;
+    fn table_name(&self) -> &str;
 }
+
+/// Rows per transaction of a copy: bounds what one transaction holds.
+const COPY_CHUNK: u64 = 50_000;
 
 /// How a table's values are read through at open: JSON rows as their bytes (same type name,
 /// so redb opens them so), everything else as itself.
@@ -218,5 +226,40 @@ impl<K: redb::Key + 'static, V: Stored> Walk for TableDefinition<'_, K, V> {
             );
         }
         Ok(())
+    }
+
+    fn copy(&self, from: &redb::ReadTransaction, to: &redb::Database) -> Result<u64, String> {
+        let raw = TableDefinition::<K, V::Raw>::new(redb::TableHandle::name(self));
+        let source = match from.open_table(raw) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(e.to_string()),
+        };
+        let mut rows = source.iter().map_err(|e| e.to_string())?;
+        let mut copied = 0;
+        loop {
+            let txn = to.begin_write().map_err(|e| e.to_string())?;
+            let mut more = false;
+            {
+                let mut dest = txn.open_table(raw).map_err(|e| e.to_string())?;
+                for entry in rows.by_ref() {
+                    let (k, v) = entry.map_err(|e| e.to_string())?;
+                    dest.insert(k.value(), v.value()).map_err(|e| e.to_string())?;
+                    copied += 1;
+                    if copied % COPY_CHUNK == 0 {
+                        more = true;
+                        break;
+                    }
+                }
+            }
+            txn.commit().map_err(|e| e.to_string())?;
+            if !more {
+                return Ok(copied);
+            }
+        }
+    }
+
+    fn table_name(&self) -> &str {
+        redb::TableHandle::name(self)
     }
 }

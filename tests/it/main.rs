@@ -7,6 +7,7 @@ mod api_auth;
 mod api_records;
 mod api_zones;
 mod auth_flood;
+mod backup;
 mod cli;
 mod conformance;
 mod dns;
