@@ -206,12 +206,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
 
     let zones = Arc::new(Zones::default());
+    let keys = Arc::new(dns::Keys::new(&config.dns.transfer_keys(), Some(sealer.clone())));
     {
-        let (store, zones) = (store.clone(), zones.clone());
+        let (store, zones, keys) = (store.clone(), zones.clone(), keys.clone());
         let targets = config.dns.also_notify.clone();
         let notifier =
             (!targets.is_empty()).then(|| dns::notify::Notifier::new(zones.clone(), targets, metrics.clone()));
-        tokio::task::spawn_blocking(move || dns::attach(&store, zones, notifier))
+        tokio::task::spawn_blocking(move || dns::attach(&store, zones, keys, notifier))
             .await
             .expect("attach task")?;
     }
@@ -233,8 +234,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 acl: config.dns.transfer_acl(),
                 journal: store.journal(),
             },
-            dns::tsig::Keys::new(&config.dns.transfer_keys()),
+            keys,
         )
+        .with_updates(dns::Updates::new(store.updater(), config.dns.update_rate_per_key))
         .with_rrl(rrl.clone())
         .with_metrics(metrics.clone());
     let (dns_udp, dns_tcp) =
@@ -253,9 +255,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         crate::auth::Policy::from_config(&config.auth),
     ));
     let admin =
-        crate::admin::serve(operator_socket, store.clone(), auth.clone()).map_err(|source| StartError::Socket {
-            path: config.socket_path(),
-            source,
+        crate::admin::serve(operator_socket, store.clone(), auth.clone(), sealer.clone()).map_err(|source| {
+            StartError::Socket {
+                path: config.socket_path(),
+                source,
+            }
         })?;
     let api_addr = listener.local_addr().expect("bound");
     let (stop, stopped) = watch::channel(false);

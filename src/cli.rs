@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::admin::{self, AdminError, Command, Ctx};
+use crate::admin::{self, AdminError, Command, Ctx, Sealing};
 use crate::config::Config;
 use crate::store::{Store, StoreError};
 
@@ -101,6 +101,7 @@ pub fn run_operator(config: &Config, command: Command) -> Result<String, AdminEr
                 &Ctx {
                     store: &store,
                     auth: None,
+                    sealer: Sealing::File(&config.key_path()),
                 },
                 command,
             );

@@ -1,5 +1,5 @@
 //! Operator commands: one type serves both clap (`ipx team create …`) and the operator socket,
-//! and each command is one function (in `teams`, `tokens`, `zones`, `sites`). A command runs
+//! and each command is one function (in `teams`, `tokens`, `tsig`, `zones`, `sites`). A command runs
 //! directly on the database or, while `ipx serve` holds it (redb allows one process), by the
 //! server on the CLI's behalf over a Unix socket only the owner can open (`socket`).
 
@@ -8,9 +8,11 @@ mod sites;
 mod socket;
 mod teams;
 mod tokens;
+mod tsig;
 mod zones;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Subcommand;
 
@@ -18,7 +20,8 @@ pub use socket::{bind, send, serve};
 
 use crate::auth::Authenticator;
 use crate::domain::{Actor, Team};
-use crate::store::{Store, StoreError};
+use crate::seal::Sealer;
+use crate::store::{Store, StoreError, UnlockError};
 
 /// An operator command, as typed (the socket carries it in its own frozen form, `socket::Wire`).
 #[derive(Subcommand, Debug, Clone)]
@@ -29,6 +32,9 @@ pub enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// TSIG keys of teams, for RFC 2136 UPDATE and zone transfers.
+    #[command(subcommand)]
+    Tsig(TsigCmd),
     /// Zones.
     #[command(subcommand)]
     Zone(ZoneCmd),
@@ -64,6 +70,48 @@ pub enum TokenCmd {
     },
     /// Revoke a token at once.
     Revoke { token_id: String },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum TsigCmd {
+    /// Create a team's TSIG key; the secret is printed alone on the last line, once.
+    Create(TsigCreate),
+    /// List a team's TSIG keys (never their secrets).
+    List {
+        #[arg(long, value_name = "NAME_OR_ID")]
+        team: String,
+    },
+    /// Revoke a TSIG key at once (by UUID or DNS name).
+    Revoke { key: String },
+}
+
+/// `ipx tsig create`: one rule per `--zone`, each with the same names, subtrees and types.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TsigCreate {
+    #[arg(long, value_name = "NAME_OR_ID")]
+    pub team: String,
+    /// One DNS label; the key's DNS name is made from it and the team.
+    #[arg(long)]
+    pub name: String,
+    /// A zone the key may change (name or UUID); repeat for more.
+    #[arg(long = "zone", value_name = "ZONE", required = true)]
+    pub zones: Vec<String>,
+    /// An owner name the key may change, matched exactly (relative, @ or fully qualified);
+    /// repeat for more.
+    #[arg(long = "owner", value_name = "NAME")]
+    pub names: Vec<String>,
+    /// A name the key may change with every name below it; repeat for more.
+    #[arg(long = "subtree", value_name = "NAME")]
+    pub subtrees: Vec<String>,
+    /// A record type the key may change; repeat for more. None: every type the API accepts.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Let the key transfer (AXFR/IXFR) its zones.
+    #[arg(long)]
+    pub transfer: bool,
+    /// hmac-sha256, hmac-sha384, hmac-sha512 or hmac-sha1.
+    #[arg(long, default_value = "hmac-sha256")]
+    pub algorithm: String,
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -112,6 +160,8 @@ pub enum AdminError {
     ReadFile { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] UnlockError),
     #[error("the database is in use by a running server, and its socket {} cannot be reached: {source}", path.display())]
     Unreachable { path: PathBuf, source: std::io::Error },
     /// Talking to the server over its socket failed.
@@ -134,6 +184,7 @@ impl Command {
             self,
             Self::Team(TeamCmd::List)
                 | Self::Token(TokenCmd::List { .. })
+                | Self::Tsig(TsigCmd::List { .. })
                 | Self::Zone(ZoneCmd::Export { .. })
                 | Self::Site(SiteCmd::List { .. })
         )
@@ -162,11 +213,27 @@ pub struct Ctx<'a> {
     /// The running server's token cache, when the server runs the command (revocation
     /// drops the token from it at once).
     pub auth: Option<&'a Authenticator>,
+    /// What seals secrets: the running server's key, or the key file to unlock when a
+    /// command needs it (only then: a command that seals nothing never touches it).
+    pub sealer: Sealing<'a>,
+}
+
+/// Where a command gets the key-encryption key from.
+pub enum Sealing<'a> {
+    Unlocked(Arc<Sealer>),
+    File(&'a Path),
 }
 
 impl Ctx<'_> {
     fn actor(&self) -> Actor {
         Actor::operator()
+    }
+
+    fn sealer(&self) -> Result<Arc<Sealer>> {
+        match &self.sealer {
+            Sealing::Unlocked(s) => Ok(s.clone()),
+            Sealing::File(path) => Ok(Arc::new(self.store.unlock(path)?)),
+        }
     }
 
     fn team(&self, name_or_id: &str) -> Result<Team> {
@@ -192,6 +259,9 @@ pub fn execute(ctx: &Ctx<'_>, command: Command) -> Result<String> {
         Command::Token(TokenCmd::Create { team, name, scopes }) => tokens::create(ctx, &team, &name, &scopes),
         Command::Token(TokenCmd::List { team }) => tokens::list(ctx, &team),
         Command::Token(TokenCmd::Revoke { token_id }) => tokens::revoke(ctx, &token_id),
+        Command::Tsig(TsigCmd::Create(args)) => tsig::create(ctx, &args),
+        Command::Tsig(TsigCmd::List { team }) => tsig::list(ctx, &team),
+        Command::Tsig(TsigCmd::Revoke { key }) => tsig::revoke(ctx, &key),
         Command::Zone(ZoneCmd::Export { zone }) => zones::export(ctx, &zone),
         Command::Zone(ZoneCmd::Import { team, text, .. }) => zones::import(
             ctx,

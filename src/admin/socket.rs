@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-use super::{AdminError, Command, Ctx, SiteCmd, TeamCmd, TokenCmd, ZoneCmd, execute};
+use super::{AdminError, Command, Ctx, Sealing, SiteCmd, TeamCmd, TokenCmd, TsigCmd, TsigCreate, ZoneCmd, execute};
 use crate::auth::Authenticator;
+use crate::seal::Sealer;
 use crate::store::Store;
 
 /// Largest request on the socket: a zone file travels inside it.
@@ -46,6 +47,22 @@ enum Wire {
     TokenRevoke {
         id: String,
     },
+    TsigCreate {
+        team: String,
+        name: String,
+        zones: Vec<String>,
+        names: Vec<String>,
+        subtrees: Vec<String>,
+        types: Vec<String>,
+        transfer: bool,
+        algorithm: String,
+    },
+    TsigList {
+        team: String,
+    },
+    TsigRevoke {
+        key: String,
+    },
     ZoneImport {
         team: String,
         text: String,
@@ -71,6 +88,18 @@ impl Wire {
             Command::Token(TokenCmd::Create { team, name, scopes }) => Self::TokenCreate { team, name, scopes },
             Command::Token(TokenCmd::List { team }) => Self::TokenList { team },
             Command::Token(TokenCmd::Revoke { token_id }) => Self::TokenRevoke { id: token_id },
+            Command::Tsig(TsigCmd::Create(a)) => Self::TsigCreate {
+                team: a.team,
+                name: a.name,
+                zones: a.zones,
+                names: a.names,
+                subtrees: a.subtrees,
+                types: a.types,
+                transfer: a.transfer,
+                algorithm: a.algorithm,
+            },
+            Command::Tsig(TsigCmd::List { team }) => Self::TsigList { team },
+            Command::Tsig(TsigCmd::Revoke { key }) => Self::TsigRevoke { key },
             Command::Zone(ZoneCmd::Import { team, text, .. }) => {
                 let text = text.ok_or_else(|| AdminError::Invalid("the zone file was not read".into()))?;
                 Self::ZoneImport { team, text }
@@ -89,6 +118,27 @@ impl Wire {
             Self::TokenCreate { team, name, scopes } => Command::Token(TokenCmd::Create { team, name, scopes }),
             Self::TokenList { team } => Command::Token(TokenCmd::List { team }),
             Self::TokenRevoke { id } => Command::Token(TokenCmd::Revoke { token_id: id }),
+            Self::TsigCreate {
+                team,
+                name,
+                zones,
+                names,
+                subtrees,
+                types,
+                transfer,
+                algorithm,
+            } => Command::Tsig(TsigCmd::Create(TsigCreate {
+                team,
+                name,
+                zones,
+                names,
+                subtrees,
+                types,
+                transfer,
+                algorithm,
+            })),
+            Self::TsigList { team } => Command::Tsig(TsigCmd::List { team }),
+            Self::TsigRevoke { key } => Command::Tsig(TsigCmd::Revoke { key }),
             Self::ZoneImport { team, text } => Command::Zone(ZoneCmd::Import {
                 file: std::path::PathBuf::new(),
                 team,
@@ -117,6 +167,7 @@ pub fn serve(
     listener: UnixListener,
     store: Store,
     auth: Arc<Authenticator>,
+    sealer: Arc<Sealer>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     use std::os::unix::fs::MetadataExt;
     let path = listener
@@ -130,9 +181,9 @@ pub fn serve(
             if conn.peer_cred().map(|c| c.uid()).ok() != Some(owner) {
                 continue;
             }
-            let (store, auth) = (store.clone(), auth.clone());
+            let (store, auth, sealer) = (store.clone(), auth.clone(), sealer.clone());
             tokio::spawn(async move {
-                if let Err(e) = serve_one(conn, store, auth).await {
+                if let Err(e) = serve_one(conn, store, auth, sealer).await {
                     tracing::warn!(error = %e, "operator socket request failed");
                 }
             });
@@ -140,7 +191,12 @@ pub fn serve(
     }))
 }
 
-async fn serve_one(conn: UnixStream, store: Store, auth: Arc<Authenticator>) -> std::io::Result<()> {
+async fn serve_one(
+    conn: UnixStream,
+    store: Store,
+    auth: Arc<Authenticator>,
+    sealer: Arc<Sealer>,
+) -> std::io::Result<()> {
     let (read, mut write) = conn.into_split();
     let mut line = String::new();
     BufReader::new(read.take(MAX_REQUEST)).read_line(&mut line).await?;
@@ -151,6 +207,7 @@ async fn serve_one(conn: UnixStream, store: Store, auth: Arc<Authenticator>) -> 
                 &Ctx {
                     store: &store,
                     auth: Some(&auth),
+                    sealer: Sealing::Unlocked(sealer),
                 },
                 command,
             )

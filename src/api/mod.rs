@@ -18,6 +18,7 @@ mod respond;
 pub mod server;
 mod sites;
 mod tokens;
+mod tsig_keys;
 mod whoami;
 mod zones;
 
@@ -64,6 +65,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .merge(sites::routes())
         .merge(projects::routes())
         .merge(tokens::routes())
+        .merge(tsig_keys::routes())
         .merge(events::routes())
 }
 

@@ -35,6 +35,11 @@ pub struct DnsConfig {
     pub also_notify: Vec<SocketAddr>,
     /// TSIG keys that `allow_transfer` names as `key:NAME`.
     pub tsig_keys: Vec<TsigKey>,
+    /// RFC 2136 UPDATEs one team key may send per second (and at once).
+    pub update_rate_per_key: u32,
+    /// Where clients reach this server (`HOST` or `HOST:PORT`), for the snippets of new
+    /// TSIG keys; empty: the listen address.
+    pub public_address: String,
 }
 
 /// A TSIG key. Its secret is never printed (`Debug` redacts it).
@@ -43,7 +48,7 @@ pub struct DnsConfig {
 pub struct TsigKey {
     /// The key's name, a domain name (`xfr.example.`).
     pub name: String,
-    /// hmac-sha256, hmac-sha384 or hmac-sha512.
+    /// hmac-sha256 (or hmac-sha1, hmac-sha384, hmac-sha512).
     pub algorithm: String,
     /// The shared secret, base64.
     pub secret: String,
@@ -81,6 +86,23 @@ impl DnsConfig {
     /// in `transfer_keys`.
     pub fn transfer_acl(&self) -> Vec<ipnet::IpNet> {
         self.allow_transfer.iter().filter_map(|s| parse_net(s)).collect()
+    }
+
+    /// Host and port for clients, as `public_address` (or the listen address) says.
+    pub fn client_address(&self) -> (String, u16) {
+        let text = self.public_address.trim();
+        if text.is_empty() {
+            return (self.listen.ip().to_string(), self.listen.port());
+        }
+        if let Ok(addr) = text.parse::<SocketAddr>() {
+            return (addr.ip().to_string(), addr.port());
+        }
+        match text.rsplit_once(':') {
+            Some((host, port)) if !host.contains(':') && port.parse::<u16>().is_ok() => {
+                (host.trim_matches(['[', ']']).to_string(), port.parse().unwrap_or(53))
+            }
+            _ => (text.trim_matches(['[', ']']).to_string(), 53),
+        }
     }
 
     /// The TSIG keys `allow_transfer` admits (`key:NAME`).

@@ -154,11 +154,8 @@ impl Config {
             }
         }
         for key in &self.dns.tsig_keys {
-            if !["hmac-sha256", "hmac-sha384", "hmac-sha512"].contains(&key.algorithm.as_str()) {
-                return bad(format!(
-                    "dns.tsig_keys: {:?} is not hmac-sha256, hmac-sha384 or hmac-sha512",
-                    key.algorithm
-                ));
+            if let Err(why) = key.algorithm.parse::<crate::domain::TsigAlgorithm>() {
+                return bad(format!("dns.tsig_keys: key {:?}: {why}", key.name));
             }
             if data_encoding::BASE64.decode(key.secret.as_bytes()).is_err()
                 || crate::domain::DomainName::parse(&key.name).is_err()
@@ -195,6 +192,9 @@ impl Config {
         }
         if d.tcp_max_connections == 0 || d.tcp_max_connections_per_address == 0 {
             return bad("dns: TCP connection caps must be at least 1".into());
+        }
+        if d.update_rate_per_key == 0 {
+            return bad("dns.update_rate_per_key must be at least 1".into());
         }
         if self.dns.max_udp_payload < 512 {
             return bad("dns.max_udp_payload must be at least 512".into());

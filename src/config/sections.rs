@@ -51,6 +51,8 @@ pub struct Caps {
     pub sites_per_team: u64,
     /// Tokens a team holds at once (revoked and expired ones do not count).
     pub tokens_per_team: u64,
+    /// TSIG keys a team holds at once.
+    pub tsig_keys_per_team: u64,
 }
 
 impl Default for Caps {
@@ -61,6 +63,7 @@ impl Default for Caps {
             records_per_team: 100_000,
             sites_per_team: 1000,
             tokens_per_team: 100,
+            tsig_keys_per_team: 20,
         }
     }
 }

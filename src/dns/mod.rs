@@ -1,11 +1,14 @@
 //! The authoritative DNS server: our own request handler over the snapshots in `snapshot`,
 //! behind our own UDP and TCP loops (hickory-proto for the wire format, hickory-server's
-//! request and response types). A request is checked (`check`), then answered as a query
-//! (`query`, `answer`) or a zone operation (`xfr`); every response leaves through one
-//! `Responder`, which encodes, truncates and signs it. This module never writes to the store.
+//! request and response types). A request is checked (`check`, `tsig` against the key table
+//! in `keys`), then answered as a query (`query`, `answer`), a zone operation (`xfr`) or an
+//! UPDATE (`update`); every response leaves through one `Responder`, which encodes,
+//! truncates and signs it. This module never writes to the store itself: an UPDATE goes
+//! through the store's `Updater`, the one write it can ask for.
 
 pub mod answer;
 mod check;
+pub mod keys;
 pub mod notify;
 mod query;
 mod respond;
@@ -14,6 +17,7 @@ pub mod snapshot;
 pub mod tcp;
 pub mod tsig;
 pub mod udp;
+pub mod update;
 pub mod xfr;
 
 use std::net::SocketAddr;
@@ -26,7 +30,9 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 use tokio::net::TcpListener;
 
+pub use keys::Keys;
 pub use snapshot::Zones;
+pub use update::Updates;
 pub use xfr::Transfers;
 
 use self::check::Checked;
@@ -42,7 +48,8 @@ pub struct Handler {
     zones: Arc<Zones>,
     max_payload: u16,
     transfers: Option<Transfers>,
-    keys: tsig::Keys,
+    keys: Arc<Keys>,
+    updates: Option<Arc<Updates>>,
     rrl: Option<Arc<rrl::Rrl>>,
     metrics: Option<Arc<Metrics>>,
 }
@@ -53,7 +60,8 @@ impl Handler {
             zones,
             max_payload,
             transfers: None,
-            keys: tsig::Keys::default(),
+            keys: Arc::default(),
+            updates: None,
             rrl: None,
             metrics: None,
         }
@@ -72,9 +80,15 @@ impl Handler {
     }
 
     /// Allows zone transfers as `transfers` says, and TSIG with `keys`.
-    pub fn with_transfers(mut self, transfers: Transfers, keys: tsig::Keys) -> Self {
+    pub fn with_transfers(mut self, transfers: Transfers, keys: Arc<Keys>) -> Self {
         self.transfers = Some(transfers);
         self.keys = keys;
+        self
+    }
+
+    /// Applies RFC 2136 UPDATEs signed with a team's key.
+    pub fn with_updates(mut self, updates: Updates) -> Self {
+        self.updates = Some(Arc::new(updates));
         self
     }
 
@@ -164,15 +178,27 @@ impl Handler {
         match checked {
             Checked::Ignore => {}
             Checked::Refuse(rcode) => self.refuse(request, edns.as_ref(), meta, rcode, responder).await,
+            Checked::TsigError(session) => {
+                responder.sign_with(session);
+                self.refuse(request, edns.as_ref(), meta, ResponseCode::NotAuth, responder)
+                    .await;
+            }
             Checked::Accept(session) => {
+                let signer = session
+                    .as_ref()
+                    .and_then(|s| Some((s.key()?.clone(), s.request_mac().to_vec())));
                 if let Some(session) = session {
                     responder.sign_with(session);
                 }
                 let qtype = request.queries.queries()[0].query_type();
-                if request.metadata.op_code == OpCode::Notify || matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
-                    self.zone_operation(request, meta, responder).await;
-                } else {
-                    self.query(request, edns.as_ref(), meta, responder).await;
+                let key = signer.as_ref().map(|(k, _)| k.clone());
+                match request.metadata.op_code {
+                    OpCode::Update => self.update(request, edns.as_ref(), meta, signer, responder).await,
+                    OpCode::Notify => self.zone_operation(request, meta, key, responder).await,
+                    _ if matches!(qtype, RecordType::AXFR | RecordType::IXFR) => {
+                        self.zone_operation(request, meta, key, responder).await
+                    }
+                    _ => self.query(request, edns.as_ref(), meta, responder).await,
                 }
             }
         }
@@ -223,13 +249,23 @@ pub fn rebuild(zones: &Zones, reader: &Reader) -> crate::store::Result<()> {
     Ok(())
 }
 
-/// Wires the snapshots to the store: every committed batch is applied before it is
-/// acknowledged (and its zones' secondaries are notified), and the snapshots start from
+/// Wires the snapshots and the key table to the store: every committed batch is applied
+/// before it is acknowledged (and its zones' secondaries are notified), and both start from
 /// what is stored now.
-pub fn attach(store: &Store, zones: Arc<Zones>, notifier: Option<notify::Notifier>) -> crate::store::Result<()> {
-    store.read_blocking(|r| rebuild(&zones, r))?;
+pub fn attach(
+    store: &Store,
+    zones: Arc<Zones>,
+    keys: Arc<Keys>,
+    notifier: Option<notify::Notifier>,
+) -> crate::store::Result<()> {
+    store.read_blocking(|r| {
+        rebuild(&zones, r)?;
+        keys.rebuild(r.all_tsig_keys()?);
+        Ok(())
+    })?;
     store.set_listener(Arc::new(move |changes| {
         zones.apply(changes);
+        keys.apply(changes);
         if let Some(n) = &notifier {
             let mut seen = std::collections::HashSet::new();
             for c in changes {

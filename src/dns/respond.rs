@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use hickory_proto::op::{Edns, Metadata};
-use hickory_proto::rr::{Name, Record};
+use hickory_proto::rr::Record;
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use hickory_server::net::NetError;
 use hickory_server::server::Request;
@@ -85,11 +85,6 @@ impl Responder {
     /// Signs what follows with the request's verified TSIG session.
     pub(crate) fn sign_with(&mut self, session: tsig::Session) {
         self.tsig = Some(session);
-    }
-
-    /// The key the responses are signed with, if any.
-    pub(crate) fn key_name(&self) -> Option<&Name> {
-        self.tsig.as_ref().map(tsig::Session::key_name)
     }
 
     /// Sends a response with no records and `meta`'s rcode and flags: errors, refusals, NOTIFY

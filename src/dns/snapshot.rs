@@ -358,6 +358,7 @@ impl Zones {
                         s.remove(row);
                     }
                 }
+                Change::TsigKeyPut(_) | Change::TsigKeyRemoved(_) => {} // the key table's
             }
         }
         for id in removed {

@@ -1,7 +1,8 @@
 //! Zone operations: NOTIFY to us (acknowledged for our zones: we are the primary), and
 //! transfers out, AXFR (RFC 5936) from the snapshot and IXFR (RFC 1995) from the journal,
 //! falling back to the whole zone when the journal does not reach back. A transfer is allowed
-//! from an `allow_transfer` address or signed with an allowed key.
+//! from an `allow_transfer` address, signed with an operator's key, or signed with a team's
+//! key whose policy allows it for that zone.
 
 use hickory_proto::op::{Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::SOA;
@@ -11,9 +12,12 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 use hickory_server::zone_handler::MessageResponseBuilder;
 
+use std::sync::Arc;
+
 use super::Handler;
+use super::keys::{Key, Owner};
 use super::respond::Responder;
-use super::snapshot::{Key, ZoneSnap, to_record};
+use super::snapshot::{Key as ZoneKey, ZoneSnap, to_record};
 use crate::store::{Journal, JournalEntry};
 
 /// Who may transfer zones, and the journal IXFR reads.
@@ -24,12 +28,20 @@ pub struct Transfers {
 }
 
 impl Handler {
-    /// Answers a NOTIFY, AXFR or IXFR (the request passed `check`).
-    pub(super) async fn zone_operation(&self, request: &Request, mut meta: Metadata, responder: &mut Responder) {
+    /// Answers a NOTIFY, AXFR or IXFR (the request passed `check`; `key` signed it). A team's
+    /// key transfers only the zones its rules name: any other zone, served or not, is
+    /// NOTAUTH to it, so it learns nothing of other teams' zones.
+    pub(super) async fn zone_operation(
+        &self,
+        request: &Request,
+        mut meta: Metadata,
+        key: Option<Arc<Key>>,
+        responder: &mut Responder,
+    ) {
         let q = &request.queries.queries()[0];
         let zones = self.zones.load();
         let zone = zones
-            .find(&Key::from_name(q.name()))
+            .find(&ZoneKey::from_name(q.name()))
             .filter(|z| z.origin == **q.name())
             .cloned();
         let is_transfer = request.metadata.op_code == OpCode::Query;
@@ -37,15 +49,27 @@ impl Handler {
             .transfers
             .as_ref()
             .is_some_and(|t| t.acl.iter().any(|net| net.contains(&request.src().ip())));
-        let allowed = by_address || responder.key_name().is_some();
+        let by_key = |zone: &ZoneSnap| match key.as_deref().map(|k| &k.owner) {
+            Some(Owner::Operator) => true,
+            Some(Owner::Team(row)) => row.transfers(zone.id),
+            None => false,
+        };
+        let key_transfers = match key.as_deref().map(|k| &k.owner) {
+            Some(Owner::Operator) => true,
+            Some(Owner::Team(row)) => row.transfer,
+            None => false,
+        };
+        let may_ask = by_address || key_transfers;
         let zone = match (zone, is_transfer) {
             (None, false) => Err(ResponseCode::NotAuth),
-            (None, true) => Err(if allowed {
+            (None, true) if may_ask => Err(ResponseCode::NotAuth),
+            (None, true) => Err(ResponseCode::Refused),
+            (Some(_), true) if self.transfers.is_none() => Err(ResponseCode::Refused),
+            (Some(z), true) if !by_address && !by_key(&z) => Err(if may_ask {
                 ResponseCode::NotAuth
             } else {
                 ResponseCode::Refused
             }),
-            (Some(_), true) if !allowed || self.transfers.is_none() => Err(ResponseCode::Refused),
             (Some(_), true) if request.protocol() == Protocol::Udp && q.query_type() == RecordType::AXFR => {
                 Err(ResponseCode::FormErr)
             }
@@ -102,7 +126,7 @@ impl Handler {
             }
         }
         self.count_transfer(kind, "complete");
-        let key = responder.key_name().map(ToString::to_string);
+        let key = key.map(|k| k.name.to_string());
         tracing::info!(zone = %zone.origin, client = %request.src(), ?key, kind = %q.query_type(), records = records.len(), serial = zone.serial, "zone transfer");
     }
 }

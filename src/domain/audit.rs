@@ -15,6 +15,8 @@ pub enum ActorKind {
     Operator,
     /// A provisioning job.
     System,
+    /// An RFC 2136 UPDATE signed with a team's TSIG key.
+    TsigKey,
 }
 
 /// Who a write is for; its audit event names them.
@@ -23,6 +25,9 @@ pub struct Actor {
     pub kind: ActorKind,
     pub token_id: Option<Uuid>,
     pub request_id: Option<String>,
+    /// The TSIG key an UPDATE was signed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<Uuid>,
 }
 
 impl Actor {
@@ -31,6 +36,7 @@ impl Actor {
             kind: ActorKind::Operator,
             token_id: None,
             request_id: None,
+            key_id: None,
         }
     }
 
@@ -39,6 +45,16 @@ impl Actor {
             kind: ActorKind::System,
             token_id: None,
             request_id: None,
+            key_id: None,
+        }
+    }
+
+    pub fn tsig_key(key_id: Uuid) -> Self {
+        Self {
+            kind: ActorKind::TsigKey,
+            token_id: None,
+            request_id: None,
+            key_id: Some(key_id),
         }
     }
 
@@ -47,6 +63,7 @@ impl Actor {
             kind: ActorKind::Token,
             token_id: Some(token_id),
             request_id: Some(request_id),
+            key_id: None,
         }
     }
 }
@@ -61,6 +78,7 @@ pub enum ResourceKind {
     Record,
     Project,
     Site,
+    TsigKey,
 }
 
 impl ResourceKind {
@@ -72,6 +90,7 @@ impl ResourceKind {
             Self::Record => "record",
             Self::Project => "project",
             Self::Site => "site",
+            Self::TsigKey => "tsig_key",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The platform's vocabulary as types: validated names and record data, zones, records,
-//! sites, jobs, tokens, scopes, audit events, time; and the pure rules over them. No I/O: the
-//! store keeps these, the API and the DNS server speak them.
+//! sites, jobs, tokens, TSIG keys and UPDATE messages, scopes, audit events, time; and the
+//! pure rules over them. No I/O: the store keeps these, the API and the DNS server speak them.
 
 mod account;
 mod audit;
@@ -12,6 +12,8 @@ mod scope;
 mod site;
 pub mod text;
 mod time;
+mod tsig;
+pub mod update;
 mod zone;
 
 pub use account::{Team, Token, TokenState};
@@ -23,6 +25,7 @@ pub use scope::{Resource, Scope};
 pub use site::{Job, JobState, JobStep, JobSummary, Project, Site, SiteStatus, SslState, WordpressState};
 pub use text::label_text;
 pub use time::{Timestamp, unix_now};
+pub use tsig::{KeyRule, KeySpec, TsigAlgorithm, TsigKey, key_label, key_name};
 pub use zone::{NewRecord, Record, Soa, Zone, ZoneSeed};
 
 /// A new row id: UUIDv7, so rows sort by creation and their ids say nothing secret.

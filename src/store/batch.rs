@@ -35,7 +35,7 @@ pub struct BatchOutcome {
 }
 
 /// A batch that checks out: the rows it removes, replaces (old, new) and adds.
-struct Plan {
+pub(super) struct Plan {
     zone: Zone,
     removed: Vec<Record>,
     updated: Vec<(Record, Record)>,
@@ -56,7 +56,7 @@ fn item_error(item: String, refusal: &Refusal) -> ItemError {
 
 impl<T: Tables> Reader<T> {
     /// Checks every item of `batch`; all the errors, or the plan.
-    fn plan_batch(&self, team: Uuid, zone_id: Uuid, batch: &Batch, caps: &Caps) -> Result<Plan> {
+    pub(super) fn plan_batch(&self, team: Uuid, zone_id: Uuid, batch: &Batch, caps: &Caps) -> Result<Plan> {
         let zone = self.team_zone(team, zone_id)?;
         let mut errors: Vec<ItemError> = Vec::new();
         // The rows the deletes and patches name, each once.
@@ -159,17 +159,37 @@ impl<T: Tables> Reader<T> {
     }
 }
 
+impl Plan {
+    /// `2 deleted, 1 updated, 3 created`, for audit events.
+    pub(super) fn counts(&self) -> String {
+        format!(
+            "{} deleted, {} updated, {} created",
+            self.removed.len(),
+            self.updated.len(),
+            self.created.len()
+        )
+    }
+}
+
 impl WriteCtx {
     /// Applies a batch as one change (one serial, one journal entry, one snapshot swap), or
     /// nothing and every item's error.
     pub fn apply_batch(&mut self, team: Uuid, zone_id: Uuid, batch: Batch) -> Result<BatchOutcome> {
         let caps = self.caps;
+        let plan = self.plan_batch(team, zone_id, &batch, &caps)?;
+        let summary = plan.counts();
+        self.write_plan(team, plan, "zone.batch_applied", summary)
+    }
+
+    /// Writes a checked plan as one change of its zone: one serial, one journal entry, one
+    /// audit event (`action`, `summary`), then its changes for the snapshot.
+    pub(super) fn write_plan(&mut self, team: Uuid, plan: Plan, action: &str, summary: String) -> Result<BatchOutcome> {
         let Plan {
             zone,
             removed,
             updated,
             created,
-        } = self.plan_batch(team, zone_id, &batch, &caps)?;
+        } = plan;
         for old in removed.iter().chain(updated.iter().map(|(old, _)| old)) {
             remove_record(self.txn(), old)?;
         }
@@ -184,19 +204,7 @@ impl WriteCtx {
             &journal_removed,
             &journal_added,
         )?;
-        let summary = format!(
-            "{} deleted, {} updated, {} created",
-            removed.len(),
-            updated.len(),
-            created.len()
-        );
-        self.audit(
-            team,
-            "zone.batch_applied",
-            (ResourceKind::Zone, zone.id),
-            Some(zone.id),
-            summary,
-        )?;
+        self.audit(team, action, (ResourceKind::Zone, zone.id), Some(zone.id), summary)?;
         for old in &removed {
             self.emit(Change::RecordRemoved(old.clone()));
         }

@@ -19,6 +19,8 @@ mod records;
 mod sites;
 mod tables;
 mod teams;
+mod tsig_keys;
+mod update;
 mod writer;
 mod zones;
 
@@ -35,12 +37,13 @@ pub use open::Create;
 pub use read::{Page, Reader};
 pub use records::RecordPatch;
 pub use tables::{IdempotencyRecord, JournalEntry};
+pub use update::{UpdateOutcome, UpdateRefused, Updater};
 pub use writer::WriteCtx;
 pub use zones::JOURNAL_ENTRIES;
 
 use crate::config::Caps;
 use crate::domain::rules::Refusal;
-use crate::domain::{Actor, Record, Zone};
+use crate::domain::{Actor, Record, TsigKey, Zone};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -149,6 +152,10 @@ pub enum Change {
         new: Record,
     },
     RecordRemoved(Record),
+    /// A TSIG key was made: the DNS server knows it from now on.
+    TsigKeyPut(TsigKey),
+    /// A TSIG key was revoked: the DNS server forgets it.
+    TsigKeyRemoved(TsigKey),
 }
 
 /// Called on the writer thread with each committed batch's changes, before any write of the
@@ -315,6 +322,11 @@ impl Store {
     /// A handle that reads the IXFR journal and nothing else: what the DNS server holds.
     pub fn journal(&self) -> Journal {
         Journal { db: self.db.clone() }
+    }
+
+    /// A handle that applies RFC 2136 UPDATEs and nothing else: what the DNS server holds.
+    pub fn updater(&self) -> Updater {
+        Updater::new(self.clone())
     }
 
     pub fn read_blocking<R>(&self, f: impl FnOnce(&Reader) -> Result<R>) -> Result<R> {

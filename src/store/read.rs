@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::tables::{Json, Row};
 use super::{Result, StoreError};
-use crate::domain::{Project, Site, Token, Zone};
+use crate::domain::{Project, Site, Token, TsigKey, Zone};
 
 /// A transaction tables can be read from.
 pub trait Tables {
@@ -179,6 +179,16 @@ impl Owned for Project {
 
 impl Owned for Token {
     const WHAT: &'static str = "token";
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn team_id(&self) -> Uuid {
+        self.team_id
+    }
+}
+
+impl Owned for TsigKey {
+    const WHAT: &'static str = "TSIG key";
     fn id(&self) -> Uuid {
         self.id
     }

@@ -9,7 +9,7 @@ use redb::{ReadableTable, TableDefinition, TypeName, Value};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Event, Job, Project, Record, Site, Team, Token, Zone};
+use crate::domain::{Event, Job, Project, Record, Site, Team, Token, TsigKey, Zone};
 
 /// What a JSON row can hold.
 pub(crate) trait Row: Debug + Serialize + DeserializeOwned + 'static {}
@@ -82,6 +82,12 @@ pub(crate) const RECORD_NAMES: Index<(u128, &str, u128)> = TableDefinition::new(
 /// (zone, serial) → the change that led away from that serial: IXFR's journal.
 pub(crate) const JOURNAL: TableDefinition<'static, (u128, u32), Json<JournalEntry>> = TableDefinition::new("journal");
 
+pub(crate) const TSIG_KEYS: Rows<TsigKey> = TableDefinition::new("tsig_keys");
+/// (team, key): a team's TSIG keys in creation order.
+pub(crate) const TEAM_TSIG_KEYS: Index<(u128, u128)> = TableDefinition::new("team_tsig_keys");
+/// Key name → key: a key's DNS name is unique on the platform.
+pub(crate) const TSIG_KEY_NAMES: TableDefinition<'static, &str, u128> = TableDefinition::new("tsig_key_names");
+
 /// (team, event) → event, in creation order.
 pub(crate) const EVENTS: TableDefinition<'static, (u128, u128), Json<Event>> = TableDefinition::new("events");
 
@@ -111,7 +117,7 @@ pub(crate) const META: TableDefinition<'static, &str, &str> = TableDefinition::n
 pub(crate) const FORMAT: &str = "1";
 
 /// Every table, to create at open and to read through before anything writes.
-pub(crate) const ALL: [&dyn Walk; 24] = [
+pub(crate) const ALL: [&dyn Walk; 27] = [
     &TEAMS,
     &TEAM_NAMES,
     &TOKENS,
@@ -123,6 +129,9 @@ pub(crate) const ALL: [&dyn Walk; 24] = [
     &RECORDS,
     &RECORD_NAMES,
     &JOURNAL,
+    &TSIG_KEYS,
+    &TEAM_TSIG_KEYS,
+    &TSIG_KEY_NAMES,
     &EVENTS,
     &PROJECTS,
     &TEAM_PROJECTS,

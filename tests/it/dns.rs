@@ -246,10 +246,17 @@ async fn edns_versions_opcodes_and_classes_we_do_not_serve_get_the_right_rcode()
     assert_eq!(u16::from(r.metadata.response_code), 16, "BADVERS (RFC 6891 §6.1.3)");
     assert_eq!(r.edns.as_ref().map(|e| e.version()), Some(0));
     let mut m = query("proto.test.", RecordType::A, false);
-    m.metadata.op_code = OpCode::Update;
+    m.metadata.op_code = OpCode::Status;
     assert_eq!(
         udp_query(app.dns_addr(), &m).await.metadata.response_code,
         ResponseCode::NotImp
+    );
+    let mut m = query("proto.test.", RecordType::SOA, false);
+    m.metadata.op_code = OpCode::Update;
+    assert_eq!(
+        udp_query(app.dns_addr(), &m).await.metadata.response_code,
+        ResponseCode::Refused,
+        "UPDATE needs a TSIG key"
     );
     let mut m = query("proto.test.", RecordType::A, false);
     m.queries[0].set_query_class(DNSClass::CH);
