@@ -287,6 +287,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         reserved,
         sealer: sealer.clone(),
         observe,
+        dns_addr,
     };
     let app = api::router(state);
     let api = {

@@ -53,6 +53,8 @@ pub struct AppState {
     pub sealer: Arc<crate::seal::Sealer>,
     /// Readiness and metrics (`health`).
     pub observe: health::Observe,
+    /// The DNS listener's bound address (what clients are told, unless `[dns] public_address`).
+    pub dns_addr: std::net::SocketAddr,
 }
 
 /// Every resource's routes under `/v1`, and the OpenAPI document they make.

@@ -287,7 +287,7 @@ async fn make(st: &AppState, caller: &Caller, body: CreateKey) -> ApiResult<Resp
         .await?;
     let zone = zones_name(&zones, key.rules[0].zone_id);
     let view = CreatedTsigKeyView {
-        snippets: snippets(&key, &secret, &zone, st.config.dns.client_address()),
+        snippets: snippets(&key, &secret, &zone, st.config.dns.client_address(st.dns_addr)),
         view: TsigKeyView::from(&key),
         secret: secret.to_string(),
     };

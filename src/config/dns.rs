@@ -88,11 +88,12 @@ impl DnsConfig {
         self.allow_transfer.iter().filter_map(|s| parse_net(s)).collect()
     }
 
-    /// Host and port for clients, as `public_address` (or the listen address) says.
-    pub fn client_address(&self) -> (String, u16) {
+    /// Host and port for clients, as `public_address` says, else `bound` (the listen address
+    /// as bound: port 0 is not an address to tell clients).
+    pub fn client_address(&self, bound: SocketAddr) -> (String, u16) {
         let text = self.public_address.trim();
         if text.is_empty() {
-            return (self.listen.ip().to_string(), self.listen.port());
+            return (bound.ip().to_string(), bound.port());
         }
         if let Ok(addr) = text.parse::<SocketAddr>() {
             return (addr.ip().to_string(), addr.port());
@@ -127,4 +128,27 @@ pub(super) fn parse_net(s: &str) -> Option<ipnet::IpNet> {
     s.parse::<ipnet::IpNet>()
         .ok()
         .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_address_is_the_public_one_or_the_bound_one() {
+        let mut c = crate::config::Config::defaults().dns;
+        let bound: SocketAddr = "127.0.0.1:5353".parse().unwrap();
+        assert_eq!(c.client_address(bound), ("127.0.0.1".into(), 5353));
+        for (public, want) in [
+            ("192.0.2.1", ("192.0.2.1", 53)),
+            ("192.0.2.1:5300", ("192.0.2.1", 5300)),
+            ("ns1.example.net", ("ns1.example.net", 53)),
+            ("ns1.example.net:5300", ("ns1.example.net", 5300)),
+            ("[2001:db8::1]:5300", ("2001:db8::1", 5300)),
+            ("2001:db8::1", ("2001:db8::1", 53)),
+        ] {
+            c.public_address = public.into();
+            assert_eq!(c.client_address(bound), (want.0.to_string(), want.1), "{public}");
+        }
+    }
 }

@@ -355,3 +355,278 @@ fn remove(
     here.retain(|e| !doomed(e));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::rr::{Name, RData};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::{Timestamp, parse_rdata};
+
+    fn zone() -> DomainName {
+        DomainName::parse("example.com").unwrap()
+    }
+
+    fn n(s: &str) -> DomainName {
+        DomainName::resolve_in(s, &zone()).unwrap()
+    }
+
+    fn d(t: RecordType, c: &str) -> RecordData {
+        parse_rdata(t, c, &zone()).unwrap()
+    }
+
+    fn row(name: &str, t: RecordType, c: &str, ttl: u32, managed: bool) -> Record {
+        let new = NewRecord {
+            name: n(name),
+            data: d(t, c),
+            ttl,
+            managed,
+            site_id: None,
+        };
+        Record::new(Uuid::nil(), &new, Timestamp::now())
+    }
+
+    fn add(name: &str, t: RecordType, c: &str, ttl: u32) -> Op {
+        Op::Add(NewRecord {
+            name: n(name),
+            data: d(t, c),
+            ttl,
+            managed: false,
+            site_id: None,
+        })
+    }
+
+    fn wire(name: &str, class: DNSClass, ttl: u32, data: RData) -> WireRecord {
+        let mut r = WireRecord::from_rdata(Name::from_ascii(name).unwrap(), ttl, data);
+        r.dns_class = class;
+        r
+    }
+
+    fn at(rows: Vec<Record>) -> HashMap<DomainName, Vec<Record>> {
+        let mut map: HashMap<DomainName, Vec<Record>> = HashMap::new();
+        for r in rows {
+            map.entry(r.name.clone()).or_default().push(r);
+        }
+        map
+    }
+
+    use RecordType::{A, CNAME, NS, TXT};
+
+    #[test]
+    fn every_prerequisite_and_update_form_reads_as_rfc_2136_defines_it() {
+        let a = RData::A("192.0.2.1".parse().unwrap());
+        let prereqs = [
+            wire("www.example.com.", DNSClass::ANY, 0, RData::Update0(RecordType::ANY)),
+            wire("new.example.com.", DNSClass::NONE, 0, RData::Update0(RecordType::ANY)),
+            wire("www.example.com.", DNSClass::ANY, 0, RData::Update0(A)),
+            wire("www.example.com.", DNSClass::NONE, 0, RData::Update0(TXT)),
+            wire("www.example.com.", DNSClass::IN, 0, a.clone()),
+            wire(
+                "www.example.com.",
+                DNSClass::IN,
+                0,
+                RData::A("192.0.2.2".parse().unwrap()),
+            ),
+        ];
+        let updates = [
+            wire("www.example.com.", DNSClass::IN, 300, a.clone()),
+            wire("www.example.com.", DNSClass::ANY, 0, RData::Update0(A)),
+            wire("www.example.com.", DNSClass::ANY, 0, RData::Update0(RecordType::ANY)),
+            wire("www.example.com.", DNSClass::NONE, 0, a.clone()),
+        ];
+        let u = Update::parse(&zone(), &prereqs, &updates).unwrap();
+        assert_eq!(u.prerequisites.len(), 5, "value-dependent ones make one per RRset");
+        assert!(matches!(&u.prerequisites[0], Prerequisite::InUse(x) if *x == n("www")));
+        assert!(matches!(&u.prerequisites[1], Prerequisite::NotInUse(x) if *x == n("new")));
+        assert!(matches!(&u.prerequisites[2], Prerequisite::Exists(_, A)));
+        assert!(matches!(&u.prerequisites[3], Prerequisite::Absent(_, TXT)));
+        assert!(matches!(&u.prerequisites[4], Prerequisite::Is(_, A, set) if set.len() == 2));
+        assert!(matches!(&u.ops[0], Op::Add(r) if r.ttl == 300));
+        assert!(matches!(&u.ops[1], Op::DeleteRrset(_, A)));
+        assert!(matches!(&u.ops[2], Op::DeleteName(_)));
+        assert!(matches!(&u.ops[3], Op::DeleteRecord(_, r) if r.content == "192.0.2.1"));
+        assert_eq!(u.names(), vec![n("www"), n("new")]);
+    }
+
+    #[test]
+    fn malformed_sections_are_formerr_notzone_or_refused() {
+        let a = RData::A("192.0.2.1".parse().unwrap());
+        let one = |r: WireRecord| Update::parse(&zone(), &[], &[r]);
+        assert_eq!(
+            one(wire("www.example.org.", DNSClass::IN, 300, a.clone())).unwrap_err(),
+            Malformed::NotZone("www.example.org.".into())
+        );
+        assert!(
+            matches!(
+                one(wire("www.example.com.", DNSClass::ANY, 300, RData::Update0(A))),
+                Err(Malformed::Form(_))
+            ),
+            "a delete has TTL 0"
+        );
+        assert!(matches!(
+            one(wire(
+                "www.example.com.",
+                DNSClass::NONE,
+                0,
+                RData::Update0(RecordType::ANY)
+            )),
+            Err(Malformed::Form(_))
+        ));
+        assert!(
+            matches!(
+                one(wire("www.example.com.", DNSClass::IN, 300, RData::Update0(A))),
+                Err(Malformed::Form(_))
+            ),
+            "an add has RDATA"
+        );
+        assert!(matches!(
+            one(wire("www.example.com.", DNSClass::CH, 300, a.clone())),
+            Err(Malformed::Form(_))
+        ));
+        assert!(
+            matches!(
+                one(wire("www.example.com.", DNSClass::IN, 0, a.clone())),
+                Err(Malformed::Refused(_))
+            ),
+            "TTL 0 is below what the API takes"
+        );
+        assert!(matches!(
+            one(wire("www.example.com.", DNSClass::IN, 604_801, a.clone())),
+            Err(Malformed::Refused(_))
+        ));
+        let p = wire("www.example.com.", DNSClass::ANY, 5, RData::Update0(A));
+        assert!(matches!(Update::parse(&zone(), &[p], &[]), Err(Malformed::Form(_))));
+    }
+
+    #[test]
+    fn prerequisites_hold_or_name_the_rcode() {
+        let here = at(vec![
+            row("www", A, "192.0.2.1", 300, false),
+            row("www", A, "192.0.2.2", 300, false),
+        ]);
+        let ok = |p: Prerequisite| check(&[p], &here);
+        assert_eq!(ok(Prerequisite::InUse(n("www"))), Ok(()));
+        assert_eq!(ok(Prerequisite::InUse(n("nx"))), Err(Unmet::NameNotInUse));
+        assert_eq!(ok(Prerequisite::NotInUse(n("www"))), Err(Unmet::NameInUse));
+        assert_eq!(ok(Prerequisite::Exists(n("www"), TXT)), Err(Unmet::RrsetMissing));
+        assert_eq!(ok(Prerequisite::Absent(n("www"), A)), Err(Unmet::RrsetPresent));
+        let both = vec![d(A, "192.0.2.2"), d(A, "192.0.2.1")];
+        assert_eq!(ok(Prerequisite::Is(n("www"), A, both)), Ok(()), "order does not matter");
+        let one = vec![d(A, "192.0.2.1")];
+        assert_eq!(
+            ok(Prerequisite::Is(n("www"), A, one)),
+            Err(Unmet::RrsetMissing),
+            "exactly the set"
+        );
+    }
+
+    #[test]
+    fn ops_apply_in_order_and_the_result_is_the_difference() {
+        let www = row("www", A, "192.0.2.1", 300, false);
+        let here = at(vec![www.clone(), row("www", TXT, "\"x\"", 300, false)]);
+        // Replace: delete the RRset, then add.
+        let diff = plan(
+            &zone(),
+            &[Op::DeleteRrset(n("www"), A), add("www", A, "192.0.2.9", 60)],
+            &here,
+        )
+        .unwrap();
+        assert_eq!(diff.removed, vec![www.clone()]);
+        assert_eq!(diff.added.len(), 1);
+        assert!(diff.retimed.is_empty());
+        // An add that exists sets the RRset's TTL; adding then deleting leaves nothing.
+        let diff = plan(
+            &zone(),
+            &[
+                add("www", A, "192.0.2.1", 60),
+                add("tmp", TXT, "t", 60),
+                Op::DeleteRecord(n("tmp"), d(TXT, "t")),
+            ],
+            &here,
+        )
+        .unwrap();
+        assert_eq!(diff.retimed, vec![(www.clone(), 60)]);
+        assert!(diff.added.is_empty() && diff.removed.is_empty());
+        // A CNAME replaces the CNAME at its name.
+        let alias = at(vec![row("go", CNAME, "a.example.org.", 300, false)]);
+        let diff = plan(&zone(), &[add("go", CNAME, "b.example.org.", 300)], &alias).unwrap();
+        assert_eq!((diff.removed.len(), diff.added.len()), (1, 1));
+        // Deleting what is not there changes nothing.
+        assert!(
+            plan(&zone(), &[Op::DeleteName(n("nx"))], &at(vec![]))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn managed_records_are_refused_but_deleting_the_apex_leaves_its_ns() {
+        let apex_ns = row("@", NS, "ns1.ipx.test.", 86400, true);
+        let apex_txt = row("@", TXT, "\"mine\"", 300, false);
+        let here = at(vec![apex_ns.clone(), apex_txt.clone()]);
+        let diff = plan(&zone(), &[Op::DeleteName(n("@"))], &here).unwrap();
+        assert_eq!(
+            diff.removed,
+            vec![apex_txt],
+            "the apex keeps its NS (RFC 2136 §3.4.2.3)"
+        );
+        assert!(matches!(
+            plan(&zone(), &[Op::DeleteRrset(n("@"), NS)], &here),
+            Err(Refusal::Managed(_))
+        ));
+        assert!(matches!(
+            plan(&zone(), &[Op::DeleteRecord(n("@"), d(NS, "ns1.ipx.test."))], &here),
+            Err(Refusal::Managed(_))
+        ));
+        let site = at(vec![row("www", A, "192.0.2.80", 300, true)]);
+        assert!(matches!(
+            plan(&zone(), &[Op::DeleteName(n("www"))], &site),
+            Err(Refusal::Managed(_))
+        ));
+    }
+
+    #[test]
+    fn a_key_may_change_only_what_its_rules_say() {
+        let zone_id = Uuid::from_u128(7);
+        let key = TsigKey {
+            id: Uuid::nil(),
+            team_id: Uuid::nil(),
+            label: "acme".into(),
+            name: DomainName::parse("acme.x.tsig").unwrap(),
+            algorithm: crate::domain::TsigAlgorithm::HmacSha1,
+            secret: crate::seal::Sealer::ephemeral().seal("c", b"s"),
+            rules: vec![crate::domain::KeyRule {
+                zone_id,
+                names: vec![n("_acme-challenge")],
+                subtrees: vec![],
+                types: vec![TXT],
+            }],
+            transfer: false,
+            created_at: Timestamp::now(),
+            created_by: None,
+        };
+        let ok = Update {
+            prerequisites: vec![],
+            ops: vec![
+                add("_acme-challenge", TXT, "token", 60),
+                Op::DeleteRrset(n("_acme-challenge"), TXT),
+            ],
+        };
+        assert_eq!(ok.beyond(&key, zone_id), None);
+        assert!(ok.beyond(&key, Uuid::from_u128(8)).is_some(), "another zone");
+        let wrong_type = Update {
+            prerequisites: vec![],
+            ops: vec![add("_acme-challenge", A, "192.0.2.1", 60)],
+        };
+        assert!(wrong_type.beyond(&key, zone_id).unwrap().contains("A records"));
+        let all_at_name = Update {
+            prerequisites: vec![],
+            ops: vec![Op::DeleteName(n("_acme-challenge"))],
+        };
+        assert!(
+            all_at_name.beyond(&key, zone_id).is_some(),
+            "deleting every type needs every type"
+        );
+    }
+}

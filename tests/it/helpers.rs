@@ -279,7 +279,16 @@ pub async fn udp_query(addr: SocketAddr, m: &Message) -> Message {
 }
 
 pub async fn tcp_query(addr: SocketAddr, m: &Message) -> Message {
-    let mut s = TcpStream::connect(addr).await.unwrap();
+    exchange(TcpStream::connect(addr).await.unwrap(), m).await
+}
+
+/// `tcp_query` from the loopback address `from` (see `connect_from`).
+pub async fn tcp_query_from(from: &str, addr: SocketAddr, m: &Message) -> Message {
+    exchange(connect_from(from, addr).await, m).await
+}
+
+/// One message out and one in on a TCP stream.
+async fn exchange(mut s: TcpStream, m: &Message) -> Message {
     let bytes = m.to_vec().unwrap();
     s.write_all(&(bytes.len() as u16).to_be_bytes()).await.unwrap();
     s.write_all(&bytes).await.unwrap();

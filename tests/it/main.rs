@@ -23,3 +23,5 @@ mod restricted;
 mod rrl;
 mod store_faults;
 mod tokens;
+mod tsig_keys;
+mod update;
