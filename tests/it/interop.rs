@@ -122,7 +122,7 @@ pub fn start_knot_with_key(
     }
 }
 
-async fn serial(addr: SocketAddr, zone: &str) -> Option<u32> {
+pub async fn serial(addr: SocketAddr, zone: &str) -> Option<u32> {
     let m = tokio::time::timeout(
         Duration::from_millis(500),
         udp_query(addr, &query(zone, RecordType::SOA, false)),
@@ -170,7 +170,7 @@ async fn same_answers(app: &TestApp, knot: SocketAddr, names: &[String]) -> Resu
     Ok(())
 }
 
-async fn wait_in_sync(app: &TestApp, knot: SocketAddr, zone: &str, limit: Duration) -> Duration {
+pub async fn wait_in_sync(app: &TestApp, knot: SocketAddr, zone: &str, limit: Duration) -> Duration {
     let start = Instant::now();
     let target = serial(app.dns_addr(), zone).await.unwrap();
     loop {

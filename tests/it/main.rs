@@ -9,6 +9,7 @@ mod api_zones;
 mod auth_flood;
 mod backup;
 mod cli;
+mod clients;
 mod conformance;
 mod dns;
 mod docs;
