@@ -48,6 +48,8 @@ pub struct Running {
     api: JoinHandle<()>,
     admin: JoinHandle<()>,
     worker: JoinHandle<()>,
+    /// The certificate renewal scheduler.
+    renewer: JoinHandle<()>,
     /// The metrics listener: stopped last, so that probes see the drain.
     observer: Option<JoinHandle<()>>,
     /// Housekeeping: budgets, idempotency keys, the database file's watch, the metrics'
@@ -76,6 +78,8 @@ pub enum StartError {
     Demo(String),
     #[error("{0}")]
     Key(#[from] crate::store::UnlockError),
+    #[error("{0}")]
+    Acme(String),
 }
 
 /// Binds UDP and TCP on one port (with port 0, a port free for both), and `udp_sockets`
@@ -155,6 +159,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 .expect("unlock task")?,
         )
     };
+    let issuer =
+        Arc::new(crate::certificates::Issuer::new(store.clone(), sealer.clone(), &config).map_err(StartError::Acme)?);
     let metrics = config.metrics.listen.map(|_| Metrics::new());
     if let Some(m) = &metrics {
         store.set_metrics(m.clone());
@@ -263,11 +269,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         })?;
     let api_addr = listener.local_addr().expect("bound");
     let (stop, stopped) = watch::channel(false);
-    let (jobs, worker) = crate::hosting::start(
+    let hands = crate::hosting::Hands {
+        provisioner: crate::hosting::provisioner(&config),
+        issuer,
+        renewals: Arc::default(),
+    };
+    let renewals = hands.renewals.clone();
+    let (jobs, worker) = crate::hosting::start(store.clone(), hands, config.clone(), metrics.clone(), stopped.clone());
+    let renewer = crate::hosting::schedule_renewals(
         store.clone(),
-        crate::hosting::provisioner(&config),
-        config.clone(),
-        metrics.clone(),
+        jobs.clone(),
+        renewals,
+        Duration::from_secs(config.acme.renewal_pause_secs),
         stopped.clone(),
     );
     let rate_limits = Arc::new(api::rate_limits::RateLimits::new(&config.rate_limits));
@@ -313,6 +326,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         api,
         admin,
         worker,
+        renewer,
         observer,
         background,
         stop,
@@ -363,8 +377,8 @@ impl Running {
     pub async fn shutdown(self) {
         self.ready.stopping();
         let _ = self.stop.send(true);
-        let (api, worker) = (self.api, self.worker);
-        let _ = tokio::join!(api, worker); // each ends within the grace period
+        let (api, worker, renewer) = (self.api, self.worker, self.renewer);
+        let _ = tokio::join!(api, worker, renewer); // each ends within the grace period
         let _ = self.stop_observer.send(true);
         if let Some(observer) = self.observer {
             let _ = observer.await;

@@ -3,6 +3,7 @@
 //! schema) and its routes; `router` puts them together under the shared layers.
 
 mod batch;
+mod certificates;
 mod error;
 mod events;
 mod extract;
@@ -65,6 +66,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .merge(records::routes())
         .merge(batch::routes())
         .merge(sites::routes())
+        .merge(certificates::routes())
         .merge(projects::routes())
         .merge(tokens::routes())
         .merge(tsig_keys::routes())

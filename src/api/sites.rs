@@ -39,7 +39,11 @@ pub struct SiteView {
     pub status: SiteStatus,
     pub php_version: String,
     pub ssl: SslState,
+    /// When the installed certificate expires (`GET /v1/sites/{id}/certificate` has it all).
     pub ssl_expires_at: Option<Timestamp>,
+    /// Why renewing the installed certificate failed, while it still serves; null once a
+    /// renewal succeeds.
+    pub ssl_renewal_error: Option<String>,
     pub wordpress: WordpressState,
     pub ipv4: String,
     pub ipv6: String,
@@ -61,6 +65,7 @@ impl From<&Site> for SiteView {
             php_version: s.php_version.clone(),
             ssl: s.ssl,
             ssl_expires_at: s.ssl_expires_at,
+            ssl_renewal_error: s.ssl_renewal_error.clone(),
             wordpress: s.wordpress,
             ipv4: s.ipv4.clone(),
             ipv6: s.ipv6.clone(),
@@ -267,7 +272,7 @@ async fn step(st: &AppState, caller: &Caller, id: Uuid, request: Request) -> Api
     post,
     path = "/sites/{id}/ssl",
     tag = "sites",
-    params(("id" = Uuid, Path, description = "The site")),
+    params(("id" = Uuid, Path, description = "The site"), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 202, body = Data<SiteView>)),
 )]
 async fn ssl(

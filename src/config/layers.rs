@@ -20,17 +20,21 @@ pub(super) fn parse_table(text: &str, origin: Option<String>) -> Result<toml::Ta
     })
 }
 
-/// Every string under a key named `secret`, and any string that holds the word (an
-/// `IPX_*` value that did not parse stays one string).
+/// Every string under a key that names a secret (`secret`, `eab_hmac_key`), and any string
+/// that holds the word (an `IPX_*` value that did not parse stays one string).
 pub(super) fn collect_secrets(value: &toml::Value, under_secret: bool, out: &mut Vec<String>) {
     match value {
         toml::Value::String(s) if under_secret || s.contains("secret") => out.push(s.clone()),
         toml::Value::Array(items) => items.iter().for_each(|v| collect_secrets(v, under_secret, out)),
         toml::Value::Table(t) => t
             .iter()
-            .for_each(|(k, v)| collect_secrets(v, under_secret || k.contains("secret"), out)),
+            .for_each(|(k, v)| collect_secrets(v, under_secret || names_secret(k), out)),
         _ => {}
     }
+}
+
+fn names_secret(key: &str) -> bool {
+    key.contains("secret") || key.ends_with("hmac_key")
 }
 
 pub(super) fn redacted(mut message: String, secrets: &[String]) -> String {

@@ -1,6 +1,7 @@
 //! Typed configuration: the embedded `config.toml`, a `--config` file merged over it,
 //! `IPX_<SECTION>_<KEY>` environment variables, then CLI flags (applied by `cli`).
 
+mod acme;
 mod dns;
 mod layers;
 mod observe;
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use acme::{AcmeConfig, IssuerKind};
 pub use dns::{DnsConfig, TsigKey};
 use dns::{parse_net, same_name};
 use layers::{apply_env, collect_secrets, merge, parse_table, redacted};
@@ -38,6 +40,7 @@ pub struct Config {
     pub limits: Caps,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+    pub acme: AcmeConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -199,7 +202,7 @@ impl Config {
         if self.dns.max_udp_payload < 512 {
             return bad("dns.max_udp_payload must be at least 512".into());
         }
-        Ok(())
+        self.acme.validate().or_else(bad)
     }
 }
 

@@ -1,9 +1,10 @@
 //! The platform's vocabulary as types: validated names and record data, zones, records,
-//! sites, jobs, tokens, TSIG keys and UPDATE messages, scopes, audit events, time; and the
+//! sites, jobs, certificates, tokens, TSIG keys and UPDATE messages, scopes, audit events, time; and the
 //! pure rules over them. No I/O: the store keeps these, the API and the DNS server speak them.
 
 mod account;
 mod audit;
+mod certificate;
 mod name;
 mod rdata;
 mod reserved;
@@ -18,6 +19,10 @@ mod zone;
 
 pub use account::{Team, Token, TokenState};
 pub use audit::{Actor, ActorKind, Event, ResourceKind};
+pub use certificate::{
+    AcmeAccount, Certificate, CertificateInfo, Issuance, KeyType, Obtained, Renewal, RenewalState, Window,
+    account_context, key_context,
+};
 pub use name::{DomainName, NameError};
 pub use rdata::{MAX_TTL, RecordData, USER_TYPES, check_ttl, from_rdata, parse_rdata, present, user_type};
 pub use reserved::{Reserved, is_public_suffix};

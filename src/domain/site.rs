@@ -75,7 +75,11 @@ pub struct Site {
     pub status: SiteStatus,
     pub php_version: String,
     pub ssl: SslState,
+    /// When the installed certificate expires (read from the certificate).
     pub ssl_expires_at: Option<Timestamp>,
+    /// Why the last renewal of the installed certificate failed; `None` once one succeeds.
+    #[serde(default)]
+    pub ssl_renewal_error: Option<String>,
     pub wordpress: WordpressState,
     pub ipv4: String,
     pub ipv6: String,
@@ -91,7 +95,10 @@ pub struct Site {
 pub enum JobStep {
     Create,
     Php,
+    /// Turn SSL on: obtain and install a certificate.
     Ssl,
+    /// Renew the installed certificate (started by the renewal scheduler).
+    SslRenewal,
     Wordpress,
 }
 
@@ -111,6 +118,7 @@ impl JobStep {
             Self::Create => "create",
             Self::Php => "php",
             Self::Ssl => "ssl",
+            Self::SslRenewal => "ssl_renewal",
             Self::Wordpress => "wordpress",
         }
     }

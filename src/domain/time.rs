@@ -27,6 +27,22 @@ impl Timestamp {
         }
     }
 
+    pub fn from_unix_millis(millis: i64) -> Self {
+        Self { millis }
+    }
+
+    /// Milliseconds since the epoch.
+    pub fn unix_millis(self) -> i64 {
+        self.millis
+    }
+
+    /// This instant moved by `millis` (earlier when negative).
+    pub fn plus_millis(self, millis: i64) -> Self {
+        Self {
+            millis: self.millis.saturating_add(millis),
+        }
+    }
+
     /// Whole seconds since the epoch.
     pub fn unix_secs(self) -> u64 {
         self.millis.div_euclid(1000).max(0) as u64

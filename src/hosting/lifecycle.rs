@@ -16,6 +16,8 @@ pub enum Request {
     /// Switch PHP to this version.
     Php(String),
     Ssl,
+    /// Renew the installed certificate (the renewal scheduler asks).
+    SslRenewal,
     Wordpress,
 }
 
@@ -24,6 +26,7 @@ impl Request {
         match self {
             Self::Php(_) => JobStep::Php,
             Self::Ssl => JobStep::Ssl,
+            Self::SslRenewal => JobStep::SslRenewal,
             Self::Wordpress => JobStep::Wordpress,
         }
     }
@@ -32,7 +35,7 @@ impl Request {
     pub fn params(&self) -> serde_json::Value {
         match self {
             Self::Php(version) => json!({ "php_version": version }),
-            Self::Ssl | Self::Wordpress => json!({}),
+            Self::Ssl | Self::SslRenewal | Self::Wordpress => json!({}),
         }
     }
 }
@@ -50,9 +53,6 @@ fn busy(code: &'static str, message: impl Into<String>) -> Busy {
         message: message.into(),
     }
 }
-
-/// Lifetime of a certificate the builtin step reports: 90 days, as Let's Encrypt issues.
-const CERTIFICATE_DAYS: u64 = 90;
 
 /// A site as it is first stored: provisioning, nothing installed.
 pub fn new_site(
@@ -74,6 +74,7 @@ pub fn new_site(
         php_version: php,
         ssl: SslState::None,
         ssl_expires_at: None,
+        ssl_renewal_error: None,
         wordpress: WordpressState::NotInstalled,
         ipv4: hosting.ipv4.to_string(),
         ipv6: hosting.ipv6.to_string(),
@@ -122,6 +123,11 @@ pub fn request(site: &mut Site, request: &Request) -> Result<(), Busy> {
             SslState::Active => return Err(busy("ssl_active", "SSL is already on for this site")),
             SslState::None | SslState::Failed => site.ssl = SslState::Pending,
         },
+        Request::SslRenewal => {
+            if site.ssl == SslState::Pending {
+                return Err(busy("ssl_pending", "a certificate is being issued"));
+            }
+        }
         Request::Wordpress => match site.wordpress {
             WordpressState::Installing => return Err(busy("wordpress_installing", "WordPress is being installed")),
             WordpressState::Installed => return Err(busy("wordpress_installed", "WordPress is already installed")),
@@ -147,14 +153,23 @@ pub fn finish(site: &mut Site, job: &mut Job, outcome: Result<(), String>) {
                 site.php_version = v.into();
             }
         }
-        (Ok(()), JobStep::Ssl) => {
+        (Ok(()), JobStep::Ssl | JobStep::SslRenewal) => {
+            // `ssl_expires_at` is the installed certificate's, set where it is installed.
             site.ssl = SslState::Active;
-            site.ssl_expires_at = Some(Timestamp::in_secs(CERTIFICATE_DAYS * 86_400));
+            site.ssl_renewal_error = None;
         }
         (Ok(()), JobStep::Wordpress) => site.wordpress = WordpressState::Installed,
         (Err(_), JobStep::Create) => site.status = SiteStatus::Failed,
         (Err(_), JobStep::Php) => site.status = SiteStatus::Active, // still on its old version
         (Err(_), JobStep::Ssl) => site.ssl = SslState::Failed,
+        (Err(why), JobStep::SslRenewal) => {
+            // The certificate in place stays in use while it is valid; the site says why
+            // renewing it failed.
+            site.ssl_renewal_error = Some(why.clone());
+            if site.ssl_expires_at.is_none_or(Timestamp::is_past) {
+                site.ssl = SslState::Failed;
+            }
+        }
         (Err(_), JobStep::Wordpress) => site.wordpress = WordpressState::Failed,
     }
     job.state = if outcome.is_ok() {

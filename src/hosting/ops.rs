@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use super::lifecycle::{self, Request};
-use super::records;
+use super::{records, ssl};
 use crate::config::{DnsConfig, HostingConfig, ZoneDefaults};
 use crate::domain::{Actor, DomainName, Job, JobState, JobStep, ResourceKind, Site, ZoneSeed, rules};
 use crate::store::{Result, Store, StoreError, WriteCtx};
@@ -91,6 +91,9 @@ pub async fn request(store: &Store, actor: Actor, team: Uuid, id: Uuid, request:
 fn request_in(tx: &mut WriteCtx, team: Uuid, id: Uuid, request: &Request) -> Result<(Site, Job)> {
     let mut site = tx.site(team, id)?;
     lifecycle::request(&mut site, request)?;
+    if *request == Request::Ssl {
+        ssl::not_renewing(tx, id)?;
+    }
     let mut job = lifecycle::new_job(&mut site, request.step(), request.params());
     tx.put_job(&mut job)?;
     tx.put_site(&mut site)?;
@@ -156,7 +159,8 @@ pub async fn start_job(store: &Store, id: Uuid) -> Result<Option<(Job, Site)>> {
 
 /// Records a job's outcome and moves its site on, in one transaction; returns the site and
 /// the state the job ended in. A create that succeeded also gets the site's zone (made if
-/// the team has none for the domain) and its records.
+/// the team has none for the domain) and its records; an SSL step that succeeded installs
+/// its certificate, and one that failed removes its challenge records.
 pub async fn finish_job(
     store: &Store,
     id: Uuid,
@@ -170,8 +174,12 @@ pub async fn finish_job(
             let mut site = tx.site_any(job.site_id)?.ok_or(StoreError::NotFound("site"))?;
             let outcome = match (outcome, job.step) {
                 (Ok(()), JobStep::Create) => provision_dns(tx, &mut site, &dns, &defaults),
+                (Ok(()), step @ (JobStep::Ssl | JobStep::SslRenewal)) => ssl::install(tx, &mut site, step)?,
                 (o, _) => o,
             };
+            if let (Err(why), step @ (JobStep::Ssl | JobStep::SslRenewal)) = (&outcome, job.step) {
+                ssl::failed(tx, &site, step, why)?;
+            }
             lifecycle::finish(&mut site, &mut job, outcome);
             tx.put_job(&mut job)?;
             tx.put_site(&mut site)?;

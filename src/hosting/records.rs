@@ -9,10 +9,13 @@ fn www(site: &Site) -> Result<DomainName, String> {
     DomainName::parse(&format!("www.{}", site.domain)).map_err(|e| e.0)
 }
 
-/// The names a site's records can be at: its apex, and `www` unless the domain is too long
-/// to have one (then the site never got its records).
+/// The names a site's records can be at: its apex, `www` unless the domain is too long to
+/// have one (then the site never got its records), and those of its ACME challenges.
 pub fn names(site: &Site) -> Vec<DomainName> {
-    std::iter::once(site.domain.clone()).chain(www(site).ok()).collect()
+    std::iter::once(site.domain.clone())
+        .chain(www(site).ok())
+        .chain(crate::certificates::challenges::names(site))
+        .collect()
 }
 
 /// The records `site` needs in a zone whose origin is `origin`.

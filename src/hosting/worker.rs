@@ -8,15 +8,26 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::Provisioner;
 use super::ops;
+use crate::certificates::Issuer;
 use crate::config::Config;
+use crate::domain::{Job, JobStep, Site};
 use crate::metrics::Metrics;
 use crate::store::Store;
+
+/// What jobs need besides the store: the platform side, the certificate issuer, and the
+/// renewal scheduler's bell (rung when a certificate is installed).
+#[derive(Clone)]
+pub struct Hands {
+    pub provisioner: Arc<dyn Provisioner>,
+    pub issuer: Arc<Issuer>,
+    pub renewals: Arc<Notify>,
+}
 
 /// Hands job ids to the worker. Cheap to clone.
 #[derive(Clone)]
@@ -37,7 +48,7 @@ impl Jobs {
 /// next start.
 pub fn start(
     store: Store,
-    provisioner: Arc<dyn Provisioner>,
+    hands: Hands,
     config: Arc<Config>,
     metrics: Option<Arc<Metrics>>,
     mut stop: watch::Receiver<bool>,
@@ -74,16 +85,16 @@ pub fn start(
                 permit = limit.clone().acquire_owned() => permit.expect("semaphore open"),
                 _ = stop.wait_for(|s| *s) => break,
             };
-            let (store, provisioner, config, running, metrics) = (
+            let (store, hands, config, running, metrics) = (
                 store.clone(),
-                provisioner.clone(),
+                hands.clone(),
                 config.clone(),
                 running.clone(),
                 metrics.clone(),
             );
             tasks.spawn(async move {
                 let _claimed = Claimed(running, id);
-                run_job(&store, provisioner.as_ref(), &config, id, metrics.as_deref()).await;
+                run_job(&store, &hands, &config, id, metrics.as_deref()).await;
                 drop(permit);
             });
             while tasks.try_join_next().is_some() {}
@@ -112,7 +123,7 @@ impl Drop for Claimed {
     }
 }
 
-async fn run_job(store: &Store, provisioner: &dyn Provisioner, config: &Config, id: Uuid, metrics: Option<&Metrics>) {
+async fn run_job(store: &Store, hands: &Hands, config: &Config, id: Uuid, metrics: Option<&Metrics>) {
     let (job, site) = match ops::start_job(store, id).await {
         Ok(Some(started)) => started,
         Ok(None) => return,
@@ -122,16 +133,45 @@ async fn run_job(store: &Store, provisioner: &dyn Provisioner, config: &Config, 
         }
     };
     tracing::info!(job = %id, step = job.step.as_str(), site = %site.domain, attempt = job.attempts, "running job");
-    let outcome = provisioner.run(&job, &site).await;
+    let outcome = match job.step {
+        JobStep::Ssl | JobStep::SslRenewal => ssl_step(store, hands, &job, &site).await,
+        _ => hands.provisioner.run(&job, &site).await,
+    };
     match ops::finish_job(store, id, outcome, config.dns.clone(), config.zones.clone()).await {
         Ok((site, state)) => {
             tracing::info!(job = %id, site = %site.domain, status = site.status.as_str(), state = state.as_str(), "job ended");
             if let Some(m) = metrics {
                 m.job_finished(job.step.as_str(), state.as_str());
             }
+            if matches!(job.step, JobStep::Ssl | JobStep::SslRenewal) {
+                hands.renewals.notify_one();
+            }
         }
         Err(e) => {
             tracing::error!(job = %id, error = %e, "cannot record the job's outcome; it runs again at the next start")
         }
     }
+}
+
+/// An SSL step: the platform's own part (for the first issue, as every step has), then the
+/// certificate (resumed where an earlier attempt stopped), then its install.
+async fn ssl_step(store: &Store, hands: &Hands, job: &Job, site: &Site) -> Result<(), String> {
+    let renewal = job.step == JobStep::SslRenewal;
+    if !renewal {
+        hands.provisioner.run(job, site).await?;
+    }
+    let replacing = if renewal {
+        let id = site.id;
+        store
+            .read(move |r| r.certificate(id))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|c| c.info.ari_id)
+    } else {
+        None
+    };
+    let ready = hands.issuer.obtain(site, replacing.as_deref()).await?;
+    tracing::info!(site = %site.domain, serial = %ready.info.serial, not_after = %ready.info.not_after, "certificate obtained");
+    hands.provisioner.install_certificate(job, site, &ready).await
 }

@@ -8,6 +8,7 @@
 mod audit;
 mod backup;
 mod batch;
+mod certificates;
 mod idempotency;
 mod inventory;
 mod jobs;

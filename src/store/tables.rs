@@ -9,7 +9,9 @@ use redb::{ReadableTable, TableDefinition, TypeName, Value};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Event, Job, Project, Record, Site, Team, Token, TsigKey, Zone};
+use crate::domain::{
+    AcmeAccount, Certificate, Event, Issuance, Job, Project, Record, Site, Team, Token, TsigKey, Zone,
+};
 
 /// What a JSON row can hold.
 pub(crate) trait Row: Debug + Serialize + DeserializeOwned + 'static {}
@@ -103,6 +105,14 @@ pub(crate) const JOBS: Rows<Job> = TableDefinition::new("jobs");
 /// Jobs not yet done or failed: what the worker resumes after a restart.
 pub(crate) const OPEN_JOBS: Index<u128> = TableDefinition::new("open_jobs");
 
+/// Site → its installed certificate (the key sealed).
+pub(crate) const CERTIFICATES: Rows<Certificate> = TableDefinition::new("certificates");
+/// Site → the issuance under way for it: what a restart resumes.
+pub(crate) const ISSUANCES: Rows<Issuance> = TableDefinition::new("issuances");
+/// CA directory URL → the ACME account ipx holds there (credentials sealed).
+pub(crate) const ACME_ACCOUNTS: TableDefinition<'static, &str, Json<AcmeAccount>> =
+    TableDefinition::new("acme_accounts");
+
 /// (token, "METHOD path\nkey") → the stored outcome.
 pub(crate) const IDEMPOTENCY: TableDefinition<'static, (u128, &str), Json<IdempotencyRecord>> =
     TableDefinition::new("idempotency_v2");
@@ -117,7 +127,7 @@ pub(crate) const META: TableDefinition<'static, &str, &str> = TableDefinition::n
 pub(crate) const FORMAT: &str = "1";
 
 /// Every table, to create at open and to read through before anything writes.
-pub(crate) const ALL: [&dyn Walk; 27] = [
+pub(crate) const ALL: [&dyn Walk; 30] = [
     &TEAMS,
     &TEAM_NAMES,
     &TOKENS,
@@ -141,6 +151,9 @@ pub(crate) const ALL: [&dyn Walk; 27] = [
     &SITE_DOMAINS,
     &JOBS,
     &OPEN_JOBS,
+    &CERTIFICATES,
+    &ISSUANCES,
+    &ACME_ACCOUNTS,
     &IDEMPOTENCY,
     &IDEMPOTENCY_BY_AGE,
     &IDEMPOTENCY_V1,

@@ -8,6 +8,8 @@ WORK=$(mktemp -d)
 cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 cd "$WORK"
+# The simulated issuer: SSL requests made by the fuzzer must not reach a real CA.
+IPX_ACME_ISSUER=simulated \
 IPX_RATE_LIMITS_READ_PER_MINUTE=1000000 IPX_RATE_LIMITS_WRITE_PER_MINUTE=1000000 IPX_RATE_LIMITS_PROVISION_PER_MINUTE=1000000 \
   "$BIN" --data-dir "$WORK/data" serve --dns-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 >out.txt 2>err.txt &
 PID=$!

@@ -55,6 +55,9 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.auth.failures_per_minute_per_token = 1_000_000;
     config.auth.failures_per_minute_per_address = 1_000_000;
     config.api.max_connections_per_address = 1000;
+    // Never a real CA from a test: SSL without a test CA (tests/it/pebble.rs) or the
+    // simulated issuer fails at once, on loopback.
+    config.acme.directory = "https://127.0.0.1:1/directory".into();
     config
 }
 

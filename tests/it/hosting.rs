@@ -129,7 +129,7 @@ async fn a_site_in_an_existing_zone_of_the_team_uses_it() {
 
 #[tokio::test]
 async fn php_ssl_and_wordpress_move_through_their_states() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c, _| c.acme.issuer = ipx::config::IssuerKind::Simulated).await;
     let token = app.team("acme", &[]).await;
     let id = create_site(&app, &token, "states.test").await;
     app.wait_site(&token, &id, |s| status(s) == "active").await;
@@ -466,6 +466,7 @@ async fn another_teams_site_and_project_are_404_on_every_route() {
         app.get(&b, &s).await,
         app.patch(&b, &s, json!({ "php_version": "8.4" })).await,
         app.post(&b, &format!("{s}/ssl"), json!({})).await,
+        app.get(&b, &format!("{s}/certificate")).await,
         app.post(&b, &format!("{s}/wordpress"), json!({})).await,
         app.get(&b, &p).await,
         app.patch(&b, &p, json!({ "name": "stolen" })).await,

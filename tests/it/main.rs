@@ -2,7 +2,9 @@
 //! TCP, and the real binary for the CLI.
 
 mod helpers;
+mod pebble;
 
+mod acme;
 mod api_auth;
 mod api_records;
 mod api_zones;

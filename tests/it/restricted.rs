@@ -36,6 +36,7 @@ async fn a_zone_restricted_token_reaches_only_the_sites_tokens_and_events_of_its
         app.get(&narrow, &outside).await,
         app.patch(&narrow, &outside, json!({ "php_version": "8.4" })).await,
         app.post(&narrow, &format!("{outside}/ssl"), json!({})).await,
+        app.get(&narrow, &format!("{outside}/certificate")).await,
         app.post(&narrow, &format!("{outside}/wordpress"), json!({})).await,
     ] {
         assert_eq!((r.status.as_u16(), r.code()), (404, "not_found"), "{}", r.body);
