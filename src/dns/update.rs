@@ -22,7 +22,8 @@ use super::keys::Key;
 use super::respond::Responder;
 use super::snapshot::Key as ZoneKey;
 use crate::domain::DomainName;
-use crate::domain::update::{Malformed, Unmet, Update};
+use crate::domain::update::{Malformed, Update};
+use crate::domain::update_plan::Unmet;
 use crate::store::{MAX_BATCH_ITEMS, UpdateRefused, Updater};
 
 /// Most prerequisite and update records one message may hold: as many items as an API batch.
@@ -212,7 +213,11 @@ impl Handler {
             }
             None => {}
         }
-        let rcode = match updates.updater.apply(row.clone(), zone_id, update).await {
+        let rcode = match updates
+            .updater
+            .apply(row.clone(), zone_id, update, request.src().ip())
+            .await
+        {
             Ok(Ok(outcome)) => {
                 let changes = outcome.changes.as_deref().unwrap_or("no change");
                 tracing::info!(client = %request.src(), key = %row.name, zone = %zone_name, serial = outcome.serial, changes, "UPDATE applied");

@@ -15,6 +15,7 @@ pub mod text;
 mod time;
 mod tsig;
 pub mod update;
+pub mod update_plan;
 mod zone;
 
 pub use account::{Team, Token, TokenState};

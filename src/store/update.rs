@@ -5,13 +5,15 @@
 //! naming the key.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::rr::RecordType;
 use uuid::Uuid;
 
 use super::{Batch, Result, Store, StoreError, WriteCtx};
-use crate::domain::update::{self, Unmet, Update};
+use crate::domain::update::Update;
+use crate::domain::update_plan::{self, Unmet};
 use crate::domain::{Actor, NewRecord, Record, TsigKey, Zone, parse_rdata};
 
 /// What the DNS server holds to apply UPDATEs: it can do that and nothing else.
@@ -46,15 +48,19 @@ impl Updater {
         Self { store }
     }
 
-    /// Applies `update` to `zone` for `key`; returns once it is committed and published.
+    /// Applies `update`, sent by `client`, to `zone` for `key`; returns once it is committed
+    /// and published.
     pub async fn apply(
         &self,
         key: Arc<TsigKey>,
         zone: Uuid,
         update: Update,
+        client: IpAddr,
     ) -> Result<Result<UpdateOutcome, UpdateRefused>> {
         self.store
-            .write_as(Actor::tsig_key(key.id), move |tx| tx.apply_update(&key, zone, &update))
+            .write_as(Actor::tsig_key(key.id), move |tx| {
+                tx.apply_update(&key, zone, &update, client)
+            })
             .await
     }
 }
@@ -86,6 +92,7 @@ impl WriteCtx {
         key: &TsigKey,
         zone_id: Uuid,
         update: &Update,
+        client: IpAddr,
     ) -> Result<Result<UpdateOutcome, UpdateRefused>> {
         if self.tsig_key(key.id)?.is_none() {
             return Ok(Err(UpdateRefused::Revoked));
@@ -103,10 +110,10 @@ impl WriteCtx {
             }
             at.insert(name, rows);
         }
-        if let Err(unmet) = update::check(&update.prerequisites, &at) {
+        if let Err(unmet) = update_plan::check(&update.prerequisites, &at) {
             return Ok(Err(UpdateRefused::Unmet(unmet)));
         }
-        let diff = match update::plan(&zone.name, &update.ops, &at) {
+        let diff = match update_plan::plan(&zone.name, &update.ops, &at) {
             Ok(d) => d,
             Err(refusal) => return Ok(Err(UpdateRefused::Refused(refusal.to_string()))),
         };
@@ -143,7 +150,7 @@ impl WriteCtx {
             Err(e) => return Err(e),
         };
         let counts = plan.counts();
-        let summary = format!("UPDATE signed with {}: {counts}", key.name);
+        let summary = format!("UPDATE from {client} signed with {}: {counts}", key.name);
         let outcome = self.write_plan(key.team_id, plan, "zone.updated", summary)?;
         Ok(Ok(UpdateOutcome {
             serial: outcome.serial,
