@@ -5,6 +5,7 @@ mod helpers;
 mod pebble;
 
 mod acme;
+mod acme_clients;
 mod api_auth;
 mod api_records;
 mod api_zones;
