@@ -166,6 +166,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         store.set_metrics(m.clone());
     }
     let rrl = dns::rrl::Rrl::new(&config.rrl).map(Arc::new);
+    let zones = Arc::new(Zones::default());
+    let targets = config.dns.also_notify.clone();
+    let notifier = (!targets.is_empty()).then(|| dns::notify::Notifier::new(zones.clone(), targets, metrics.clone()));
+    let secondaries = notifier.as_ref().map(dns::notify::Notifier::secondaries);
     // Every socket is bound before anything is written or served: a start that cannot bind
     // leaves the store as it found it.
     let (udp, tcp) = bind_dns(config.dns.listen, config.dns.udp_threads()).await?;
@@ -196,6 +200,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         ready: ready.clone(),
         metrics: metrics.clone(),
         rrl: rrl.clone(),
+        secondaries: secondaries.clone(),
         per_zone_series_limit: config.metrics.per_zone_series_limit,
         scraping: Arc::default(),
     };
@@ -211,13 +216,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         None => (None, None),
     };
 
-    let zones = Arc::new(Zones::default());
     let keys = Arc::new(dns::Keys::new(&config.dns.transfer_keys(), Some(sealer.clone())));
     {
         let (store, zones, keys) = (store.clone(), zones.clone(), keys.clone());
-        let targets = config.dns.also_notify.clone();
-        let notifier =
-            (!targets.is_empty()).then(|| dns::notify::Notifier::new(zones.clone(), targets, metrics.clone()));
         tokio::task::spawn_blocking(move || dns::attach(&store, zones, keys, notifier))
             .await
             .expect("attach task")?;
@@ -244,7 +245,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         )
         .with_updates(dns::Updates::new(store.updater(), config.dns.update_rate_per_key))
         .with_rrl(rrl.clone())
-        .with_metrics(metrics.clone());
+        .with_metrics(metrics.clone())
+        .with_secondaries(secondaries);
     let (dns_udp, dns_tcp) =
         dns::serve(udp, tcp, handler, dns::tcp::Limits::from_config(&config.dns)).map_err(|source| {
             StartError::Bind {

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::ApiError;
 use crate::dns::rrl::Rrl;
+use crate::dns::secondaries::Secondaries;
 use crate::metrics::inventory::write_one;
 use crate::metrics::{Metrics, Readiness};
 use crate::store::Store;
@@ -26,6 +27,8 @@ pub struct Observe {
     /// `None` with the metrics listener off.
     pub metrics: Option<Arc<Metrics>>,
     pub rrl: Option<Arc<Rrl>>,
+    /// The secondaries' standing, when there are any (`[dns] also_notify`).
+    pub secondaries: Option<Arc<Secondaries>>,
     /// Zones the server may hold and still export per-zone series.
     pub per_zone_series_limit: usize,
     /// One scrape at a time: a flood of scrapes queues instead of reading the store in
@@ -94,6 +97,7 @@ async fn metrics(State(o): State<Observe>) -> Response {
     };
     let _one_at_a_time = o.scraping.lock().await;
     let (store, rrl, limit) = (o.store.clone(), o.rrl.clone(), o.per_zone_series_limit);
+    let standings = o.secondaries.as_ref().map(|s| s.standings());
     let ready = o.ready.waiting_for().is_empty() && !o.ready.is_stopping() && o.store.health().is_ok();
     let text = tokio::task::spawn_blocking(move || {
         let mut extra = String::new();
@@ -125,6 +129,9 @@ async fn metrics(State(o): State<Observe>) -> Response {
             "1 when /readyz says the server takes traffic.",
             u8::from(ready),
         );
+        if let Some(standings) = standings {
+            secondaries(&mut extra, &standings);
+        }
         extra.push_str("# HELP ipx_build_info Always 1; the label says which version runs.\n");
         extra.push_str("# TYPE ipx_build_info gauge\n");
         extra.push_str(concat!(
@@ -142,5 +149,28 @@ async fn metrics(State(o): State<Observe>) -> Response {
         )
             .into_response(),
         Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+fn secondaries(out: &mut String, standings: &[crate::dns::secondaries::Standing]) {
+    use std::fmt::Write;
+    out.push_str("# HELP ipx_dns_secondary_zones_behind Zones a configured secondary has not transferred the newest serial of.\n");
+    out.push_str("# TYPE ipx_dns_secondary_zones_behind gauge\n");
+    for s in standings {
+        let _ = writeln!(
+            out,
+            "ipx_dns_secondary_zones_behind{{secondary=\"{}\"}} {}",
+            s.addr, s.zones_behind
+        );
+    }
+    out.push_str("# HELP ipx_dns_secondary_lag_seconds Time since the oldest change a configured secondary has not transferred (0: current).\n");
+    out.push_str("# TYPE ipx_dns_secondary_lag_seconds gauge\n");
+    for s in standings {
+        let _ = writeln!(
+            out,
+            "ipx_dns_secondary_lag_seconds{{secondary=\"{}\"}} {}",
+            s.addr,
+            s.lag.as_secs_f64()
+        );
     }
 }

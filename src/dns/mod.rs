@@ -13,6 +13,7 @@ pub mod notify;
 mod query;
 mod respond;
 pub mod rrl;
+pub mod secondaries;
 pub mod snapshot;
 pub mod tcp;
 pub mod tsig;
@@ -52,6 +53,8 @@ pub struct Handler {
     updates: Option<Arc<Updates>>,
     rrl: Option<Arc<rrl::Rrl>>,
     metrics: Option<Arc<Metrics>>,
+    /// Told of every completed transfer, to know which secondaries are behind.
+    secondaries: Option<Arc<secondaries::Secondaries>>,
 }
 
 impl Handler {
@@ -64,7 +67,14 @@ impl Handler {
             updates: None,
             rrl: None,
             metrics: None,
+            secondaries: None,
         }
+    }
+
+    /// Reports completed transfers to `secondaries` (the notifier's).
+    pub fn with_secondaries(mut self, secondaries: Option<Arc<secondaries::Secondaries>>) -> Self {
+        self.secondaries = secondaries;
+        self
     }
 
     /// Counts every request, its answer and how long it took (`None`: nothing is counted).
@@ -268,11 +278,11 @@ pub fn attach(
         keys.apply(changes);
         if let Some(n) = &notifier {
             let mut seen = std::collections::HashSet::new();
-            for c in changes {
-                if let crate::store::Change::ZonePut(z) = c
-                    && seen.insert(z.id)
-                {
-                    n.changed(z.id);
+            for c in changes.iter().rev() {
+                match c {
+                    crate::store::Change::ZonePut(z) if seen.insert(z.id) => n.changed(z.id, z.serial),
+                    crate::store::Change::ZoneRemoved(z) if seen.insert(z.id) => n.removed(z.id),
+                    _ => {}
                 }
             }
         }

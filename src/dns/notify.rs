@@ -16,6 +16,7 @@ use tokio::net::UdpSocket;
 use uuid::Uuid;
 
 use super::Zones;
+use super::secondaries::Secondaries;
 use crate::metrics::Metrics;
 
 const ATTEMPTS: u32 = 6;
@@ -34,6 +35,8 @@ struct Inner {
     /// (zone, target) → dirty: a task is running for the pair; `true` once it must resend.
     running: Mutex<HashMap<(Uuid, SocketAddr), bool>>,
     metrics: Option<Arc<Metrics>>,
+    /// Which secondaries still lack a change.
+    secondaries: Arc<Secondaries>,
 }
 
 impl Notifier {
@@ -44,15 +47,27 @@ impl Notifier {
             inner: Arc::new(Inner {
                 runtime,
                 zones,
-                targets,
                 running: Mutex::default(),
                 metrics,
+                secondaries: Arc::new(Secondaries::new(&targets)),
+                targets,
             }),
         }
     }
 
-    /// Tells every secondary that `zone` changed.
-    pub fn changed(&self, zone: Uuid) {
+    /// Who is behind on what: the handler reports transfers to it, the metrics read it.
+    pub fn secondaries(&self) -> Arc<Secondaries> {
+        self.inner.secondaries.clone()
+    }
+
+    /// A zone is gone.
+    pub fn removed(&self, zone: Uuid) {
+        self.inner.secondaries.removed(zone);
+    }
+
+    /// Tells every secondary that `zone` changed, now at `serial`.
+    pub fn changed(&self, zone: Uuid, serial: u32) {
+        self.inner.secondaries.changed(zone, serial);
         for &target in &self.inner.targets {
             let mut running = self.inner.running.lock().expect("notify state");
             if let Some(dirty) = running.get_mut(&(zone, target)) {

@@ -94,6 +94,8 @@ impl Handler {
         let (Some(transfers), true) = (&self.transfers, is_transfer) else {
             return responder.empty(request, None, meta).await; // NOTIFY: acknowledged
         };
+        // Whether the client holds our serial once this transfer is through.
+        let mut current = request.protocol() != Protocol::Udp;
         let records = if q.query_type() == RecordType::AXFR {
             axfr(&zone)
         } else {
@@ -108,7 +110,10 @@ impl Handler {
                     return responder.empty(request, None, meta).await;
                 }
                 // Over UDP only "you are current" or "use TCP" fit: both are our SOA (RFC 1995 §2).
-                (Some(_), Protocol::Udp) => vec![zone.soa[0].clone()],
+                (Some(theirs), Protocol::Udp) => {
+                    current = theirs == zone.serial;
+                    vec![zone.soa[0].clone()]
+                }
                 (Some(theirs), _) => ixfr(&zone, &transfers.journal, theirs).await,
             }
         };
@@ -126,6 +131,9 @@ impl Handler {
             }
         }
         self.count_transfer(kind, "complete");
+        if let (Some(secondaries), true) = (&self.secondaries, current) {
+            secondaries.transferred(request.src().ip(), zone.id, zone.serial);
+        }
         let key = key.map(|k| k.name.to_string());
         tracing::info!(zone = %zone.origin, client = %request.src(), ?key, kind = %q.query_type(), records = records.len(), serial = zone.serial, "zone transfer");
     }

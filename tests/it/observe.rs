@@ -249,6 +249,44 @@ async fn rrl_and_zone_transfer_outcomes_are_counted() {
     );
 }
 
+#[tokio::test]
+async fn a_secondary_counts_as_behind_from_a_change_until_it_transfers_the_new_serial() {
+    // The secondary: a socket that hears NOTIFY (and does not answer), transferring from
+    // the same address.
+    let secondary = tokio::net::UdpSocket::bind("127.0.0.3:0").await.unwrap();
+    let notify_at = secondary.local_addr().unwrap();
+    let app = spawn_app_with(|c, _| {
+        c.dns.also_notify = vec![notify_at];
+        c.dns.allow_transfer = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "sec.test").await;
+    assert_eq!(app.record(&token, &zone, "www", "A", "192.0.2.1").await.status, 201);
+    let behind = "ipx_dns_secondary_zones_behind{secondary=\"127.0.0.3\"}";
+    let lag = "ipx_dns_secondary_lag_seconds{secondary=\"127.0.0.3\"}";
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let s = app.scrape().await;
+    assert_eq!(s.value(behind), 1.0);
+    assert!(s.value(lag) > 0.0);
+    // Another address transferring does not count for it.
+    axfr(
+        crate::helpers::connect_from("127.0.0.4", app.dns_addr()).await,
+        "sec.test.",
+    )
+    .await;
+    assert_eq!(app.scrape().await.value(behind), 1.0);
+    axfr(
+        crate::helpers::connect_from("127.0.0.3", app.dns_addr()).await,
+        "sec.test.",
+    )
+    .await;
+    let s = app.scrape().await;
+    assert_eq!((s.value(behind), s.value(lag)), (0.0, 0.0), "current again");
+    assert!(s.value("ipx_dns_transfers_total{type=\"AXFR\",outcome=\"complete\"}") >= 2.0);
+    drop(secondary);
+}
+
 /// Runs an AXFR on `stream` and returns the records received.
 async fn axfr(mut stream: tokio::net::TcpStream, zone: &str) -> usize {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
