@@ -80,7 +80,7 @@ pub async fn layer(State(st): State<AppState>, mut request: Request, next: Next)
     };
     let span = tracing::info_span!("request", request_id = %id);
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    let path = logged_path(request.uri().path());
     let request_bytes = declared_length(&request);
     let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     request.extensions_mut().insert(RequestId(id.clone()));
@@ -172,6 +172,17 @@ impl Access<'_> {
         } else {
             line!(tracing::Level::INFO);
         }
+    }
+}
+
+/// Longest path written in the access log: a line per request must stay a line, whatever a
+/// client sends (the target may be 8 KiB, and a refused one longer).
+const LOGGED_PATH: usize = 256;
+
+fn logged_path(path: &str) -> String {
+    match path.char_indices().nth(LOGGED_PATH) {
+        Some((cut, _)) => format!("{}…", &path[..cut]),
+        None => path.to_string(),
     }
 }
 

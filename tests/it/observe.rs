@@ -515,6 +515,12 @@ async fn every_api_request_logs_one_json_line_with_its_ids_and_never_a_secret() 
     let created = sent(create.header("x-request-id", "mine-42").body(body.clone())).await;
     assert_eq!(created, "mine-42");
     let refused = sent(client.get(&url).bearer_auth("ipxapi_wrong")).await;
+    let long = sent(
+        client
+            .get(format!("http://{api}/v1/{}", "a".repeat(6000)))
+            .bearer_auth(&token),
+    )
+    .await;
     // The database file leaves its path: the next write is refused and says why in the log,
     // in a line that carries the request's id.
     std::fs::rename(data.join("ipx.redb"), dir.path().join("moved.redb")).unwrap();
@@ -563,6 +569,12 @@ async fn every_api_request_logs_one_json_line_with_its_ids_and_never_a_secret() 
         assert!(line["bytes"].as_u64().unwrap() > 0);
         assert_eq!(line["client"], "127.0.0.1");
     }
+    let long = access(&long);
+    assert_eq!((long.len(), long[0]["status"].as_u64()), (1, Some(404)));
+    assert!(
+        long[0]["path"].as_str().unwrap().chars().count() <= 257,
+        "a long path is cut in the log"
+    );
     let token_id = principal["token_id"].as_str().expect("the token's id");
     assert!(uuid::Uuid::try_parse(token_id).is_ok());
     assert!(uuid::Uuid::try_parse(principal["team_id"].as_str().unwrap()).is_ok());
