@@ -23,7 +23,6 @@ pub mod xfr;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::RecordType;
@@ -39,7 +38,7 @@ pub use xfr::Transfers;
 use self::check::Checked;
 use self::respond::Responder;
 use crate::metrics::Metrics;
-use crate::metrics::dns::Proto;
+use crate::metrics::dns::{Proto, Stamp};
 use crate::store::{Reader, Store};
 
 /// Answers every query from the current snapshots; holds no lock and does no I/O but the
@@ -118,7 +117,7 @@ impl Handler {
     /// Answers one UDP datagram from `peer` into `out`; `false` when nothing is to be sent.
     /// Called by the UDP threads, outside the async runtime (which they have entered).
     pub(crate) fn answer_udp(&self, raw: &[u8], peer: SocketAddr, out: &mut Vec<u8>) -> bool {
-        let started = Instant::now();
+        let started = Stamp::now();
         let Ok(request) = Request::from_bytes(raw.to_vec(), peer, Protocol::Udp) else {
             let reply = tcp::formerr(raw);
             self.malformed(Proto::Udp, reply.is_some(), started);
@@ -147,7 +146,7 @@ impl Handler {
         let Some(metrics) = &self.metrics else {
             return self.respond(request, responder).await;
         };
-        let started = Instant::now();
+        let started = Stamp::now();
         self.respond(request, responder).await;
         let qtype = request
             .queries
@@ -163,7 +162,7 @@ impl Handler {
 
     /// Counts a message that does not parse: answered FORMERR when its header allows, else
     /// not at all.
-    pub(crate) fn malformed(&self, proto: Proto, answered: bool, started: Instant) {
+    pub(crate) fn malformed(&self, proto: Proto, answered: bool, started: Stamp) {
         if let Some(m) = &self.metrics {
             m.dns.record(proto, 0, answered.then_some(1), started);
         }

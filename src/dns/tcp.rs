@@ -133,7 +133,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, handler: Arc<Handler>, 
             let (handler, tx) = (handler.clone(), tx.clone());
             while queries.try_join_next().is_some() {}
             queries.spawn(async move {
-                let started = std::time::Instant::now();
+                let started = crate::metrics::dns::Stamp::now();
                 match Request::from_bytes(raw.clone(), peer, Protocol::Tcp) {
                     Ok(request) => {
                         handler.handle(&request, &mut Responder::tcp(tx)).await;
