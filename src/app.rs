@@ -211,9 +211,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             let (limits, app) = (observer_limits(&config.api), api::health::router(observe.clone()));
             let task = tokio::spawn(async move { api::server::serve(l, app, &limits, observer_stopped).await });
             tracing::info!("metrics listening on http://{addr}");
-            (Some(addr), Some(task))
+            (Some(addr), AbortUnlessStarted(Some(task)))
         }
-        None => (None, None),
+        None => (None, AbortUnlessStarted(None)),
     };
 
     let keys = Arc::new(dns::Keys::new(&config.dns.transfer_keys(), Some(sealer.clone())));
@@ -329,11 +329,29 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         admin,
         worker,
         renewer,
-        observer,
+        observer: observer.started(),
         background,
         stop,
         stop_observer,
     })
+}
+
+/// The metrics listener's task, stopped if start-up fails after it began serving (its
+/// handle on the store must not outlive a failed start).
+struct AbortUnlessStarted(Option<JoinHandle<()>>);
+
+impl AbortUnlessStarted {
+    fn started(mut self) -> Option<JoinHandle<()>> {
+        self.0.take()
+    }
+}
+
+impl Drop for AbortUnlessStarted {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
 }
 
 /// The metrics listener's bounds: the API's timeouts, and room for a few scrapers and
