@@ -6,6 +6,7 @@
 #
 #   bash benches/dnsperf.sh [--names 10000] [--seconds 10] [--rounds 2] [--servers "ipx nsd knot"]
 #   bash benches/dnsperf.sh --smoke     # seconds, not minutes: proves the script works (CI)
+#   METRICS_LISTEN= bash benches/dnsperf.sh --servers ipx   # ipx with metrics off (default on)
 #
 # Needs: dnsperf, nsd, knot (apt-get install dnsperf nsd knot). RRL is off for ipx, as NSD and
 # Knot run without it.
@@ -84,7 +85,7 @@ start_ipx() {
   "$BIN" --data-dir "$data" team create bench >/dev/null
   "$BIN" --data-dir "$data" zone import "$ZF" --team bench >/dev/null
   IPX_DEMO_ENABLED=false IPX_RRL_ENABLED=false IPX_DNS_UDP_THREADS=1 taskset -c 1 "$BIN" --data-dir "$data" serve \
-    --dns-listen "127.0.0.1:$1" --api-listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 2>"$WORK/ipx.log" >/dev/null &
+    --dns-listen "127.0.0.1:$1" --api-listen 127.0.0.1:0 --metrics-listen "${METRICS_LISTEN-127.0.0.1:0}" 2>"$WORK/ipx.log" >/dev/null &
   echo $!
 }
 

@@ -203,19 +203,25 @@ impl Worker {
 
 /// Every shard of one server.
 pub struct DnsMetrics {
+    /// Tells this server's workers from others' in a thread's `LOCAL` (never reused).
+    id: u64,
     shards: Mutex<Vec<Arc<Shard>>>,
     /// Shared by the threads past `MAX_SHARDS`.
     overflow: Arc<Shard>,
 }
 
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
 thread_local! {
-    /// This thread's workers, one per server it answers for (one, outside tests).
-    static LOCAL: RefCell<Vec<(Weak<DnsMetrics>, Worker)>> = const { RefCell::new(Vec::new()) };
+    /// This thread's workers, one per server it answers for (one, outside tests), with the
+    /// server's id and a weak handle to let go of the workers of servers that are gone.
+    static LOCAL: RefCell<Vec<(u64, Weak<DnsMetrics>, Worker)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl DnsMetrics {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             shards: Mutex::default(),
             overflow: Arc::new(Shard::new()),
         })
@@ -245,14 +251,13 @@ impl DnsMetrics {
     pub fn record(self: &Arc<Self>, proto: Proto, qtype: u16, rcode: Option<u8>, started: Stamp) {
         let nanos = started.elapsed_nanos();
         LOCAL.with_borrow_mut(|workers| {
-            let me = Arc::as_ptr(self);
-            if let Some((_, w)) = workers.iter().find(|(m, _)| m.as_ptr() == me) {
+            if let Some((_, _, w)) = workers.iter().find(|(id, _, _)| *id == self.id) {
                 return w.answered(proto, qtype, rcode, nanos);
             }
-            workers.retain(|(m, _)| m.strong_count() > 0);
+            workers.retain(|(_, m, _)| m.strong_count() > 0);
             let w = self.worker();
             w.answered(proto, qtype, rcode, nanos);
-            workers.push((Arc::downgrade(self), w));
+            workers.push((self.id, Arc::downgrade(self), w));
         });
     }
 
@@ -492,7 +497,7 @@ mod tests {
         assert_eq!(count(&b).as_deref(), Some("2"));
         assert_eq!(count(&c).as_deref(), Some("1"));
         assert!(
-            LOCAL.with_borrow(|w| w.iter().all(|(m, _)| m.strong_count() > 0)),
+            LOCAL.with_borrow(|w| w.iter().all(|(_, m, _)| m.strong_count() > 0)),
             "the dropped server's worker is let go"
         );
     }
