@@ -301,6 +301,16 @@ fn a_failed_backup_leaves_the_previous_one_in_place() {
 async fn a_backup_holds_no_secret_in_the_clear() {
     let app = spawn_app().await;
     let token = app.team("acme", &[]).await;
+    let zone = app.zone(&token, "secret.test").await;
+    let key = app
+        .post(
+            &token,
+            "/v1/tsig-keys",
+            json!({ "name": "deploy", "algorithm": "hmac-sha256", "rules": [{ "zone_id": zone }] }),
+        )
+        .await;
+    assert_eq!(key.status, 201, "{}", key.body);
+    let tsig = key.data()["secret"].as_str().unwrap().to_string();
     let file = app.dir().join("ipx.backup");
     let (ok, _, err) = ipx_async(
         app.config.store.data_dir.clone(),
@@ -323,5 +333,14 @@ async fn a_backup_holds_no_secret_in_the_clear() {
         !contains(encoded.as_bytes()),
         "the key-encryption key stays out of the backup"
     );
-    assert!(contains(b"acme"), "the backup does hold the store");
+    assert!(
+        !contains(tsig.as_bytes()),
+        "the TSIG secret is not in the backup, as text"
+    );
+    let raw = data_encoding::BASE64.decode(tsig.as_bytes()).unwrap();
+    assert!(!contains(&raw), "nor as bytes");
+    assert!(
+        contains(b"acme") && contains(b"deploy"),
+        "the backup does hold the store"
+    );
 }
