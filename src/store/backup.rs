@@ -128,6 +128,9 @@ fn verify(mut file: File, what: &str) -> Result<Contents> {
             "{what} is not an ipx backup (not a redb file)"
         )));
     }
+    // Opening the file to check it may grow it (redb allocates on open): its size is read
+    // again once the check is done, so that the whole of it is what gets copied out.
+    let probe = file.try_clone().map_err(|e| damaged(&e.to_string()))?;
     let repaired = Rc::new(Cell::new(false));
     let opened = {
         let repaired = repaired.clone();
@@ -179,7 +182,10 @@ fn verify(mut file: File, what: &str) -> Result<Contents> {
             bytes,
         })
     });
-    counted.unwrap_or_else(|_| Err(damaged("a page does not read back")))
+    drop(db);
+    let mut contents = counted.unwrap_or_else(|_| Err(damaged("a page does not read back")))?;
+    contents.bytes = probe.metadata().map_err(|e| damaged(&e.to_string()))?.len();
+    Ok(contents)
 }
 
 /// Rows of a table (0 for one the file does not have).
