@@ -106,14 +106,15 @@ impl Issuer {
         let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::Dns(n.clone())).collect();
         let plain = NewOrder::new(&identifiers);
         let order = match replacing.and_then(ari_identifier) {
-            // RFC 9773 §5: say which certificate this one replaces; a CA that does not know
-            // ARI, or that has seen it replaced already, gets a plain order.
+            // RFC 9773 §5: say which certificate this one replaces. A CA that does not know
+            // ARI, or refuses the claim (say, it saw the certificate replaced already), gets
+            // a plain order: a renewal is never held up by the hint.
             Some(old) => match account.new_order(&NewOrder::new(&identifiers).replaces(old)).await {
                 Ok(order) => Ok(order),
-                Err(Error::Api(p)) if !p.r#type.as_deref().is_some_and(|t| t.ends_with(":alreadyReplaced")) => {
-                    Err(Error::Api(p))
+                Err(e) => {
+                    tracing::info!(error = %e, "the CA did not take the order as a replacement; placing a plain one");
+                    account.new_order(&plain).await
                 }
-                Err(_) => account.new_order(&plain).await,
             },
             None => account.new_order(&plain).await,
         }

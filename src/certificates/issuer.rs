@@ -91,16 +91,17 @@ impl Issuer {
         Ok(http)
     }
 
-    /// Obtains the certificate for `site`, going on from where an earlier attempt stopped.
-    /// `Err` is the reason the user is shown.
-    pub async fn obtain(&self, site: &Site, renewing: Option<&str>) -> Result<Ready, String> {
+    /// Obtains the certificate for `site`, going on from where an earlier attempt stopped;
+    /// `replacing` is the ARI id of the certificate a renewal replaces. `Err` is the reason
+    /// the user is shown.
+    pub async fn obtain(&self, site: &Site, replacing: Option<&str>) -> Result<Ready, String> {
         let mut issuance = self.resume(site).await?;
         if issuance.obtained.is_none() {
             match self.config.issuer {
                 IssuerKind::Simulated => self.simulate(site, &mut issuance).await?,
                 IssuerKind::Acme => {
                     let limit = Duration::from_secs(self.config.order_timeout_secs);
-                    let order = self.order(site, &mut issuance, renewing, limit);
+                    let order = self.order(site, &mut issuance, replacing, limit);
                     match tokio::time::timeout(limit, order).await {
                         Ok(result) => result?,
                         Err(_) => {
@@ -137,7 +138,7 @@ impl Issuer {
         };
         match held {
             Some(i) if i.directory == directory && i.key_type == key_type && !stale(&i) => Ok(i),
-            _ => {
+            i => {
                 let fresh = Issuance {
                     site_id: site.id,
                     team_id: site.team_id,
@@ -146,6 +147,8 @@ impl Issuer {
                     key: None,
                     key_type,
                     obtained: None,
+                    failures: i.as_ref().map_or(0, |i| i.failures),
+                    retry_at: None,
                 };
                 self.save(fresh.clone()).await?;
                 Ok(fresh)

@@ -81,6 +81,9 @@ pub struct Certificate {
     pub issuer_directory: String,
     pub issued_at: Timestamp,
     pub renewal: Renewal,
+    /// Its expiry has been noticed: its site shows SSL failed.
+    #[serde(default)]
+    pub lapsed: bool,
 }
 
 /// The context a site's certificate key is sealed for.
@@ -110,6 +113,13 @@ pub struct Issuance {
     pub key: Option<Sealed>,
     pub key_type: KeyType,
     pub obtained: Option<Obtained>,
+    /// SSL requests that failed in a row, and when the site may ask again: each failure
+    /// after the first doubles the wait, so a site cannot spend the CA's order budget (one
+    /// account serves every team) in a loop.
+    #[serde(default)]
+    pub failures: u32,
+    #[serde(default)]
+    pub retry_at: Option<Timestamp>,
 }
 
 /// An ACME account: one per CA directory, its credentials (key included) sealed.

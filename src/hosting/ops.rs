@@ -92,7 +92,7 @@ fn request_in(tx: &mut WriteCtx, team: Uuid, id: Uuid, request: &Request) -> Res
     let mut site = tx.site(team, id)?;
     lifecycle::request(&mut site, request)?;
     if *request == Request::Ssl {
-        ssl::not_renewing(tx, id)?;
+        ssl::may_ask(tx, id)?;
     }
     let mut job = lifecycle::new_job(&mut site, request.step(), request.params());
     tx.put_job(&mut job)?;

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::{Jobs, ssl};
-use crate::domain::{RenewalState, SslState, Timestamp};
+use crate::domain::Timestamp;
 use crate::store::{Store, StoreError};
 
 /// Longest sleep between two looks: renewal windows and the clock move.
@@ -55,16 +55,11 @@ pub fn schedule_renewals(
     })
 }
 
-/// A certificate as the scheduler sees it.
-struct Due {
-    site: Uuid,
-    next_at: Timestamp,
-    renewing: bool,
-    /// Expired while its site still shows SSL active.
-    lapsed: bool,
-}
+/// How many due certificates one look takes: the rest wait for the next look.
+const BATCH: usize = 64;
 
-/// Renews every certificate that is due, one at a time; returns when the next one is due.
+/// Notices expired certificates, then renews every certificate that is due, one at a time;
+/// returns when the next renewal or expiry is due.
 async fn renew_due(
     store: &Store,
     jobs: &Jobs,
@@ -72,30 +67,21 @@ async fn renew_due(
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Option<Timestamp>, StoreError> {
     loop {
-        let all = store
-            .read(|r| {
-                let mut all = Vec::new();
-                for cert in r.certificates()? {
-                    let ssl = r.site_any(cert.site_id)?.map(|s| s.ssl);
-                    all.push(Due {
-                        site: cert.site_id,
-                        next_at: cert.renewal.next_at,
-                        renewing: cert.renewal.state == RenewalState::Renewing,
-                        lapsed: ssl == Some(SslState::Active) && cert.info.not_after.is_past(),
-                    });
-                }
-                Ok(all)
-            })
-            .await?;
-        for lapsed in all.iter().filter(|d| d.lapsed) {
-            ssl::expire(store, lapsed.site).await?;
-        }
         let now = Timestamp::now();
-        let waiting = all.iter().filter(|d| !d.renewing);
-        let Some(due) = waiting.clone().filter(|d| d.next_at <= now).min_by_key(|d| d.next_at) else {
-            return Ok(waiting.map(|d| d.next_at).min());
+        let (lapsed, renewals) = store
+            .read(move |r| Ok((r.expiries_due(now, BATCH)?, r.renewals_due(now, BATCH)?)))
+            .await?;
+        for site in &lapsed.sites {
+            ssl::expire(store, *site).await?;
+        }
+        let Some(&due) = renewals.sites.first() else {
+            return Ok(match (lapsed.sites.is_empty(), lapsed.next, renewals.next) {
+                (false, _, _) => Some(now), // more expired than one look took
+                (true, Some(a), Some(b)) => Some(a.min(b)),
+                (true, a, b) => a.or(b),
+            });
         };
-        match ssl::request_renewal(store, due.site).await {
+        match ssl::request_renewal(store, due).await {
             Ok(Some((site, job))) => {
                 tracing::info!(site = %site.domain, job = %job.id, "renewing the certificate");
                 jobs.enqueue(job.id);
@@ -109,7 +95,7 @@ async fn renew_due(
             }
             Ok(None) => {}
             Err(StoreError::Conflict { .. }) => {
-                ssl::postpone_renewal(store, due.site, now.plus_millis(BUSY_RETRY_MS)).await?;
+                ssl::postpone_renewal(store, due, now.plus_millis(BUSY_RETRY_MS)).await?;
             }
             Err(e) => return Err(e),
         }

@@ -43,6 +43,7 @@ pub(super) fn install(tx: &mut WriteCtx, site: &mut Site, step: JobStep) -> Resu
         key_type: issuance.key_type,
         issuer_directory: issuance.directory,
         issued_at: now,
+        lapsed: false,
     };
     tx.put_certificate(&cert)?;
     tx.remove_issuance(site.id)?;
@@ -66,14 +67,19 @@ pub(super) fn install(tx: &mut WriteCtx, site: &mut Site, step: JobStep) -> Resu
 }
 
 /// After a failed SSL step: the challenge records go, the next attempt places a new order
-/// (a certificate already obtained is kept for it), and a failed renewal is tried again
-/// after a backoff.
+/// (a certificate already obtained is kept for it) and, after repeated failures, waits; a
+/// failed renewal is tried again after a backoff.
 pub(super) fn failed(tx: &mut WriteCtx, site: &Site, step: JobStep, why: &str) -> Result<()> {
     challenges::remove_with(tx, site)?;
-    if let Some(mut issuance) = tx.issuance(site.id)?
-        && issuance.obtained.is_none()
-    {
-        issuance.order_url = None;
+    if let Some(mut issuance) = tx.issuance(site.id)? {
+        if issuance.obtained.is_none() {
+            issuance.order_url = None;
+        }
+        if step == JobStep::Ssl {
+            issuance.failures += 1;
+            let wait = retry_wait_ms(issuance.failures);
+            issuance.retry_at = (wait > 0).then(|| Timestamp::now().plus_millis(wait));
+        }
         tx.put_issuance(&issuance)?;
     }
     if step == JobStep::SslRenewal
@@ -89,9 +95,20 @@ pub(super) fn failed(tx: &mut WriteCtx, site: &Site, step: JobStep, why: &str) -
     Ok(())
 }
 
-/// A new certificate is not asked for while the site's is being renewed: the two would
-/// share one issuance.
-pub(super) fn not_renewing(tx: &WriteCtx, site: Uuid) -> Result<()> {
+/// Whether a new certificate may be asked for now: not while the site's is being renewed
+/// (the two would share one issuance), nor right after repeated failures.
+pub(super) fn may_ask(tx: &WriteCtx, site: Uuid) -> Result<()> {
+    not_renewing(tx, site)?;
+    match tx.issuance(site)?.and_then(|i| i.retry_at) {
+        Some(at) if !at.is_past() => Err(StoreError::conflict(
+            "ssl_retry_later",
+            format!("the last attempts to get a certificate failed; ask again after {at}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn not_renewing(tx: &WriteCtx, site: Uuid) -> Result<()> {
     match tx.certificate(site)? {
         Some(c) if c.renewal.state == RenewalState::Renewing => Err(StoreError::conflict(
             "ssl_renewing",
@@ -101,12 +118,25 @@ pub(super) fn not_renewing(tx: &WriteCtx, site: Uuid) -> Result<()> {
     }
 }
 
+/// The wait before a site may ask for SSL again after its `failures`-th failure in a row:
+/// none after the first (fix the cause, ask again), then 1 minute, doubling up to an hour.
+fn retry_wait_ms(failures: u32) -> i64 {
+    match failures {
+        0 | 1 => 0,
+        n => (60_000i64 << (n - 2).min(6)).min(3_600_000),
+    }
+}
+
 /// Asks for the renewal of `site`'s certificate: its job, committed. `Ok(None)` when the site
 /// or its certificate is gone; a `Conflict` while the site is busy.
 pub async fn request_renewal(store: &Store, site: Uuid) -> Result<Option<(Site, Job)>> {
     store
         .write_as(Actor::system(), move |tx| {
-            let (Some(mut site), Some(mut cert)) = (tx.site_any(site)?, tx.certificate(site)?) else {
+            let Some(mut cert) = tx.certificate(site)? else {
+                return Ok(None);
+            };
+            let Some(mut site) = tx.site_any(site)? else {
+                tx.remove_certificate(site)?; // an orphan: never due again
                 return Ok(None);
             };
             not_renewing(tx, site.id)?;
@@ -153,8 +183,14 @@ pub async fn expire(store: &Store, site: Uuid) -> Result<()> {
             let (Some(mut site), Some(cert)) = (tx.site_any(site)?, tx.certificate(site)?) else {
                 return Ok(());
             };
-            if site.ssl != SslState::Active || !cert.info.not_after.is_past() {
+            if cert.lapsed || !cert.info.not_after.is_past() {
                 return Ok(());
+            }
+            let mut cert = cert;
+            cert.lapsed = true;
+            tx.put_certificate(&cert)?;
+            if site.ssl != SslState::Active {
+                return Ok(()); // asked again already, or failed for its own reason
             }
             let why = match &cert.renewal.last_error {
                 Some(e) => format!(
@@ -175,4 +211,19 @@ pub async fn expire(store: &Store, site: Uuid) -> Result<()> {
             )
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_wait_ms;
+
+    #[test]
+    fn a_site_may_ask_again_at_once_after_one_failure_then_waits_longer_each_time() {
+        assert_eq!(retry_wait_ms(1), 0);
+        assert_eq!(retry_wait_ms(2), 60_000);
+        assert_eq!(retry_wait_ms(3), 120_000);
+        assert_eq!(retry_wait_ms(7), 32 * 60_000);
+        assert_eq!(retry_wait_ms(8), 3_600_000);
+        assert_eq!(retry_wait_ms(u32::MAX), 3_600_000);
+    }
 }

@@ -33,6 +33,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 pub use audit::EventFilter;
 pub use backup::{Contents, verify_file};
 pub use batch::{Batch, BatchOutcome, MAX_BATCH_ITEMS};
+pub use certificates::Due;
 pub use idempotency::{IDEMPOTENCY_TTL_SECS, Idem};
 pub use open::Create;
 pub use read::{Page, Reader};

@@ -5,7 +5,7 @@ use redb::ReadableTable;
 use uuid::Uuid;
 
 use super::read::Tables;
-use super::tables::{CERTIFICATES, ISSUANCES, JOBS, OPEN_JOBS, PROJECT_SITES, SITE_DOMAINS, SITES, TEAM_SITES};
+use super::tables::{JOBS, OPEN_JOBS, PROJECT_SITES, SITE_DOMAINS, SITES, TEAM_SITES};
 use super::{Page, Reader, Result, StoreError, WriteCtx};
 use crate::domain::{DomainName, ResourceKind, Site, Timestamp, Zone};
 
@@ -120,8 +120,8 @@ impl WriteCtx {
         self.txn().open_table(SITES)?.remove(s)?;
         self.txn().open_table(TEAM_SITES)?.remove((site.team_id.as_u128(), s))?;
         self.txn().open_table(SITE_DOMAINS)?.remove(site.domain.as_str())?;
-        self.txn().open_table(CERTIFICATES)?.remove(s)?;
-        self.txn().open_table(ISSUANCES)?.remove(s)?;
+        self.remove_certificate(id)?;
+        self.remove_issuance(id)?;
         if let Some(p) = site.project_id {
             self.txn().open_table(PROJECT_SITES)?.remove((p.as_u128(), s))?;
         }

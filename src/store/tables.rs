@@ -109,6 +109,11 @@ pub(crate) const OPEN_JOBS: Index<u128> = TableDefinition::new("open_jobs");
 pub(crate) const CERTIFICATES: Rows<Certificate> = TableDefinition::new("certificates");
 /// Site → the issuance under way for it: what a restart resumes.
 pub(crate) const ISSUANCES: Rows<Issuance> = TableDefinition::new("issuances");
+/// (renewal due, in ms since the epoch; site): the certificates waiting for renewal, the
+/// earliest first (one being renewed is not in it).
+pub(crate) const RENEWAL_QUEUE: Index<(u64, u128)> = TableDefinition::new("renewal_queue");
+/// (expiry, in ms since the epoch; site): the certificates not yet noticed as expired.
+pub(crate) const EXPIRY_QUEUE: Index<(u64, u128)> = TableDefinition::new("expiry_queue");
 /// CA directory URL → the ACME account ipx holds there (credentials sealed).
 pub(crate) const ACME_ACCOUNTS: TableDefinition<'static, &str, Json<AcmeAccount>> =
     TableDefinition::new("acme_accounts");
@@ -127,7 +132,7 @@ pub(crate) const META: TableDefinition<'static, &str, &str> = TableDefinition::n
 pub(crate) const FORMAT: &str = "1";
 
 /// Every table, to create at open and to read through before anything writes.
-pub(crate) const ALL: [&dyn Walk; 30] = [
+pub(crate) const ALL: [&dyn Walk; 32] = [
     &TEAMS,
     &TEAM_NAMES,
     &TOKENS,
@@ -153,6 +158,8 @@ pub(crate) const ALL: [&dyn Walk; 30] = [
     &OPEN_JOBS,
     &CERTIFICATES,
     &ISSUANCES,
+    &RENEWAL_QUEUE,
+    &EXPIRY_QUEUE,
     &ACME_ACCOUNTS,
     &IDEMPOTENCY,
     &IDEMPOTENCY_BY_AGE,

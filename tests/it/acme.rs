@@ -14,11 +14,12 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, answers, spawn_app_with};
+use crate::idempotency::post_with_key;
 use crate::interop::{free_port, knotd, start_knot};
 use crate::pebble::{EAB_HMAC_KEY, EAB_KID, Kind, pebble, pebble_of};
 
 /// Creates a site and waits until it is active; returns its id.
-async fn active_site(app: &TestApp, token: &str, domain: &str) -> String {
+pub async fn active_site(app: &TestApp, token: &str, domain: &str) -> String {
     let r = app.post(token, "/v1/sites", json!({ "domain": domain })).await;
     assert_eq!(r.status, 202, "{}", r.body);
     let id = r.id();
@@ -27,7 +28,7 @@ async fn active_site(app: &TestApp, token: &str, domain: &str) -> String {
 }
 
 /// Polls the site until `done` holds, for up to `limit`.
-async fn wait_for(app: &TestApp, token: &str, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+pub async fn wait_for(app: &TestApp, token: &str, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + limit;
     loop {
         let site = app.get(token, &format!("/v1/sites/{id}")).await.data().clone();
@@ -40,7 +41,7 @@ async fn wait_for(app: &TestApp, token: &str, id: &str, limit: Duration, done: i
 }
 
 /// Asks for SSL and waits until it is no longer pending.
-async fn turn_ssl_on(app: &TestApp, token: &str, id: &str) -> Value {
+pub async fn turn_ssl_on(app: &TestApp, token: &str, id: &str) -> Value {
     let r = app.post(token, &format!("/v1/sites/{id}/ssl"), json!({})).await;
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(r.data()["ssl"], "pending");
@@ -197,6 +198,27 @@ async fn without_a_reachable_ca_ssl_fails_with_a_clear_reason_and_no_certificate
     );
     let none = app.get(&token, &format!("/v1/sites/{id}/certificate")).await;
     assert_eq!((none.status.as_u16(), none.code()), (404, "no_certificate"));
+}
+
+#[tokio::test]
+async fn a_site_that_keeps_failing_waits_before_it_may_ask_again() {
+    let app = spawn_app_with(|_, _| {}).await; // no reachable CA: every attempt fails
+    let token = app.team("acme", &[]).await;
+    let id = active_site(&app, &token, "stubborn.test").await;
+    assert_eq!(turn_ssl_on(&app, &token, &id).await["ssl"], "failed");
+    assert_eq!(
+        turn_ssl_on(&app, &token, &id).await["ssl"],
+        "failed",
+        "once more at once: fixing the cause takes no wait"
+    );
+    let r = app.post(&token, &format!("/v1/sites/{id}/ssl"), json!({})).await;
+    assert_eq!((r.status.as_u16(), r.code()), (409, "ssl_retry_later"), "{}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("ask again after"));
+    assert_eq!(
+        app.get(&token, &format!("/v1/sites/{id}")).await.data()["ssl"],
+        "failed",
+        "unchanged"
+    );
 }
 
 /// A UDP port that takes queries and never answers: a secondary that is down.
@@ -671,8 +693,24 @@ async fn the_simulated_issuer_makes_a_real_self_signed_certificate_that_says_wha
     let app = spawn_app_with(|c, _| c.acme.issuer = ipx::config::IssuerKind::Simulated).await;
     let token = app.team("acme", &[]).await;
     let id = active_site(&app, &token, "demo-ssl.test").await;
-    let site = turn_ssl_on(&app, &token, &id).await;
+    // Asked with an Idempotency-Key, twice: one job, the first answer replayed.
+    let path = format!("/v1/sites/{id}/ssl");
+    let (status, first, replayed) = post_with_key(&app, &token, &path, "ssl-1", json!({})).await;
+    assert_eq!((status, replayed), (202, false));
+    let (status, again, replayed) = post_with_key(&app, &token, &path, "ssl-1", json!({})).await;
+    assert_eq!((status, replayed), (202, true));
+    assert_eq!(again, first);
+    let site = wait_for(&app, &token, &id, Duration::from_secs(15), |s| s["ssl"] != "pending").await;
     assert_eq!(site["ssl"], "active");
+    let events = app.get(&token, "/v1/events?limit=1000").await;
+    let asked = events
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "site.ssl_requested")
+        .count();
+    assert_eq!(asked, 1, "one request, one job");
     let cert = app
         .get(&token, &format!("/v1/sites/{id}/certificate"))
         .await

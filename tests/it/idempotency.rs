@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app};
 
-async fn post_with_key(app: &TestApp, token: &str, path: &str, key: &str, body: Value) -> (u16, Value, bool) {
+pub async fn post_with_key(app: &TestApp, token: &str, path: &str, key: &str, body: Value) -> (u16, Value, bool) {
     let r = app
         .client
         .post(app.url(path))

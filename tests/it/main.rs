@@ -9,6 +9,7 @@ mod acme_clients;
 mod api_auth;
 mod api_records;
 mod api_zones;
+mod ari;
 mod auth_flood;
 mod backup;
 mod cli;

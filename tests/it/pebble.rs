@@ -46,6 +46,8 @@ pub struct Pebble {
     pub management: String,
     /// The certificate of Pebble's TLS listener: the `ca_bundle` that reaches it.
     pub ca_bundle: PathBuf,
+    /// That certificate's key: for a test's own server in front of Pebble.
+    pub tls_key: PathBuf,
     log: PathBuf,
 }
 
@@ -185,6 +187,7 @@ fn launch(kind: Kind, dns: SocketAddr) -> Result<Pebble, String> {
                     directory: format!("https://127.0.0.1:{listen}/dir"),
                     management: format!("https://127.0.0.1:{manage}"),
                     ca_bundle: cert_path,
+                    tls_key: key_path,
                     log,
                 });
             }
@@ -204,7 +207,7 @@ fn free_tcp_port() -> u16 {
 }
 
 /// A GET over HTTPS trusting only `root` (PEM file).
-async fn https_get(url: &str, root: &std::path::Path) -> String {
+pub async fn https_get(url: &str, root: &std::path::Path) -> String {
     use http_body_util::BodyExt;
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
