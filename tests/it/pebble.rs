@@ -115,7 +115,37 @@ fn start(kind: Kind) -> Pebble {
         .unwrap_or_else(|e| panic!("pebble ({kind:?}) did not start: {e}"))
 }
 
+/// Pebble's files live as long as it does, past the tests that started it (no test runs
+/// last): each start removes the directories of Pebbles that are gone.
+fn sweep_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !entry.file_name().to_string_lossy().starts_with("ipx-pebble-") {
+            continue;
+        }
+        let pid = std::fs::read_to_string(path.join("pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok());
+        let gone = match pid {
+            // SAFETY: signal 0 only asks whether the process exists.
+            Some(pid) => (unsafe { libc::kill(pid, 0) }) != 0,
+            // No pid yet (starting), or from a harness that wrote none: an hour old is gone.
+            None => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(3600)),
+        };
+        if gone {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 fn launch(kind: Kind, dns: SocketAddr) -> Result<Pebble, String> {
+    sweep_dirs();
     let dir = tempfile::Builder::new()
         .prefix("ipx-pebble-")
         .tempdir()
@@ -172,6 +202,7 @@ fn launch(kind: Kind, dns: SocketAddr) -> Result<Pebble, String> {
             });
         }
         let mut child = command.spawn().map_err(|e| format!("cannot run {PEBBLE}: {e}"))?;
+        let _ = std::fs::write(dir.join("pid"), child.id().to_string());
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
