@@ -8,8 +8,8 @@
 #   bash benches/dnsperf.sh --smoke     # seconds, not minutes: proves the script works (CI)
 #   METRICS_LISTEN= bash benches/dnsperf.sh --servers ipx   # ipx with metrics off (default on)
 #
-# Needs: dnsperf, nsd, knot (apt-get install dnsperf nsd knot). RRL is off for ipx, as NSD and
-# Knot run without it.
+# Needs: dnsperf, nsd, knot (apt-get install dnsperf nsd knot). Response rate limiting is off in
+# all three (NSD has it on by default; Knot's is off unless configured; ipx is told so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,44 +40,21 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.2; rm -rf "$WORK"; }
 trap cleanup EXIT
 
+. benches/zone_mix.sh
 ZONE=bench.test
 ZF=$WORK/$ZONE.zone
-{
-  echo "\$ORIGIN $ZONE."
-  echo "\$TTL 300"
-  echo "@ IN SOA ns1.ipx.test. hostmaster.ipx.test. 1 7200 3600 1209600 300"
-  echo "@ IN NS ns1.ipx.test."
-  echo "@ IN NS ns2.ipx.test."
-  echo "@ IN MX 10 mail"
-  echo "mail IN A 192.0.2.25"
-  echo "*.wild IN A 192.0.2.9"
-  for ((i = 0; i < NAMES; i++)); do
-    echo "host$i IN A 10.$((i >> 16 & 255)).$((i >> 8 & 255)).$((i & 255))"
-    if ((i % 10 == 0)); then echo "alias$i IN CNAME host$i"; fi
-  done
-} >"$ZF"
-
-# A realistic mix: mostly hits, some NODATA, NXDOMAIN, CNAME, MX and wildcard answers.
+gen_zone "$ZONE" "$NAMES" "$ZF"
 QF=$WORK/queries.txt
-python3 - "$NAMES" "$ZONE" >"$QF" <<'PY'
-import random, sys
-n, zone = int(sys.argv[1]), sys.argv[2]
-random.seed(7)
-for _ in range(200000):
-    r = random.random(); i = random.randrange(n)
-    if r < 0.70: print(f"host{i}.{zone} A")
-    elif r < 0.80: print(f"host{i}.{zone} AAAA")
-    elif r < 0.90: print(f"nx{i}.{zone} A")
-    elif r < 0.95: print(f"alias{i - i % 10}.{zone} A")
-    elif r < 0.98: print(f"{zone} MX")
-    else: print(f"x{i}.wild.{zone} A")
-PY
+gen_queries "$ZONE" "$NAMES" 200000 "$QF"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# The server's processes: the one started and its children (NSD forks its workers).
-family() { echo "$1" $(pgrep -P "$1" || true); }
-cpu_ticks() { local t=0; for p in $(family "$1"); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+# The server's processes: the one started and all its descendants (NSD forks xfrd, which
+# forks main, which forks the servers).
+descendants() { local p; for p in $(pgrep -P "$1" || true); do echo "$p"; descendants "$p"; done; }
+family() { echo "$1" $(descendants "$1"); }
+# utime + stime, read after the command name (NSD's names hold spaces: "nsd: server 1").
+cpu_ticks() { local t=0; for p in $(family "$1"); do t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}'))); done; echo $t; }
 rss_kib() { local t=0; for p in $(family "$1"); do t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status"))); done; echo $t; }
 
 start_ipx() {
@@ -86,7 +63,7 @@ start_ipx() {
   "$BIN" --data-dir "$data" zone import "$ZF" --team bench >/dev/null
   IPX_DEMO_ENABLED=false IPX_RRL_ENABLED=false IPX_DNS_UDP_THREADS=1 taskset -c 1 "$BIN" --data-dir "$data" serve \
     --dns-listen "127.0.0.1:$1" --api-listen 127.0.0.1:0 --metrics-listen "${METRICS_LISTEN-127.0.0.1:0}" 2>"$WORK/ipx.log" >/dev/null &
-  echo $!
+  STARTED=$!
 }
 
 start_nsd() {
@@ -96,6 +73,7 @@ server:
     ip-address: 127.0.0.1@$1
     server-count: 1
     minimal-responses: yes
+    rrl-ratelimit: 0
     username: ""
     chroot: ""
     zonesdir: "$d"
@@ -112,7 +90,7 @@ zone:
     zonefile: $ZONE.zone
 NSD
   taskset -c 1 nsd -d -c "$d/nsd.conf" 2>>"$d/nsd.log" &
-  echo $!
+  STARTED=$!
 }
 
 start_knot() {
@@ -137,13 +115,14 @@ log:
     any: warning
 KNOT
   taskset -c 1 knotd -c "$d/knot.conf" 2>"$d/knot.log" &
-  echo $!
+  STARTED=$!
 }
 
 declare -A PID PORT
 for s in $SERVERS; do
   PORT[$s]=$(free_port)
-  PID[$s]=$("start_$s" "${PORT[$s]}")
+  "start_$s" "${PORT[$s]}" # not in $(...): a subshell would run the EXIT trap
+  PID[$s]=$STARTED
   PIDS+=("${PID[$s]}")
   for _ in $(seq 100); do
     dig +short +tries=1 +time=1 @127.0.0.1 -p "${PORT[$s]}" "$ZONE" SOA 2>/dev/null | grep -q . && break

@@ -9,6 +9,7 @@
 pub mod answer;
 mod check;
 pub mod keys;
+pub mod node;
 pub mod notify;
 mod query;
 mod respond;
@@ -16,9 +17,11 @@ pub mod rrl;
 pub mod secondaries;
 pub mod snapshot;
 pub mod tcp;
+mod trie;
 pub mod tsig;
 pub mod udp;
 pub mod update;
+pub mod wire;
 pub mod xfr;
 
 use std::net::SocketAddr;
@@ -36,6 +39,7 @@ pub use update::Updates;
 pub use xfr::Transfers;
 
 use self::check::Checked;
+use self::query::Transport;
 use self::respond::Responder;
 use crate::metrics::Metrics;
 use crate::metrics::dns::{Proto, Stamp};
@@ -104,6 +108,24 @@ impl Handler {
     /// Answers one message in wire form: every response message (none for what is not
     /// answered, several for a zone transfer). For benches, fuzzing and embedding.
     pub async fn answer(&self, raw: Vec<u8>, src: SocketAddr, protocol: Protocol) -> Vec<Vec<u8>> {
+        let mut key = snapshot::Key::default();
+        match wire::parse(&raw, &mut key) {
+            wire::Parsed::Plain(q) => {
+                let started = Stamp::now();
+                let (transport, proto) = match protocol {
+                    Protocol::Udp => (Transport::Udp(src.ip()), Proto::Udp),
+                    _ => (Transport::Tcp, Proto::Tcp),
+                };
+                let mut out = Vec::with_capacity(512);
+                let sent = self.answer_plain(&q, transport, 0, &mut out);
+                if let Some(m) = &self.metrics {
+                    m.dns.record(proto, q.qtype, sent.then(|| out[3] & 0x0F), started);
+                }
+                return if sent { vec![out] } else { Vec::new() };
+            }
+            wire::Parsed::Ignore => return Vec::new(),
+            wire::Parsed::Other => {}
+        }
         match Request::from_bytes(raw.clone(), src, protocol) {
             Ok(request) => {
                 let mut responder = Responder::collect(protocol == Protocol::Udp);
@@ -114,9 +136,27 @@ impl Handler {
         }
     }
 
-    /// Answers one UDP datagram from `peer` into `out`; `false` when nothing is to be sent.
-    /// Called by the UDP threads, outside the async runtime (which they have entered).
-    pub(crate) fn answer_udp(&self, raw: &[u8], peer: SocketAddr, out: &mut Vec<u8>) -> bool {
+    /// A shard of the DNS counters for a thread of its own (the UDP threads), when counting.
+    pub(crate) fn metrics_worker(&self) -> Option<crate::metrics::dns::Worker> {
+        self.metrics.as_ref().map(|m| m.dns.worker())
+    }
+
+    /// Answers one UDP datagram from `peer` into `out`: whether to send it, and the query
+    /// type when the caller counts the answer (plain queries; the hickory path counts its
+    /// own in `handle`). Called by the UDP threads, outside the async runtime (which they
+    /// have entered), each with its own `key` buffer.
+    pub(crate) fn answer_udp(
+        &self,
+        raw: &[u8],
+        peer: SocketAddr,
+        key: &mut snapshot::Key,
+        out: &mut Vec<u8>,
+    ) -> (bool, Option<u16>) {
+        match wire::parse(raw, key) {
+            wire::Parsed::Plain(q) => return (self.answer_plain(&q, Transport::Udp(peer.ip()), 0, out), Some(q.qtype)),
+            wire::Parsed::Ignore => return (false, None),
+            wire::Parsed::Other => {}
+        }
         let started = Stamp::now();
         let Ok(request) = Request::from_bytes(raw.to_vec(), peer, Protocol::Udp) else {
             let reply = tcp::formerr(raw);
@@ -124,9 +164,9 @@ impl Handler {
             return match reply {
                 Some(reply) => {
                     out.extend_from_slice(&reply);
-                    true
+                    (true, None)
                 }
-                None => false,
+                None => (false, None),
             };
         };
         let mut responder = Responder::one();
@@ -134,9 +174,9 @@ impl Handler {
         match responder.take_one() {
             Some(answer) => {
                 *out = answer;
-                true
+                (true, None)
             }
-            None => false,
+            None => (false, None),
         }
     }
 

@@ -88,7 +88,7 @@ impl Inner {
             let Some(snap) = self.zones.load().by_id(zone).cloned() else {
                 break;
             };
-            let acked = send_until_acked(&snap.origin, snap.soa[0].clone(), target).await;
+            let acked = send_until_acked(&snap.origin, snap.soa_record(), target).await;
             if !acked {
                 tracing::warn!(zone = %snap.origin, %target, "NOTIFY unanswered; the secondary will catch up at its refresh");
             }

@@ -1,68 +1,113 @@
 //! A standard query: the answer from the zone's snapshot, let out as response rate limiting
-//! says. No lock, no allocation for a plain answer, no I/O but the response itself.
+//! says. Plain queries come straight from the UDP and TCP loops (`answer_plain`): no lock,
+//! no allocation, no hickory. Queries the plain parser leaves alone (TSIG-signed ones, a
+//! compressed question) are rewritten as a plain query by the hickory-based path and answered
+//! by the same code, so there is one answer logic.
+
+use std::net::IpAddr;
 
 use hickory_proto::op::{Edns, Metadata, ResponseCode};
-use hickory_proto::rr::{Record, RecordType};
+use hickory_proto::serialize::binary::BinEncodable;
+use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
-use hickory_server::zone_handler::MessageResponseBuilder;
 
 use super::respond::Responder;
 use super::snapshot::Key;
+use super::wire::{self, Parsed, Question, Response};
 use super::{Handler, answer, rrl};
 
+/// How the answer to a plain query goes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP from this source: cut to the client's size and rate limited.
+    Udp(IpAddr),
+    Tcp,
+}
+
+const REFUSED: u8 = 5;
+
 impl Handler {
+    /// Answers a plain query into `out`; `false` when nothing is to be sent (dropped by
+    /// response rate limiting). `reserve` is room kept free at the end (a TSIG record).
+    pub(crate) fn answer_plain(
+        &self,
+        q: &Question<'_>,
+        transport: Transport,
+        reserve: usize,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let limit = match (transport, q.edns) {
+            (Transport::Tcp, _) => usize::from(u16::MAX),
+            (Transport::Udp(_), Some(e)) => usize::from(e.payload.min(self.max_payload).max(512)),
+            (Transport::Udp(_), None) => 512,
+        };
+        let edns = q.edns.map(|e| (self.max_payload, e.dnssec_ok));
+        let mut r = Response::start(out, q, limit.saturating_sub(reserve), edns);
+        let zones = self.zones.guard();
+        let (kind, zone_key) = match zones.find(q.key) {
+            Some(zone) => (answer::answer(zone, q, &mut r), &zone.key[..]),
+            None => {
+                r.set_rcode(REFUSED);
+                (rrl::Kind::Error, &[][..])
+            }
+        };
+        if let (Some(rrl), Transport::Udp(source)) = (&self.rrl, transport) {
+            let (name, rtype) = match kind {
+                rrl::Kind::Positive | rrl::Kind::NoData => (q.key.as_bytes(), q.qtype),
+                rrl::Kind::Error => (&[][..], 0),
+                _ => (zone_key, 0),
+            };
+            match rrl.check(source, kind, name, rtype) {
+                rrl::Verdict::Send => {}
+                rrl::Verdict::Drop => return false,
+                rrl::Verdict::Slip => r.overflow = true, // TC, no records: ask again over TCP
+            }
+        }
+        r.finish();
+        true
+    }
+
+    /// A query the plain parser left to hickory (it passed `check`): rewritten as the plain
+    /// query it asks, answered by `answer_plain`, then signed when the request was.
     pub(super) async fn query(
         &self,
         request: &Request,
         edns: Option<&Edns>,
-        mut meta: Metadata,
+        meta: Metadata,
         responder: &mut Responder,
     ) {
         let q = &request.queries.queries()[0];
-        // The name as asked (case kept): wildcard answers are synthesised with it.
-        let qname = q.original().name();
-        let zones = self.zones.load();
-        let key = Key::from_name(qname);
-        let Some(zone) = zones.find(&key) else {
-            return self.refuse(request, edns, meta, ResponseCode::Refused, responder).await;
+        let mut msg = Vec::with_capacity(64);
+        msg.extend_from_slice(&meta.id.to_be_bytes());
+        let rd = u8::from(request.metadata.recursion_desired);
+        let cd = if request.metadata.checking_disabled { 0x10 } else { 0 };
+        msg.extend_from_slice(&[rd, cd, 0, 1, 0, 0, 0, 0, 0, u8::from(edns.is_some())]);
+        let Ok(name) = q.original().name().to_bytes() else {
+            return self.refuse(request, edns, meta, ResponseCode::FormErr, responder).await;
         };
-        let mut synth: Vec<Record> = Vec::new();
-        let answer = answer::lookup(zone, qname, q.query_type(), &mut synth);
-        meta.authoritative = answer.authoritative;
-        meta.response_code = answer.rcode;
-        if self.rrl.is_some() {
-            let kind = if !answer.authoritative {
-                rrl::Kind::Referral
-            } else if answer.rcode == ResponseCode::NXDomain {
-                rrl::Kind::NxDomain
-            } else if !synth.is_empty() {
-                rrl::Kind::Wildcard
-            } else if answer.answer.is_empty() {
-                rrl::Kind::NoData
-            } else {
-                rrl::Kind::Positive
-            };
-            let (name, rtype) = match kind {
-                rrl::Kind::Positive | rrl::Kind::NoData => (key.as_bytes(), q.query_type()),
-                _ => (&zone.key[..], RecordType::NULL),
-            };
-            match self.limit(request, kind, name, rtype) {
-                rrl::Verdict::Send => {}
-                rrl::Verdict::Drop => return,
-                rrl::Verdict::Slip => {
-                    meta.truncation = true;
-                    return responder.empty(request, edns, meta).await;
-                }
-            }
+        msg.extend_from_slice(&name);
+        msg.extend_from_slice(&u16::from(q.query_type()).to_be_bytes());
+        msg.extend_from_slice(&wire::CLASS_IN.to_be_bytes());
+        if let Some(e) = &request.edns {
+            let flags: u16 = if e.flags().dnssec_ok { 0x8000 } else { 0 };
+            msg.extend_from_slice(&[0, 0, 41]);
+            msg.extend_from_slice(&e.max_payload().to_be_bytes());
+            msg.extend_from_slice(&[0, 0]);
+            msg.extend_from_slice(&flags.to_be_bytes());
+            msg.extend_from_slice(&[0, 0]);
         }
-        let response = MessageResponseBuilder::new(&request.queries, edns).build(
-            meta,
-            answer.answer.iter(&synth),
-            answer.authority.iter(&synth),
-            None.iter(),
-            answer.additional.iter(&synth),
-        );
-        if let Err(e) = responder.send(response).await {
+        let mut key = Key::default();
+        let Parsed::Plain(plain) = wire::parse(&msg, &mut key) else {
+            return self.refuse(request, edns, meta, ResponseCode::FormErr, responder).await;
+        };
+        let transport = match request.protocol() {
+            Protocol::Udp => Transport::Udp(request.src().ip()),
+            _ => Transport::Tcp,
+        };
+        let mut out = Vec::with_capacity(512);
+        if self.answer_plain(&plain, transport, responder.overhead(), &mut out)
+            && let Err(e) = responder.send_wire(out).await
+        {
             tracing::debug!(error = %e, "sending a DNS response failed");
         }
     }

@@ -96,6 +96,30 @@ impl Responder {
         }
     }
 
+    /// Room a response must leave for its signature (0 when unsigned).
+    pub(crate) fn overhead(&self) -> usize {
+        self.tsig.as_ref().map_or(0, tsig::Session::overhead)
+    }
+
+    /// Sends a response already in wire form and within the size limits, signed when the
+    /// request was.
+    pub(crate) async fn send_wire(&mut self, mut buf: Vec<u8>) -> Result<(), NetError> {
+        if let Some(session) = &mut self.tsig {
+            sign(session, &mut buf);
+        }
+        self.deliver(buf).await
+    }
+
+    async fn deliver(&mut self, buf: Vec<u8>) -> Result<(), NetError> {
+        self.rcode = buf.get(3).map(|b| b & 0x0F);
+        match &mut self.sink {
+            Sink::Tcp(tx) => tx.send(buf).await.map_err(|_| NetError::from("connection closed"))?,
+            Sink::Collect(out) => out.lock().expect("collect lock").push(buf),
+            Sink::One(out) => *out = Some(buf),
+        }
+        Ok(())
+    }
+
     /// Encodes and sends one response.
     pub(crate) async fn send<'a>(
         &mut self,
@@ -124,16 +148,7 @@ impl Responder {
         if buf.len() + signature > usize::from(limit) {
             buf = truncated(&buf).ok_or_else(|| NetError::from("cannot truncate the response"))?;
         }
-        if let Some(session) = &mut self.tsig {
-            sign(session, &mut buf);
-        }
-        self.rcode = buf.get(3).map(|b| b & 0x0F);
-        match &mut self.sink {
-            Sink::Tcp(tx) => tx.send(buf).await.map_err(|_| NetError::from("connection closed"))?,
-            Sink::Collect(out) => out.lock().expect("collect lock").push(buf),
-            Sink::One(out) => *out = Some(buf),
-        }
-        Ok(())
+        self.send_wire(buf).await
     }
 }
 

@@ -3,19 +3,23 @@
 //! Names are keyed by their labels in reverse order, lowercased and length-prefixed
 //! (`www.example.com` → `\3com\7example\3www`): a zone's apex key is a prefix of every key in
 //! the zone and a node's ancestors are its prefixes at label boundaries, so closest-encloser,
-//! wildcard and delegation checks are a few ordered-map lookups on slices of one stack buffer.
-//! The maps are persistent (imbl), so an edit clones only the path to the changed node: an
-//! edit in a million-record zone costs what it costs in a small one.
+//! wildcard and delegation checks are a few ordered-set lookups on slices of one stack buffer.
+//! Each name is one `Node` (its RRsets in wire form, `node`), held in a persistent hash trie
+//! (`trie`), so an edit clones only the path to the changed node: an edit in a
+//! million-record zone costs what it costs in a small one.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecoder, Restrict};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder, Restrict};
 use uuid::Uuid;
 
+use super::node::{Draft, DraftRecord, Node, cut_for};
+use super::trie::Trie;
 use crate::domain::{Record as Row, Zone};
 use crate::store::Change;
 
@@ -31,28 +35,94 @@ pub struct Key {
     labels: usize,
 }
 
-impl Key {
-    pub fn from_name(name: &Name) -> Self {
-        let mut key = Self {
+impl Default for Key {
+    fn default() -> Self {
+        Self {
             buf: [0; MAX_KEY],
             len: 0,
             ends: [0; 128],
             labels: 0,
-        };
+        }
+    }
+}
+
+impl Key {
+    fn clear(&mut self) {
+        self.len = 0;
+        self.labels = 0;
+    }
+
+    fn push(&mut self, label: &[u8]) -> bool {
+        let n = label.len();
+        if self.len + 1 + n > MAX_KEY || self.labels == 128 {
+            return false;
+        }
+        self.buf[self.len] = n as u8;
+        self.buf[self.len + 1..self.len + 1 + n].copy_from_slice(label);
+        self.len += 1 + n;
+        self.ends[self.labels] = self.len as u8;
+        self.labels += 1;
+        true
+    }
+
+    /// Lowercases the whole key, eight octets at a time. Length octets are below 64, so
+    /// only letters change.
+    fn lowercase(&mut self) {
+        for chunk in self.buf[..self.len.next_multiple_of(8).min(MAX_KEY - MAX_KEY % 8)].chunks_exact_mut(8) {
+            let x = u64::from_ne_bytes(chunk.try_into().expect("8 octets"));
+            chunk.copy_from_slice(&lower8(x).to_ne_bytes());
+        }
+        for b in &mut self.buf[MAX_KEY - MAX_KEY % 8..self.len.max(MAX_KEY - MAX_KEY % 8)] {
+            b.make_ascii_lowercase();
+        }
+    }
+
+    pub fn from_name(name: &Name) -> Self {
+        let mut key = Self::default();
         for label in name.iter().rev() {
-            let n = label.len();
-            if key.len + 1 + n > MAX_KEY || key.labels == 128 {
+            if !key.push(label) {
                 break; // cannot happen for a parsed name
             }
-            key.buf[key.len] = n as u8;
-            for (dst, src) in key.buf[key.len + 1..key.len + 1 + n].iter_mut().zip(label) {
-                *dst = src.to_ascii_lowercase();
-            }
-            key.len += 1 + n;
-            key.ends[key.labels] = key.len as u8;
-            key.labels += 1;
         }
+        key.lowercase();
         key
+    }
+
+    /// The key of an uncompressed wire name; `None` when `wire` is not one that ends where
+    /// the slice does.
+    pub fn from_wire(wire: &[u8]) -> Option<Self> {
+        let mut key = Self::default();
+        key.set_wire(wire).then_some(key)
+    }
+
+    /// Makes this the key of an uncompressed wire name (labels, then the root); `false`, and
+    /// the key unusable, when `wire` is not one that ends where the slice does. Reuses the
+    /// buffer: the hot path fills one key per thread.
+    pub fn set_wire(&mut self, wire: &[u8]) -> bool {
+        self.clear();
+        let mut starts = [0u8; 128];
+        let (mut at, mut labels) = (0usize, 0usize);
+        loop {
+            let Some(&len) = wire.get(at) else { return false };
+            if len == 0 {
+                break;
+            }
+            if len > 63 || labels == starts.len() || at > MAX_KEY {
+                return false;
+            }
+            starts[labels] = at as u8;
+            labels += 1;
+            at += 1 + len as usize;
+        }
+        if at + 1 != wire.len() {
+            return false;
+        }
+        let ok = starts[..labels]
+            .iter()
+            .rev()
+            .all(|&s| self.push(&wire[s as usize + 1..s as usize + 1 + wire[s as usize] as usize]));
+        self.lowercase();
+        ok
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -72,54 +142,51 @@ impl Key {
     }
 }
 
+/// ASCII letters of eight octets made lowercase, other octets untouched (SWAR).
+fn lower8(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let low7 = x & (0x7F * ONES);
+    let above_z = low7 + (0x25 * ONES); // high bit set where the octet is above 'Z'
+    let from_a = low7 + (0x3F * ONES); // high bit set where the octet is 'A' or above
+    let upper = from_a & !above_z & !x & (0x80 * ONES);
+    x | (upper >> 2)
+}
+
 pub fn key_of(name: &Name) -> Box<[u8]> {
     Key::from_name(name).as_bytes().into()
 }
 
-/// Records of one type at one name, ready to emit. All share the smallest TTL of the set
-/// (RFC 2181 §5.2); `ttls` keeps each record's own so removals restore the right minimum.
-#[derive(Clone, Debug)]
-pub struct RRset {
-    pub rtype: RecordType,
-    pub records: Vec<Record>,
-    ids: Vec<Uuid>,
-    ttls: Vec<u32>,
-}
-
-impl RRset {
-    fn normalise_ttl(&mut self) {
-        let ttl = self.ttls.iter().copied().min().unwrap_or(0);
-        for r in &mut self.records {
-            r.ttl = ttl;
-        }
+/// The wire form of a name from its key (lowercase): labels from the key's end.
+pub fn wire_of_key(key: &[u8], out: &mut Vec<u8>) {
+    let mut starts = [0u8; 128];
+    let (mut at, mut n) = (0usize, 0usize);
+    while at < key.len() && n < starts.len() {
+        starts[n] = at as u8;
+        n += 1;
+        at += 1 + key[at] as usize;
     }
-}
-
-/// One owner name: its RRsets, and how many child nodes exist (a node with children and no
-/// RRsets is an empty non-terminal: NODATA, not NXDOMAIN).
-#[derive(Clone, Debug, Default)]
-pub struct Node {
-    pub rrsets: Vec<RRset>,
-    pub children: u32,
-}
-
-impl Node {
-    pub fn rrset(&self, rtype: RecordType) -> Option<&RRset> {
-        self.rrsets.iter().find(|s| s.rtype == rtype)
+    for &s in starts[..n].iter().rev() {
+        let s = s as usize;
+        out.extend_from_slice(&key[s..s + 1 + key[s] as usize]);
     }
+    out.push(0);
 }
 
 #[derive(Clone)]
 pub struct ZoneSnap {
     pub id: Uuid,
     pub origin: Name,
+    /// The apex name in wire form, lowercase.
+    pub origin_wire: Box<[u8]>,
     pub key: Box<[u8]>,
     pub serial: u32,
-    /// The SOA as answered for an SOA query.
-    pub soa: [Record; 1],
-    /// The SOA for negative answers: TTL min(SOA TTL, MINIMUM) per RFC 2308 §3.
-    pub neg_soa: [Record; 1],
-    pub nodes: imbl::OrdMap<Box<[u8]>, Arc<Node>>,
+    /// The SOA's RDATA in wire form (names uncompressed).
+    pub soa_rdata: Box<[u8]>,
+    /// The SOA's TTL as answered for an SOA query.
+    pub soa_ttl: u32,
+    /// The SOA's TTL in negative answers: min(SOA TTL, MINIMUM) per RFC 2308 §3.
+    pub neg_ttl: u32,
+    pub nodes: Trie,
     /// NS RRsets below the apex: when zero, the delegation walk is skipped.
     pub delegations: usize,
 }
@@ -127,24 +194,46 @@ pub struct ZoneSnap {
 impl ZoneSnap {
     fn new(zone: &Zone) -> Self {
         let origin = zone.name.to_hickory();
-        let (soa, neg_soa) = soa_records(zone, &origin);
-        Self {
+        let mut origin_wire = Vec::with_capacity(zone.name.as_str().len() + 2);
+        let key = key_of(&origin);
+        wire_of_key(&key, &mut origin_wire);
+        let mut s = Self {
             id: zone.id,
-            key: key_of(&origin),
+            key,
             origin,
-            serial: zone.serial,
-            soa: [soa],
-            neg_soa: [neg_soa],
-            nodes: imbl::OrdMap::new(),
+            origin_wire: origin_wire.into(),
+            serial: 0,
+            soa_rdata: Box::default(),
+            soa_ttl: 0,
+            neg_ttl: 0,
+            nodes: Trie::default(),
             delegations: 0,
-        }
+        };
+        s.set_zone(zone);
+        s
     }
 
     fn set_zone(&mut self, zone: &Zone) {
-        let (soa, neg) = soa_records(zone, &self.origin);
+        let name = |s: &str| Name::from_ascii(s).unwrap_or_else(|_| Name::root());
+        let soa = SOA::new(
+            name(&zone.soa.mname),
+            name(&zone.soa.rname),
+            zone.serial,
+            zone.soa.refresh as i32,
+            zone.soa.retry as i32,
+            zone.soa.expire as i32,
+            zone.soa.minimum,
+        );
         self.serial = zone.serial;
-        self.soa = [soa];
-        self.neg_soa = [neg];
+        self.soa_rdata = canonical(&RData::SOA(soa)).unwrap_or_default().into();
+        self.soa_ttl = zone.soa.ttl;
+        self.neg_ttl = zone.soa.ttl.min(zone.soa.minimum);
+    }
+
+    /// The SOA record, as transfers and NOTIFY send it.
+    pub fn soa_record(&self) -> Record {
+        let rdata = decode(RecordType::SOA, &self.soa_rdata).expect("the SOA we encoded decodes");
+        Record::from_rdata(self.origin.clone(), self.soa_ttl, rdata)
     }
 
     /// Iterates the keys of the name's ancestors strictly below the apex, then the name.
@@ -152,67 +241,97 @@ impl ZoneSnap {
         key.below(self.key.len())
     }
 
-    pub fn node(&self, key: &[u8]) -> Option<&Arc<Node>> {
+    pub fn node(&self, key: &[u8]) -> Option<&Node> {
         self.nodes.get(key)
     }
 
+    /// Every record of the zone but the SOA, as hickory records (zone transfers).
+    pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        self.nodes.iter().flat_map(move |node| {
+            let mut owner = Vec::with_capacity(node.key().len() + 1);
+            wire_of_key(node.key(), &mut owner);
+            let name = Name::read(&mut BinDecoder::new(&owner)).unwrap_or_else(|_| Name::root());
+            node.rrsets()
+                .flat_map(|set| set.records().map(move |r| (set.rtype, set.ttl, r.wire)))
+                .filter_map(|(rtype, ttl, wire)| {
+                    decode(RecordType::from(rtype), wire).map(|d| Record::from_rdata(name.clone(), ttl, d))
+                })
+                .collect::<Vec<_>>()
+        })
+    }
+
+    fn draft(&self, key: &[u8]) -> Draft {
+        self.nodes.get(key).map(Draft::of).unwrap_or_else(|| Draft::new(key))
+    }
+
+    fn put(&mut self, draft: &Draft) {
+        if draft.is_empty() {
+            self.nodes.remove(&draft.key[..]);
+        } else {
+            self.nodes.insert(draft.build());
+        }
+    }
+
     fn insert(&mut self, row: &Row) {
-        let Some(record) = to_record(row) else { return };
-        let key = key_of(&record.name);
-        let rtype = record.record_type();
-        let mut node = self.nodes.get(&key).map(|n| (**n).clone()).unwrap_or_default();
-        let fresh = node.rrsets.is_empty() && node.children == 0;
-        let set = match node.rrsets.iter().position(|s| s.rtype == rtype) {
-            Some(i) => &mut node.rrsets[i],
-            None => {
-                if rtype == RecordType::NS && key.len() > self.key.len() {
-                    self.delegations += 1;
-                }
-                node.rrsets.push(RRset {
-                    rtype,
-                    records: Vec::new(),
-                    ids: Vec::new(),
-                    ttls: Vec::new(),
-                });
-                node.rrsets.last_mut().expect("just pushed")
-            }
+        let Some((key, rtype, record)) = self.prepare(row) else {
+            return;
         };
-        set.ids.push(row.id);
-        set.ttls.push(row.ttl);
-        set.records.push(record);
-        set.normalise_ttl();
-        self.nodes.insert(key.clone(), Arc::new(node));
-        if fresh {
+        let mut node = self.draft(&key);
+        let existed = !node.is_empty();
+        let had_ns = node.has(RecordType::NS);
+        if !node.add(rtype, record) {
+            self.put(&node); // the TTL may have changed
+            return;
+        }
+        if !had_ns && node.has(RecordType::NS) && key.len() > self.key.len() {
+            self.delegations += 1;
+        }
+        self.put(&node);
+        if !existed {
             self.link_parents(&key, 1);
         }
     }
 
     fn remove(&mut self, row: &Row) {
-        let key = key_of(&row.name.to_hickory());
-        let Some(current) = self.nodes.get(&key) else { return };
-        let mut node = (**current).clone();
-        let Some(i) = node.rrsets.iter().position(|s| s.ids.contains(&row.id)) else {
+        let Some((key, rtype, record)) = self.prepare(row) else {
             return;
         };
-        let set = &mut node.rrsets[i];
-        let j = set.ids.iter().position(|id| *id == row.id).expect("found above");
-        set.ids.remove(j);
-        set.ttls.remove(j);
-        set.records.remove(j);
-        if set.records.is_empty() {
-            if set.rtype == RecordType::NS && key.len() > self.key.len() {
-                self.delegations -= 1;
-            }
-            node.rrsets.remove(i);
-        } else {
-            set.normalise_ttl();
+        let Some(current) = self.nodes.get(&key[..]) else {
+            return;
+        };
+        let mut node = Draft::of(current);
+        let had_ns = node.has(RecordType::NS);
+        if !node.remove(rtype, &record.wire) {
+            return;
         }
-        if node.rrsets.is_empty() && node.children == 0 {
-            self.nodes.remove(&key);
+        if had_ns && !node.has(RecordType::NS) && key.len() > self.key.len() {
+            self.delegations -= 1;
+        }
+        self.put(&node);
+        if node.is_empty() {
             self.link_parents(&key, -1);
-        } else {
-            self.nodes.insert(key, Arc::new(node));
         }
+    }
+
+    /// A stored row as the node key, type and record it becomes; a row that does not decode
+    /// is skipped (and logged) rather than taking the zone down.
+    fn prepare(&self, row: &Row) -> Option<(Vec<u8>, u16, DraftRecord)> {
+        let key = key_of(&row.name.to_hickory()).into_vec();
+        let rtype = u16::from(row.rtype);
+        let Some(wire) = plain_rdata(row.rtype, &row.rdata) else {
+            tracing::error!(record = %row.id, "stored record does not decode; not served");
+            return None;
+        };
+        let cut = cut_for(rtype, &wire, &self.origin_wire);
+        Some((
+            key,
+            rtype,
+            DraftRecord {
+                ttl: row.ttl,
+                cut,
+                wire: wire.into_owned().into(),
+            },
+        ))
     }
 
     /// A node appeared (+1) or vanished (-1): adjust its ancestors' child counts up to the
@@ -221,16 +340,11 @@ impl ZoneSnap {
         let mut child = key;
         while child.len() > self.key.len() {
             let parent_len = parent_len(child);
-            let parent: Box<[u8]> = child[..parent_len].into();
-            let mut node = self.nodes.get(&parent).map(|n| (**n).clone()).unwrap_or_default();
-            let was_empty = node.rrsets.is_empty() && node.children == 0;
+            let mut node = self.draft(&child[..parent_len]);
+            let was_empty = node.is_empty();
             node.children = node.children.saturating_add_signed(delta);
-            let now_empty = node.rrsets.is_empty() && node.children == 0;
-            if now_empty {
-                self.nodes.remove(&parent);
-            } else {
-                self.nodes.insert(parent.clone(), Arc::new(node));
-            }
+            let now_empty = node.is_empty();
+            self.put(&node);
             // Stop once the parent's own existence did not change.
             if was_empty == now_empty || parent_len <= self.key.len() {
                 break;
@@ -251,44 +365,60 @@ fn parent_len(key: &[u8]) -> usize {
     last
 }
 
-fn soa_records(zone: &Zone, origin: &Name) -> (Record, Record) {
-    let name = |s: &str| Name::from_ascii(s).unwrap_or_else(|_| Name::root());
-    let soa = SOA::new(
-        name(&zone.soa.mname),
-        name(&zone.soa.rname),
-        zone.serial,
-        zone.soa.refresh as i32,
-        zone.soa.retry as i32,
-        zone.soa.expire as i32,
-        zone.soa.minimum,
-    );
-    let pos = Record::from_rdata(origin.clone(), zone.soa.ttl, RData::SOA(soa));
-    let mut neg = pos.clone();
-    neg.ttl = zone.soa.ttl.min(zone.soa.minimum);
-    (pos, neg)
-}
-
-/// A stored row as a ready-to-emit record; a row that does not decode is skipped (and logged)
-/// rather than taking the zone down.
+/// A stored row as a hickory record (IXFR sends journal rows); a row that does not decode
+/// is skipped (and logged).
 pub fn to_record(row: &Row) -> Option<Record> {
-    let decoded = (|| {
-        let rtype = row.rtype;
-        let name = row.name.to_hickory();
-        let mut dec = BinDecoder::new(&row.rdata);
-        let rdata = RData::read(&mut dec, rtype, Restrict::new(row.rdata.len() as u16)).ok()?;
-        Some(Record::from_rdata(name, row.ttl, rdata))
-    })();
+    let decoded = decode(row.rtype, &row.rdata).map(|d| Record::from_rdata(row.name.to_hickory(), row.ttl, d));
     if decoded.is_none() {
-        tracing::error!(record = %row.id, "stored record does not decode; not served");
+        tracing::error!(record = %row.id, "stored record does not decode; not sent");
     }
     decoded
 }
 
+fn decode(rtype: RecordType, wire: &[u8]) -> Option<RData> {
+    let mut dec = BinDecoder::new(wire);
+    RData::read(&mut dec, rtype, Restrict::new(wire.len() as u16)).ok()
+}
+
+/// RDATA in the DNSSEC canonical form: no compression pointers.
+fn canonical(rdata: &RData) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(64);
+    let mut enc = BinEncoder::new(&mut out);
+    enc.set_canonical_form(true);
+    rdata.emit(&mut enc).ok()?;
+    Some(out)
+}
+
+/// The RDATA as answers copy it: names uncompressed. Stored RDATA of the usual types already
+/// is; anything else that may hold a name goes through hickory once, at build time.
+fn plain_rdata(rtype: RecordType, rdata: &[u8]) -> Option<Cow<'_, [u8]>> {
+    let name_at = match rtype {
+        RecordType::NS | RecordType::CNAME | RecordType::PTR => 0,
+        RecordType::MX => 2,
+        RecordType::SRV => 6,
+        RecordType::A | RecordType::AAAA | RecordType::TXT | RecordType::CAA | RecordType::DS => {
+            return Some(Cow::Borrowed(rdata));
+        }
+        _ => return canonical(&decode(rtype, rdata)?).map(Cow::Owned),
+    };
+    let mut at = name_at;
+    loop {
+        match *rdata.get(at)? {
+            0 if at + 1 == rdata.len() => return Some(Cow::Borrowed(rdata)),
+            0 => return None,
+            len if len > 63 => return canonical(&decode(rtype, rdata)?).map(Cow::Owned),
+            len => at += 1 + len as usize,
+        }
+    }
+}
+
+type Map<K, V> = imbl::GenericHashMap<K, V, foldhash::fast::RandomState, imbl::shared_ptr::DefaultSharedPtr>;
+
 /// Every served zone, found by the longest zone key that prefixes the query's key.
 #[derive(Clone, Default)]
 pub struct ZoneMap {
-    by_key: imbl::HashMap<Box<[u8]>, Arc<ZoneSnap>>,
-    by_id: imbl::HashMap<Uuid, Box<[u8]>>,
+    by_key: Map<Box<[u8]>, Arc<ZoneSnap>>,
+    by_id: Map<Uuid, Box<[u8]>>,
 }
 
 impl ZoneMap {
@@ -318,6 +448,12 @@ pub struct Zones {
 impl Zones {
     pub fn load(&self) -> Arc<ZoneMap> {
         self.zones.load_full()
+    }
+
+    /// The current map without taking a reference count: for the hot path, which holds it
+    /// only while it answers.
+    pub fn guard(&self) -> arc_swap::Guard<Arc<ZoneMap>> {
+        self.zones.load()
     }
 
     /// Applies a committed batch: each touched zone is copied once (cheaply: persistent
@@ -377,13 +513,140 @@ impl Zones {
     pub fn rebuild(&self, zones: Vec<(Zone, Vec<Row>)>) {
         let mut map = ZoneMap::default();
         for (zone, rows) in zones {
-            let mut s = ZoneSnap::new(&zone);
-            for row in &rows {
-                s.insert(row);
-            }
+            let s = build(&zone, &rows);
             map.by_id.insert(zone.id, s.key.clone());
             map.by_key.insert(s.key.clone(), Arc::new(s));
         }
         self.zones.store(Arc::new(map));
+    }
+}
+
+/// A zone's snapshot from all its rows at once: the rows are grouped by name and each node
+/// built once, parents (empty non-terminals included) counted in one pass.
+pub fn build(zone: &Zone, rows: &[Row]) -> ZoneSnap {
+    let mut snap = ZoneSnap::new(zone);
+    let mut prepared: Vec<(Vec<u8>, u16, DraftRecord)> = rows.iter().filter_map(|r| snap.prepare(r)).collect();
+    prepared.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut drafts: Vec<Draft> = Vec::new();
+    for (key, rtype, record) in prepared {
+        if drafts.last().is_none_or(|d| d.key != key) {
+            drafts.push(Draft::new(&key));
+        }
+        let d = drafts.last_mut().expect("just pushed");
+        d.add(rtype, record);
+    }
+    // Children: every node counts under its parent; parents that hold no records (empty
+    // non-terminals) are made here, up to the apex.
+    let apex = snap.key.len();
+    let mut counts: std::collections::BTreeMap<Vec<u8>, u32> = std::collections::BTreeMap::new();
+    for d in &drafts {
+        let mut child = &d.key[..];
+        while child.len() > apex {
+            let parent = &child[..parent_len(child)];
+            let n = counts.entry(parent.to_vec()).or_insert(0);
+            *n += 1;
+            if *n > 1 || drafts.binary_search_by(|x| x.key.as_slice().cmp(parent)).is_ok() {
+                break; // the parent exists already: its own parents were counted
+            }
+            child = parent;
+        }
+    }
+    let mut nodes = Vec::with_capacity(drafts.len() + counts.len());
+    let mut counts = counts.into_iter().peekable();
+    for mut d in drafts {
+        while let Some((k, n)) = counts.next_if(|(k, _)| k.as_slice() < d.key.as_slice()) {
+            let mut ent = Draft::new(&k);
+            ent.children = n;
+            nodes.push(ent.build());
+        }
+        if let Some((_, n)) = counts.next_if(|(k, _)| *k == d.key) {
+            d.children = n;
+        }
+        if d.has(RecordType::NS) && d.key.len() > apex {
+            snap.delegations += 1;
+        }
+        nodes.push(d.build());
+    }
+    for (k, n) in counts {
+        let mut ent = Draft::new(&k);
+        ent.children = n;
+        nodes.push(ent.build());
+    }
+    snap.nodes = nodes.into_iter().collect();
+    snap
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows_of(text: &str) -> (Zone, Vec<Row>) {
+        crate::zonefile::parse(text, None).unwrap().detached_rows()
+    }
+
+    #[test]
+    fn lowercasing_changes_letters_only() {
+        for b in 0..=255u8 {
+            let x = u64::from_ne_bytes([b; 8]);
+            assert_eq!(lower8(x), u64::from_ne_bytes([b.to_ascii_lowercase(); 8]), "{b}");
+        }
+        let long = format!(
+            "{}.{}.{}.{}.",
+            "A".repeat(63),
+            "B".repeat(63),
+            "C".repeat(63),
+            "D".repeat(61)
+        );
+        let k = Key::from_name(&Name::from_ascii(&long).unwrap());
+        assert!(k.as_bytes().iter().all(|b| !b.is_ascii_uppercase()) && k.as_bytes().len() == 254);
+    }
+
+    #[test]
+    fn wire_names_and_keys_convert_both_ways() {
+        let k = Key::from_wire(b"\x03WWW\x07example\x03com\x00").unwrap();
+        assert_eq!(k.as_bytes(), b"\x03com\x07example\x03www");
+        let mut w = Vec::new();
+        wire_of_key(k.as_bytes(), &mut w);
+        assert_eq!(w, b"\x03www\x07example\x03com\x00");
+        assert!(Key::from_wire(b"\x03www\x00trailing").is_none());
+        assert!(Key::from_wire(b"\x03ww").is_none());
+        assert_eq!(Key::from_wire(b"\x00").unwrap().as_bytes(), b"");
+    }
+
+    #[test]
+    fn a_zone_built_at_once_equals_the_same_zone_built_by_edits() {
+        let (zone, rows) = rows_of(
+            "$ORIGIN t.test.\n$TTL 600\n@ IN SOA ns1.t.test. h.t.test. 1 2 3 4 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\n\
+             x.y.z IN A 192.0.2.3\nz IN TXT hi\na.b IN A 192.0.2.4\nc.b IN A 192.0.2.5\ndel IN NS ns.del\nns.del IN A 192.0.2.6\n",
+        );
+        let whole = build(&zone, &rows);
+        let mut edited = ZoneSnap::new(&zone);
+        for r in rows.iter().rev() {
+            edited.insert(r);
+        }
+        let dump = |s: &ZoneSnap| {
+            let mut v = s.nodes.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>();
+            v.sort();
+            v
+        };
+        assert_eq!(dump(&whole), dump(&edited));
+        assert_eq!(whole.delegations, 1);
+        assert_eq!(edited.delegations, 1);
+        let y = Key::from_name(&Name::from_ascii("y.z.t.test.").unwrap());
+        assert!(
+            whole
+                .node(y.as_bytes())
+                .is_some_and(|n| !n.has_rrsets() && n.children() == 1),
+            "an ENT"
+        );
+        for r in &rows {
+            edited.remove(r);
+        }
+        assert!(
+            edited.nodes.is_empty(),
+            "every node goes with its last record: {:?}",
+            dump(&edited)
+        );
+        assert_eq!(edited.delegations, 0);
     }
 }

@@ -13,9 +13,10 @@ use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Handler;
+use crate::metrics::dns::Proto;
 
 /// Datagrams taken per `recvmmsg` and answered per `sendmmsg`.
 const BATCH: usize = 32;
@@ -109,6 +110,8 @@ struct Batch {
     msgs: [libc::mmsghdr; BATCH],
     answers: Vec<Vec<u8>>,
     peers: Vec<SocketAddr>,
+    /// Plain queries answered (type, rcode; none when dropped), counted once the batch is sent.
+    counted: Vec<(u16, Option<u8>)>,
 }
 
 impl Batch {
@@ -121,6 +124,7 @@ impl Batch {
             msgs: unsafe { zeroed() },
             answers: (0..BATCH).map(|_| Vec::with_capacity(512)).collect(),
             peers: Vec::with_capacity(BATCH),
+            counted: Vec::with_capacity(BATCH),
         });
         b.arm();
         b
@@ -146,6 +150,8 @@ impl Batch {
 fn receive(socket: &UdpSocket, handler: &Handler, stop: &AtomicBool) {
     let fd = socket.as_raw_fd();
     let mut batch = Batch::new();
+    let mut key = super::snapshot::Key::default();
+    let metrics = handler.metrics_worker();
     while !stop.load(Ordering::Relaxed) {
         batch.arm();
         // SAFETY: every message points at live buffers of the sizes given (`arm`).
@@ -168,8 +174,12 @@ fn receive(socket: &UdpSocket, handler: &Handler, stop: &AtomicBool) {
             }
             continue;
         }
+        // One clock read per batch: an answer's latency is from its batch's arrival to the
+        // batch's send.
+        let arrived = metrics.as_ref().map(|_| Instant::now());
         let n = n as usize;
         batch.peers.clear();
+        batch.counted.clear();
         let mut out = 0;
         for i in 0..n {
             let Some(peer) = from_sockaddr(&batch.addrs[i]).filter(|p| p.port() != 0) else {
@@ -178,15 +188,23 @@ fn receive(socket: &UdpSocket, handler: &Handler, stop: &AtomicBool) {
             let len = (batch.msgs[i].msg_len as usize).min(RECV_BUFFER);
             let mut answer = std::mem::take(&mut batch.answers[out]);
             answer.clear();
-            if handler.answer_udp(&batch.bufs[i][..len], peer, &mut answer) {
-                batch.answers[out] = answer;
+            let (send, count) = handler.answer_udp(&batch.bufs[i][..len], peer, &mut key, &mut answer);
+            if let Some(qtype) = count {
+                batch.counted.push((qtype, send.then(|| answer[3] & 0x0F)));
+            }
+            batch.answers[out] = answer;
+            if send {
                 batch.peers.push(peer);
                 out += 1;
-            } else {
-                batch.answers[out] = answer;
             }
         }
         send_all(fd, &mut batch, out);
+        if let (Some(m), Some(arrived)) = (&metrics, arrived) {
+            let nanos = arrived.elapsed().as_nanos() as u64;
+            for &(qtype, rcode) in &batch.counted {
+                m.answered(Proto::Udp, qtype, rcode, nanos);
+            }
+        }
     }
 }
 

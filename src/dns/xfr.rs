@@ -112,7 +112,7 @@ impl Handler {
                 // Over UDP only "you are current" or "use TCP" fit: both are our SOA (RFC 1995 §2).
                 (Some(theirs), Protocol::Udp) => {
                     current = theirs == zone.serial;
-                    vec![zone.soa[0].clone()]
+                    vec![zone.soa_record()]
                 }
                 (Some(theirs), _) => ixfr(&zone, &transfers.journal, theirs).await,
             }
@@ -160,7 +160,7 @@ fn refusal(rcode: ResponseCode) -> &'static str {
 pub const CHUNK: usize = 16 * 1024;
 
 fn soa_with_serial(zone: &ZoneSnap, serial: u32) -> Record {
-    let mut r = zone.soa[0].clone();
+    let mut r = zone.soa_record();
     if let RData::SOA(soa) = &r.data {
         let s = SOA::new(
             soa.mname.clone(),
@@ -178,13 +178,10 @@ fn soa_with_serial(zone: &ZoneSnap, serial: u32) -> Record {
 
 /// SOA, every record, SOA.
 pub fn axfr(zone: &ZoneSnap) -> Vec<Record> {
-    let mut out = vec![zone.soa[0].clone()];
-    for node in zone.nodes.values() {
-        for set in &node.rrsets {
-            out.extend(set.records.iter().cloned());
-        }
-    }
-    out.push(zone.soa[0].clone());
+    let soa = zone.soa_record();
+    let mut out = vec![soa.clone()];
+    out.extend(zone.records());
+    out.push(soa);
     out
 }
 
@@ -197,12 +194,12 @@ pub fn serial_gt(a: u32, b: u32) -> bool {
 pub async fn ixfr(zone: &ZoneSnap, journal: &Journal, their: u32) -> Vec<Record> {
     let current = zone.serial;
     if their == current || serial_gt(their, current) {
-        return vec![zone.soa[0].clone()]; // up to date (RFC 1995 §2)
+        return vec![zone.soa_record()]; // up to date (RFC 1995 §2)
     }
     let Ok(Some(entries)) = journal.since(zone.id, their, current).await else {
         return axfr(zone);
     };
-    let mut out = vec![zone.soa[0].clone()];
+    let mut out = vec![zone.soa_record()];
     for JournalEntry {
         from,
         to,
@@ -215,7 +212,7 @@ pub async fn ixfr(zone: &ZoneSnap, journal: &Journal, their: u32) -> Vec<Record>
         out.push(soa_with_serial(zone, to));
         out.extend(added.iter().filter_map(to_record));
     }
-    out.push(zone.soa[0].clone());
+    out.push(zone.soa_record());
     out
 }
 
