@@ -82,23 +82,20 @@ pub enum StartError {
     Acme(String),
 }
 
-/// Binds UDP and TCP on one port (with port 0, a port free for both), and `udp_sockets`
-/// UDP sockets in all on it, one per UDP thread.
+/// Binds TCP and `udp_sockets` UDP sockets (one per UDP thread, `SO_REUSEPORT`) on one
+/// port. TCP goes first and without `SO_REUSEPORT`: with port 0 the kernel may hand a
+/// reuse-port UDP socket a port another process's group already has (and split its traffic
+/// with it), but never a TCP port in use, and the UDP sockets then bind that port by number.
 async fn bind_dns(addr: SocketAddr, udp_sockets: usize) -> Result<(Vec<std::net::UdpSocket>, TcpListener), StartError> {
     let bind_err = |what, source| StartError::Bind { what, addr, source };
     for _ in 0..20 {
-        let udp = dns::udp::bind(addr).map_err(|e| bind_err("dns udp", e))?;
-        let bound = udp.local_addr().map_err(|e| bind_err("dns udp", e))?;
-        match TcpListener::bind(bound).await {
-            Ok(tcp) => {
-                let mut all = vec![udp];
-                for _ in 1..udp_sockets.max(1) {
-                    all.push(dns::udp::bind(bound).map_err(|e| bind_err("dns udp", e))?);
-                }
-                return Ok((all, tcp));
-            }
-            Err(e) if addr.port() != 0 => return Err(bind_err("dns tcp", e)),
-            Err(_) => continue,
+        let tcp = TcpListener::bind(addr).await.map_err(|e| bind_err("dns tcp", e))?;
+        let bound = tcp.local_addr().map_err(|e| bind_err("dns tcp", e))?;
+        let udp: std::io::Result<Vec<_>> = (0..udp_sockets.max(1)).map(|_| dns::udp::bind(bound)).collect();
+        match udp {
+            Ok(udp) => return Ok((udp, tcp)),
+            Err(e) if addr.port() != 0 => return Err(bind_err("dns udp", e)),
+            Err(_) => continue, // UDP taken on that port: another one
         }
     }
     Err(bind_err(

@@ -66,37 +66,50 @@ fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int)
 /// The running UDP threads.
 pub struct Udp {
     stop: Arc<AtomicBool>,
+    sockets: Vec<Arc<UdpSocket>>,
     threads: Vec<JoinHandle<()>>,
 }
 
 /// Serves each socket (all bound to one address, `bind`) with a thread of its own.
 pub fn serve(sockets: Vec<UdpSocket>, handler: Handler) -> io::Result<Udp> {
-    let stop = Arc::new(AtomicBool::new(false));
     let runtime = tokio::runtime::Handle::current();
-    let mut spawned = Vec::with_capacity(sockets.len());
-    for (i, socket) in sockets.into_iter().enumerate() {
-        let (handler, stopped, runtime) = (handler.clone(), stop.clone(), runtime.clone());
-        let thread = std::thread::Builder::new().name(format!("ipx-udp-{i}")).spawn(move || {
-            let _guard = runtime.enter(); // for the rare answers that need the runtime
-            receive(&socket, &handler, &stopped);
-        });
-        match thread {
-            Ok(t) => spawned.push(t),
-            Err(e) => {
-                Udp { stop, threads: spawned }.stop();
-                return Err(e);
-            }
-        }
+    let mut udp = Udp {
+        stop: Arc::new(AtomicBool::new(false)),
+        sockets: sockets.into_iter().map(Arc::new).collect(),
+        threads: Vec::new(),
+    };
+    for (i, socket) in udp.sockets.iter().enumerate() {
+        let (socket, handler, stopped, runtime) = (socket.clone(), handler.clone(), udp.stop.clone(), runtime.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("ipx-udp-{i}"))
+            .spawn(move || {
+                let _guard = runtime.enter(); // for the rare answers that need the runtime
+                receive(&socket, &handler, &stopped);
+            })?; // the threads already started stop when `udp` drops
+        udp.threads.push(thread);
     }
-    Ok(Udp { stop, threads: spawned })
+    Ok(udp)
 }
 
 impl Udp {
     /// Stops the threads and waits for them (each lets go of the handler, and so of the
     /// store's journal, before this returns).
-    pub fn stop(self) {
+    pub fn stop(self) {}
+}
+
+/// The threads stop, and the sockets close, when the server goes, however it goes: a
+/// server dropped without `shutdown` (a test's) must not leave threads answering on a port
+/// the next server may be given.
+impl Drop for Udp {
+    fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
+        for s in &self.sockets {
+            // Wakes a thread blocked in recvmmsg (it would also wake within `WAKE`); on an
+            // unconnected socket Linux answers ENOTCONN but still wakes the readers.
+            // SAFETY: shutdown(2) on a descriptor the socket owns until it drops.
+            unsafe { libc::shutdown(s.as_raw_fd(), libc::SHUT_RD) };
+        }
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }

@@ -264,13 +264,22 @@ pub async fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
     socket.connect(to).await.unwrap()
 }
 
+/// Sends `bytes` to `addr` from a fresh socket and returns the first datagram from `addr`
+/// with the same ID: a stray datagram to a port another test used a moment ago (a late
+/// answer, a NOTIFY) is not taken for the answer.
 pub async fn udp_raw(addr: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     sock.send_to(bytes, addr).await.unwrap();
     let mut buf = vec![0u8; 65_535];
-    match tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf)).await {
-        Ok(Ok(n)) => Some(buf[..n].to_vec()),
-        _ => None,
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        match tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await {
+            Ok(Ok((n, from))) if from == addr && n >= 2 && bytes.len() >= 2 && buf[..2] == bytes[..2] => {
+                return Some(buf[..n].to_vec());
+            }
+            Ok(Ok(_)) => continue,
+            _ => return None,
+        }
     }
 }
 

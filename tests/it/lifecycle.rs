@@ -235,3 +235,26 @@ fn configuration_errors_never_echo_a_secret() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!err.contains(&secret[..20]), "{err}");
 }
+
+/// UDP is served by threads of its own, several sockets sharing the port (`SO_REUSEPORT`): a
+/// server dropped without `shutdown` must still stop them and close the port, or they would
+/// go on answering from a dead server's zones to whoever is given the port next.
+#[tokio::test]
+async fn a_dropped_server_stops_answering_and_frees_its_udp_port() {
+    let app = crate::helpers::spawn_app_with(|c, _| c.dns.udp_threads = 2).await;
+    let addr = app.dns_addr();
+    assert!(
+        crate::helpers::udp_raw(
+            addr,
+            &crate::helpers::query("x.test.", hickory_proto::rr::RecordType::A, false)
+                .to_vec()
+                .unwrap()
+        )
+        .await
+        .is_some(),
+        "answered while up"
+    );
+    drop(app);
+    let free = std::net::UdpSocket::bind(addr);
+    assert!(free.is_ok(), "the port is free the moment the server is gone: {free:?}");
+}
