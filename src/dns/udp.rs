@@ -13,10 +13,10 @@ use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Handler;
-use crate::metrics::dns::Proto;
+use crate::metrics::dns::{Proto, Stamp};
 
 /// Datagrams taken per `recvmmsg` and answered per `sendmmsg`.
 const BATCH: usize = 32;
@@ -189,7 +189,7 @@ fn receive(socket: &UdpSocket, handler: &Handler, stop: &AtomicBool) {
         }
         // One clock read per batch: an answer's latency is from its batch's arrival to the
         // batch's send.
-        let arrived = metrics.as_ref().map(|_| Instant::now());
+        let arrived = metrics.as_ref().map(|_| Stamp::now());
         let n = n as usize;
         batch.peers.clear();
         batch.counted.clear();
@@ -213,7 +213,7 @@ fn receive(socket: &UdpSocket, handler: &Handler, stop: &AtomicBool) {
         }
         send_all(fd, &mut batch, out);
         if let (Some(m), Some(arrived)) = (&metrics, arrived) {
-            let nanos = arrived.elapsed().as_nanos() as u64;
+            let nanos = arrived.elapsed_nanos();
             for &(qtype, rcode) in &batch.counted {
                 m.answered(Proto::Udp, qtype, rcode, nanos);
             }
