@@ -240,7 +240,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             },
             keys,
         )
-        .with_updates(dns::Updates::new(store.updater(), config.dns.update_rate_per_key))
+        .with_updates(dns::Updates::new(
+            store.updater(),
+            config.dns.update_rate_per_key,
+            config.dns.update_rate_per_team,
+        ))
         .with_rrl(rrl.clone())
         .with_metrics(metrics.clone())
         .with_secondaries(secondaries);

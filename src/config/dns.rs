@@ -37,6 +37,8 @@ pub struct DnsConfig {
     pub tsig_keys: Vec<TsigKey>,
     /// RFC 2136 UPDATEs one team key may send per second (and at once).
     pub update_rate_per_key: u32,
+    /// RFC 2136 UPDATEs all of one team's keys may send per second (and at once).
+    pub update_rate_per_team: u32,
     /// Where clients reach this server (`HOST` or `HOST:PORT`), for the snippets of new
     /// TSIG keys; empty: the listen address.
     pub public_address: String,

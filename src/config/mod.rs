@@ -196,8 +196,8 @@ impl Config {
         if d.tcp_max_connections == 0 || d.tcp_max_connections_per_address == 0 {
             return bad("dns: TCP connection caps must be at least 1".into());
         }
-        if d.update_rate_per_key == 0 {
-            return bad("dns.update_rate_per_key must be at least 1".into());
+        if d.update_rate_per_key == 0 || d.update_rate_per_team == 0 {
+            return bad("dns.update_rate_per_key and update_rate_per_team must be at least 1".into());
         }
         if self.dns.max_udp_payload < 512 {
             return bad("dns.max_udp_payload must be at least 512".into());

@@ -66,20 +66,32 @@ impl Remembered {
 /// The write door UPDATE goes through, and its bounds.
 pub struct Updates {
     updater: Updater,
-    limiter: Limiter,
+    per_key: Limiter,
+    per_team: Limiter,
     remembered: Mutex<Remembered>,
 }
 
+fn limiter(per_second: u32) -> Limiter {
+    RateLimiter::keyed(Quota::per_second(
+        NonZeroU32::new(per_second.max(1)).expect("at least one"),
+    ))
+}
+
 impl Updates {
-    /// Applies UPDATEs through `updater`, at most `per_second` a second (and as many in a
-    /// burst) for each key.
-    pub fn new(updater: Updater, per_second: u32) -> Self {
-        let n = NonZeroU32::new(per_second.max(1)).expect("at least one");
+    /// Applies UPDATEs through `updater`, at most `per_key` a second for each key and
+    /// `per_team` for all of a team's keys (each also as a burst).
+    pub fn new(updater: Updater, per_key: u32, per_team: u32) -> Self {
         Self {
             updater,
-            limiter: RateLimiter::keyed(Quota::per_second(n)),
+            per_key: limiter(per_key),
+            per_team: limiter(per_team),
             remembered: Mutex::default(),
         }
+    }
+
+    /// Spends one UPDATE of `key`'s budget and its team's; `false` when either is spent.
+    fn admit(&self, key: Uuid, team: Uuid) -> bool {
+        self.per_key.check_key(&key).is_ok() && self.per_team.check_key(&team).is_ok()
     }
 
     /// Claims the message `(key, mac)`: `None` the first time, else what it got (or that it
@@ -94,7 +106,8 @@ impl Updates {
         r.seen.insert(id.clone(), Seen::InFlight);
         r.order.push_back((now, id.clone()));
         if r.order.len().is_multiple_of(1024) {
-            self.limiter.retain_recent();
+            self.per_key.retain_recent();
+            self.per_team.retain_recent();
         }
         None
     }
@@ -186,8 +199,8 @@ impl Handler {
         if request.answers.len() + request.authorities.len() > MAX_RECORDS {
             return refuse("more records than an UPDATE may hold");
         }
-        if updates.limiter.check_key(&row.id).is_err() {
-            return refuse("the key's rate of UPDATEs is spent");
+        if !updates.admit(row.id, row.team_id) {
+            return refuse("the key's or its team's rate of UPDATEs is spent");
         }
         let update = match Update::parse(&zone_name, &request.answers, &request.authorities) {
             Ok(u) => u,

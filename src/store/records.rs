@@ -68,6 +68,15 @@ impl<T: Tables> Reader<T> {
         Ok(out)
     }
 
+    /// How many records are at one owner name, counting no further than `stop`: costs the
+    /// index, not the rows.
+    pub fn count_records_at(&self, zone: Uuid, name: &DomainName, stop: usize) -> Result<usize> {
+        let idx = self.txn.table(RECORD_NAMES)?;
+        let z = zone.as_u128();
+        let range = idx.range((z, name.as_str(), 0u128)..=(z, name.as_str(), u128::MAX))?;
+        Ok(range.take(stop).count())
+    }
+
     /// A record of `team`'s zone that the team may edit: with its zone.
     fn editable(&self, team: Uuid, zone_id: Uuid, id: Uuid) -> Result<(Zone, Record)> {
         let zone = self.team_zone(team, zone_id)?;

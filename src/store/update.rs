@@ -11,9 +11,9 @@ use std::sync::Arc;
 use hickory_proto::rr::RecordType;
 use uuid::Uuid;
 
-use super::{Batch, Result, Store, StoreError, WriteCtx};
+use super::{Batch, MAX_BATCH_ITEMS, Result, Store, StoreError, WriteCtx};
 use crate::domain::update::Update;
-use crate::domain::update_plan::{self, Unmet};
+use crate::domain::update_plan::{self, MAX_AT_NAME, Unmet};
 use crate::domain::{Actor, NewRecord, Record, TsigKey, Zone, parse_rdata};
 
 /// What the DNS server holds to apply UPDATEs: it can do that and nothing else.
@@ -102,8 +102,21 @@ impl WriteCtx {
             Err(StoreError::NotFound(_)) => return Ok(Err(UpdateRefused::NotAuth)),
             Err(e) => return Err(e),
         };
+        // What the message may make the writer read and check: a bounded number of rows.
+        let names = update.names();
+        let mut held = 0;
+        for name in &names {
+            let here = self.count_records_at(zone_id, name, MAX_AT_NAME + 1)?;
+            held += here;
+            if here > MAX_AT_NAME || held > MAX_BATCH_ITEMS {
+                let why = format!(
+                    "{name} holds more than {MAX_AT_NAME} records, or the names together more than {MAX_BATCH_ITEMS}: change them through the API"
+                );
+                return Ok(Err(UpdateRefused::Refused(why)));
+            }
+        }
         let mut at: HashMap<_, _> = HashMap::new();
-        for name in update.names() {
+        for name in names {
             let mut rows = self.records_at(zone_id, &name)?;
             if name == zone.name {
                 rows.push(soa_row(&zone));

@@ -558,6 +558,76 @@ async fn a_message_seen_again_gets_its_first_answer_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_teams_keys_share_its_rate_and_other_teams_go_on() {
+    let app = spawn_app_with(|c, _| {
+        c.dns.update_rate_per_key = 100;
+        c.dns.update_rate_per_team = 3;
+    })
+    .await;
+    let ours = app.team("ours", &[]).await;
+    let zone = app.zone(&ours, "team-rate.test").await;
+    let keys = [
+        make_key(&app, &ours, json!({ "name": "a", "rules": whole(&zone) })).await,
+        make_key(&app, &ours, json!({ "name": "b", "rules": whole(&zone) })).await,
+    ];
+    let theirs = app.team("theirs", &[]).await;
+    let their_zone = app.zone(&theirs, "other-rate.test").await;
+    let their_key = make_key(&app, &theirs, json!({ "name": "c", "rules": whole(&their_zone) })).await;
+    let mut codes = Vec::new();
+    for i in 0..6 {
+        let mut m = update_to("team-rate.test.");
+        add_txt(&mut m, &format!("t{i}.team-rate.test."), "x");
+        codes.push(rcode(&send_tcp(&app, &keys[i % 2].sign(m)).await));
+    }
+    let ok = codes.iter().filter(|c| **c == ResponseCode::NoError).count();
+    assert!((3..=4).contains(&ok), "both keys spend one budget: {codes:?}");
+    let mut m = update_to("other-rate.test.");
+    add_txt(&mut m, "x.other-rate.test.", "x");
+    assert_eq!(rcode(&send_tcp(&app, &their_key.sign(m)).await), ResponseCode::NoError);
+}
+
+#[tokio::test]
+async fn a_name_holds_at_most_250_records_before_and_after_an_update() {
+    let (app, token, zone, key) = with_key("crowd.test").await;
+    let creates: Vec<serde_json::Value> = (0..249)
+        .map(|i| json!({ "name": "crowd", "type": "TXT", "content": format!("r{i}"), "ttl": 300 }))
+        .collect();
+    let path = format!("/v1/zones/{zone}/records/batch");
+    assert_eq!(app.post(&token, &path, json!({ "creates": creates })).await.status, 200);
+    let mut m = update_to("crowd.test.");
+    add_txt(&mut m, "crowd.crowd.test.", "the 250th");
+    assert_eq!(rcode(&send_tcp(&app, &key.sign(m)).await), ResponseCode::NoError);
+    let before = serial(&app, "crowd.test.").await;
+    let mut m = update_to("crowd.test.");
+    add_txt(&mut m, "crowd.crowd.test.", "the 251st");
+    assert_eq!(
+        rcode(&send_tcp(&app, &key.sign(m)).await),
+        ResponseCode::Refused,
+        "after"
+    );
+    let one_more = json!({ "name": "crowd", "type": "TXT", "content": "through the API", "ttl": 300 });
+    assert_eq!(
+        app.post(&token, &path, json!({ "creates": [one_more] })).await.status,
+        200
+    );
+    let mut m = update_to("crowd.test.");
+    delete_record(&mut m, "crowd.crowd.test.", txt("r0"));
+    assert_eq!(
+        rcode(&send_tcp(&app, &key.sign(m)).await),
+        ResponseCode::Refused,
+        "before"
+    );
+    assert_eq!(serial(&app, "crowd.test.").await, before + 1, "only the API's create");
+    let mut m = update_to("crowd.test.");
+    add_txt(&mut m, "elsewhere.crowd.test.", "fine");
+    assert_eq!(
+        rcode(&send_tcp(&app, &key.sign(m)).await),
+        ResponseCode::NoError,
+        "other names are fine"
+    );
+}
+
+#[tokio::test]
 async fn updates_past_a_keys_rate_are_refused_and_other_keys_go_on() {
     let app = spawn_app_with(|c, _| c.dns.update_rate_per_key = 3).await;
     let token = app.team("acme", &[]).await;
