@@ -149,6 +149,59 @@ async fn commits_publishes_and_what_the_store_holds_are_measured() {
 }
 
 #[tokio::test]
+async fn provisioning_jobs_are_counted_as_they_end_and_shown_while_open() {
+    let app = spawn_app_with(|c, dir| {
+        let script = dir.join("provision.sh");
+        let started = dir.join("started");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/usr/bin/env bash\ninput=$(cat)\ncase \"$input\" in\n  *'\"domain\":\"fail'*) echo '{{\"error\":\"no\"}}'; exit 1 ;;\n  *'\"domain\":\"slow'*) touch {}; sleep 2 ;;\nesac\nexit 0\n",
+                started.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        c.hosting.provisioner = ipx::config::ProvisionerKind::Exec;
+        c.hosting.exec_command = vec![script.display().to_string()];
+    })
+    .await;
+    let token = app.team("acme", &[]).await;
+    let site = |domain: &'static str| {
+        let (app, token) = (&app, &token);
+        async move {
+            let r = app.post(token, "/v1/sites", json!({ "domain": domain })).await;
+            assert_eq!(r.status, 202, "{}", r.body);
+            r.id()
+        }
+    };
+    let good = site("good.test").await;
+    app.wait_site(&token, &good, |s| s["status"] == "active").await;
+    let bad = site("fail.test").await;
+    app.wait_site(&token, &bad, |s| s["status"] == "failed").await;
+    let slow = site("slow.test").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !app.dir().join("started").exists() {
+        assert!(Instant::now() < deadline, "the slow step never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let s = app.scrape().await;
+    assert_eq!(s.value("ipx_jobs_finished_total{step=\"create\",state=\"done\"}"), 1.0);
+    assert_eq!(
+        s.value("ipx_jobs_finished_total{step=\"create\",state=\"failed\"}"),
+        1.0
+    );
+    assert_eq!(s.value("ipx_jobs_open{step=\"create\",state=\"running\"}"), 1.0);
+    assert!(s.0.contains("\nipx_jobs_oldest_open_age_seconds "));
+    app.wait_site(&token, &slow, |s| s["status"] == "active").await;
+    let s = app.scrape().await;
+    assert_eq!(s.value("ipx_jobs_finished_total{step=\"create\",state=\"done\"}"), 2.0);
+    assert_eq!(s.series("ipx_jobs_open"), 0);
+    assert_eq!(s.value("ipx_jobs_oldest_open_age_seconds"), 0.0);
+}
+
+#[tokio::test]
 async fn per_zone_series_stop_past_the_configured_number_of_zones() {
     let app = spawn_app_with(|c, _| c.metrics.per_zone_series_limit = 2).await;
     let token = app.team("acme", &[]).await;
