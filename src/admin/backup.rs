@@ -95,7 +95,10 @@ pub fn restore(config: &Config, file: &Path) -> Result<String> {
             })
         })
         .and_then(|contents| {
-            fs::rename(&partial, &db).map_err(|e| io(&db, e))?;
+            // A link, not a rename: it fails if a database appeared meanwhile (a server
+            // started on the directory), where a rename would replace it.
+            fs::hard_link(&partial, &db).map_err(|e| io(&db, e))?;
+            let _ = fs::remove_file(&partial);
             sync_dir(&db);
             // Opened as `serve` opens it: read through, brought to this version's tables.
             match Store::open_existing(&db) {
