@@ -33,8 +33,9 @@ for s in $SERVERS; do
   esac
 done
 
-cargo build --release --quiet
-BIN=$PWD/target/release/ipx
+# IPX_BIN=path measures that binary instead of building this tree's.
+if [ -z "${IPX_BIN:-}" ]; then cargo build --release --quiet; fi
+BIN=${IPX_BIN:-$PWD/target/release/ipx}
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.2; rm -rf "$WORK"; }
