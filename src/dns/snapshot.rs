@@ -260,59 +260,6 @@ impl ZoneSnap {
         })
     }
 
-    fn draft(&self, key: &[u8]) -> Draft {
-        self.nodes.get(key).map(Draft::of).unwrap_or_else(|| Draft::new(key))
-    }
-
-    fn put(&mut self, draft: &Draft) {
-        if draft.is_empty() {
-            self.nodes.remove(&draft.key[..]);
-        } else {
-            self.nodes.insert(draft.build());
-        }
-    }
-
-    fn insert(&mut self, row: &Row) {
-        let Some((key, rtype, record)) = self.prepare(row) else {
-            return;
-        };
-        let mut node = self.draft(&key);
-        let existed = !node.is_empty();
-        let had_ns = node.has(RecordType::NS);
-        if !node.add(rtype, record) {
-            self.put(&node); // the TTL may have changed
-            return;
-        }
-        if !had_ns && node.has(RecordType::NS) && key.len() > self.key.len() {
-            self.delegations += 1;
-        }
-        self.put(&node);
-        if !existed {
-            self.link_parents(&key, 1);
-        }
-    }
-
-    fn remove(&mut self, row: &Row) {
-        let Some((key, rtype, record)) = self.prepare(row) else {
-            return;
-        };
-        let Some(current) = self.nodes.get(&key[..]) else {
-            return;
-        };
-        let mut node = Draft::of(current);
-        let had_ns = node.has(RecordType::NS);
-        if !node.remove(rtype, &record.wire) {
-            return;
-        }
-        if had_ns && !node.has(RecordType::NS) && key.len() > self.key.len() {
-            self.delegations -= 1;
-        }
-        self.put(&node);
-        if node.is_empty() {
-            self.link_parents(&key, -1);
-        }
-    }
-
     /// A stored row as the node key, type and record it becomes; a row that does not decode
     /// is skipped (and logged) rather than taking the zone down.
     fn prepare(&self, row: &Row) -> Option<(Vec<u8>, u16, DraftRecord)> {
@@ -333,24 +280,97 @@ impl ZoneSnap {
             },
         ))
     }
+}
+
+/// A zone being edited by one committed batch: the nodes it touches are taken apart once,
+/// edited as drafts and built once when the batch is done, so a batch of many records at one
+/// name costs what they are, not their square.
+struct Editor {
+    snap: ZoneSnap,
+    drafts: HashMap<Vec<u8>, Draft>,
+}
+
+impl Editor {
+    fn new(snap: ZoneSnap) -> Self {
+        Self {
+            snap,
+            drafts: HashMap::new(),
+        }
+    }
+
+    fn draft(&mut self, key: &[u8]) -> &mut Draft {
+        let nodes = &self.snap.nodes;
+        self.drafts
+            .entry(key.to_vec())
+            .or_insert_with(|| nodes.get(key).map(Draft::of).unwrap_or_else(|| Draft::new(key)))
+    }
+
+    fn insert(&mut self, row: &Row) {
+        let Some((key, rtype, record)) = self.snap.prepare(row) else {
+            return;
+        };
+        let apex = self.snap.key.len();
+        let node = self.draft(&key);
+        let existed = !node.is_empty();
+        let had_ns = node.has(RecordType::NS);
+        if !node.add(rtype, record) {
+            return; // the same data: at most its TTL changed
+        }
+        if !had_ns && node.has(RecordType::NS) && key.len() > apex {
+            self.snap.delegations += 1;
+        }
+        if !existed {
+            self.link_parents(&key, 1);
+        }
+    }
+
+    fn remove(&mut self, row: &Row) {
+        let Some((key, rtype, record)) = self.snap.prepare(row) else {
+            return;
+        };
+        let apex = self.snap.key.len();
+        let node = self.draft(&key);
+        let had_ns = node.has(RecordType::NS);
+        if !node.remove(rtype, &record.wire) {
+            return;
+        }
+        let (lost_ns, gone) = (had_ns && !node.has(RecordType::NS), node.is_empty());
+        if lost_ns && key.len() > apex {
+            self.snap.delegations -= 1;
+        }
+        if gone {
+            self.link_parents(&key, -1);
+        }
+    }
 
     /// A node appeared (+1) or vanished (-1): adjust its ancestors' child counts up to the
     /// apex, creating or dropping empty non-terminals on the way.
     fn link_parents(&mut self, key: &[u8], delta: i32) {
+        let apex = self.snap.key.len();
         let mut child = key;
-        while child.len() > self.key.len() {
+        while child.len() > apex {
             let parent_len = parent_len(child);
-            let mut node = self.draft(&child[..parent_len]);
+            let node = self.draft(&child[..parent_len]);
             let was_empty = node.is_empty();
             node.children = node.children.saturating_add_signed(delta);
-            let now_empty = node.is_empty();
-            self.put(&node);
             // Stop once the parent's own existence did not change.
-            if was_empty == now_empty || parent_len <= self.key.len() {
+            if was_empty == node.is_empty() || parent_len <= apex {
                 break;
             }
             child = &key[..parent_len];
         }
+    }
+
+    /// The edited snapshot: every touched node built once (or gone, when empty).
+    fn finish(mut self) -> ZoneSnap {
+        for (key, draft) in self.drafts {
+            if draft.is_empty() {
+                self.snap.nodes.remove(&key);
+            } else {
+                self.snap.nodes.insert(draft.build());
+            }
+        }
+        self.snap
     }
 }
 
@@ -460,21 +480,21 @@ impl Zones {
     /// maps), edited, and the new map is published with one atomic swap.
     pub fn apply(&self, changes: &[Change]) {
         let mut map = (**self.zones.load()).clone();
-        let mut touched: HashMap<Uuid, ZoneSnap> = HashMap::new();
+        let mut touched: HashMap<Uuid, Editor> = HashMap::new();
         let mut removed = Vec::new();
-        fn snap<'m>(touched: &'m mut HashMap<Uuid, ZoneSnap>, map: &ZoneMap, id: Uuid) -> Option<&'m mut ZoneSnap> {
+        fn editor<'m>(touched: &'m mut HashMap<Uuid, Editor>, map: &ZoneMap, id: Uuid) -> Option<&'m mut Editor> {
             if let std::collections::hash_map::Entry::Vacant(e) = touched.entry(id) {
                 let current = map.by_id(id)?;
-                e.insert((**current).clone());
+                e.insert(Editor::new((**current).clone()));
             }
             touched.get_mut(&id)
         }
         for change in changes {
             match change {
-                Change::ZonePut(zone) => match snap(&mut touched, &map, zone.id) {
-                    Some(s) => s.set_zone(zone),
+                Change::ZonePut(zone) => match editor(&mut touched, &map, zone.id) {
+                    Some(e) => e.snap.set_zone(zone),
                     None => {
-                        touched.insert(zone.id, ZoneSnap::new(zone));
+                        touched.insert(zone.id, Editor::new(ZoneSnap::new(zone)));
                     }
                 },
                 Change::ZoneRemoved(zone) => {
@@ -482,16 +502,16 @@ impl Zones {
                     removed.push(zone.id);
                 }
                 Change::RecordPut { old, new } => {
-                    if let Some(s) = snap(&mut touched, &map, new.zone_id) {
+                    if let Some(e) = editor(&mut touched, &map, new.zone_id) {
                         if let Some(old) = old {
-                            s.remove(old);
+                            e.remove(old);
                         }
-                        s.insert(new);
+                        e.insert(new);
                     }
                 }
                 Change::RecordRemoved(row) => {
-                    if let Some(s) = snap(&mut touched, &map, row.zone_id) {
-                        s.remove(row);
+                    if let Some(e) = editor(&mut touched, &map, row.zone_id) {
+                        e.remove(row);
                     }
                 }
                 Change::TsigKeyPut(_) | Change::TsigKeyRemoved(_) => {} // the key table's
@@ -502,7 +522,8 @@ impl Zones {
                 map.by_key.remove(&key);
             }
         }
-        for (id, s) in touched {
+        for (id, e) in touched {
+            let s = e.finish();
             map.by_id.insert(id, s.key.clone());
             map.by_key.insert(s.key.clone(), Arc::new(s));
         }
@@ -614,16 +635,62 @@ mod tests {
     }
 
     #[test]
+    fn one_batch_of_many_edits_at_one_name_ends_as_the_same_edits_one_by_one() {
+        let (zone, rows) =
+            rows_of("$ORIGIN t.test.\n$TTL 60\n@ IN SOA ns1.t.test. h.t.test. 1 2 3 4 60\n@ IN NS ns1\n");
+        let zones = Zones::default();
+        zones.rebuild(vec![(zone.clone(), rows)]);
+        let (_, many) = rows_of(&format!(
+            "$ORIGIN t.test.\n$TTL 60\n@ IN SOA ns1.t.test. h.t.test. 1 2 3 4 60\n@ IN NS ns1\n{}",
+            (0..300).map(|i| format!("a.b IN TXT \"{i}\"\n")).collect::<String>()
+        ));
+        let many: Vec<Row> = many
+            .into_iter()
+            .filter(|r| r.rtype == RecordType::TXT)
+            .map(|mut r| {
+                r.zone_id = zone.id;
+                r
+            })
+            .collect();
+        let mut batch: Vec<Change> = many
+            .iter()
+            .map(|r| Change::RecordPut {
+                old: None,
+                new: r.clone(),
+            })
+            .collect();
+        batch.extend(many[..299].iter().map(|r| Change::RecordRemoved(r.clone())));
+        zones.apply(&batch);
+        let snap = zones.load().by_id(zone.id).unwrap().clone();
+        let node = snap
+            .node(Key::from_name(&Name::from_ascii("a.b.t.test.").unwrap()).as_bytes())
+            .unwrap();
+        assert_eq!(node.rrset(16).map(|s| s.count), Some(1), "the one record left");
+        let ent = snap
+            .node(Key::from_name(&Name::from_ascii("b.t.test.").unwrap()).as_bytes())
+            .unwrap();
+        assert_eq!((ent.has_rrsets(), ent.children()), (false, 1));
+        zones.apply(&[Change::RecordRemoved(many[299].clone())]);
+        let snap = zones.load().by_id(zone.id).unwrap().clone();
+        assert!(
+            snap.node(Key::from_name(&Name::from_ascii("b.t.test.").unwrap()).as_bytes())
+                .is_none(),
+            "the ENT went too"
+        );
+    }
+
+    #[test]
     fn a_zone_built_at_once_equals_the_same_zone_built_by_edits() {
         let (zone, rows) = rows_of(
             "$ORIGIN t.test.\n$TTL 600\n@ IN SOA ns1.t.test. h.t.test. 1 2 3 4 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\n\
              x.y.z IN A 192.0.2.3\nz IN TXT hi\na.b IN A 192.0.2.4\nc.b IN A 192.0.2.5\ndel IN NS ns.del\nns.del IN A 192.0.2.6\n",
         );
         let whole = build(&zone, &rows);
-        let mut edited = ZoneSnap::new(&zone);
+        let mut e = Editor::new(ZoneSnap::new(&zone));
         for r in rows.iter().rev() {
-            edited.insert(r);
+            e.insert(r);
         }
+        let edited = e.finish();
         let dump = |s: &ZoneSnap| {
             let mut v = s.nodes.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>();
             v.sort();
@@ -639,8 +706,12 @@ mod tests {
                 .is_some_and(|n| !n.has_rrsets() && n.children() == 1),
             "an ENT"
         );
+        // Record by record, each its own batch (as the store publishes single writes).
+        let mut edited = edited;
         for r in &rows {
-            edited.remove(r);
+            let mut e = Editor::new(edited);
+            e.remove(r);
+            edited = e.finish();
         }
         assert!(
             edited.nodes.is_empty(),
