@@ -45,6 +45,16 @@ use crate::metrics::Metrics;
 use crate::metrics::dns::{Proto, Stamp};
 use crate::store::{Reader, Store};
 
+/// What a UDP thread does with a datagram.
+pub(crate) enum UdpAnswer {
+    /// A plain query, answered in place (`send`: not dropped by rate limiting).
+    Plain { send: bool, qtype: u16 },
+    /// Not a query: no response.
+    Ignore,
+    /// For the hickory path (`Handler::answer_udp_other`).
+    Other,
+}
+
 /// Answers every query from the current snapshots; holds no lock and does no I/O but the
 /// response itself (IXFR alone reads the journal).
 #[derive(Clone)]
@@ -136,48 +146,50 @@ impl Handler {
         }
     }
 
+    /// Counts a plain query answered outside `handle` (`rcode` none: not answered).
+    pub(crate) fn count(&self, proto: Proto, qtype: u16, rcode: Option<u8>, started: Stamp) {
+        if let Some(m) = &self.metrics {
+            m.dns.record(proto, qtype, rcode, started);
+        }
+    }
+
     /// A shard of the DNS counters for a thread of its own (the UDP threads), when counting.
     pub(crate) fn metrics_worker(&self) -> Option<crate::metrics::dns::Worker> {
         self.metrics.as_ref().map(|m| m.dns.worker())
     }
 
-    /// Answers one UDP datagram from `peer` into `out`: whether to send it, and the query
-    /// type when the caller counts the answer (plain queries; the hickory path counts its
-    /// own in `handle`). Called by the UDP threads, outside the async runtime (which they
-    /// have entered), each with its own `key` buffer.
+    /// Answers a plain UDP query from `peer` into `out` (see `UdpAnswer`). Called by the UDP
+    /// threads, each with its own `key` buffer; nothing here blocks.
     pub(crate) fn answer_udp(
         &self,
         raw: &[u8],
         peer: SocketAddr,
         key: &mut snapshot::Key,
         out: &mut Vec<u8>,
-    ) -> (bool, Option<u16>) {
+    ) -> UdpAnswer {
         match wire::parse(raw, key) {
-            wire::Parsed::Plain(q) => return (self.answer_plain(&q, Transport::Udp(peer.ip()), 0, out), Some(q.qtype)),
-            wire::Parsed::Ignore => return (false, None),
-            wire::Parsed::Other => {}
+            wire::Parsed::Plain(q) => UdpAnswer::Plain {
+                send: self.answer_plain(&q, Transport::Udp(peer.ip()), 0, out),
+                qtype: q.qtype,
+            },
+            wire::Parsed::Ignore => UdpAnswer::Ignore,
+            wire::Parsed::Other => UdpAnswer::Other,
         }
+    }
+
+    /// Answers a UDP message the plain parser left to hickory (UPDATE, NOTIFY, transfers,
+    /// signed or malformed messages): the response, if any. It may wait on the store (an
+    /// UPDATE commits), so the UDP threads run it as a task. Counted in `handle`.
+    pub(crate) async fn answer_udp_other(&self, raw: Vec<u8>, peer: SocketAddr) -> Option<Vec<u8>> {
         let started = Stamp::now();
-        let Ok(request) = Request::from_bytes(raw.to_vec(), peer, Protocol::Udp) else {
-            let reply = tcp::formerr(raw);
+        let Ok(request) = Request::from_bytes(raw.clone(), peer, Protocol::Udp) else {
+            let reply = tcp::formerr(&raw);
             self.malformed(Proto::Udp, reply.is_some(), started);
-            return match reply {
-                Some(reply) => {
-                    out.extend_from_slice(&reply);
-                    (true, None)
-                }
-                None => (false, None),
-            };
+            return reply;
         };
         let mut responder = Responder::one();
-        tokio::runtime::Handle::current().block_on(self.handle(&request, &mut responder));
-        match responder.take_one() {
-            Some(answer) => {
-                *out = answer;
-                (true, None)
-            }
-            None => (false, None),
-        }
+        self.handle(&request, &mut responder).await;
+        responder.take_one()
     }
 
     /// Answers one parsed request through `responder`, and counts it: this is where every

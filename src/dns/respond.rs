@@ -113,7 +113,10 @@ impl Responder {
     async fn deliver(&mut self, buf: Vec<u8>) -> Result<(), NetError> {
         self.rcode = buf.get(3).map(|b| b & 0x0F);
         match &mut self.sink {
-            Sink::Tcp(tx) => tx.send(buf).await.map_err(|_| NetError::from("connection closed"))?,
+            Sink::Tcp(tx) => tx
+                .send(super::tcp::framed(&buf))
+                .await
+                .map_err(|_| NetError::from("connection closed"))?,
             Sink::Collect(out) => out.lock().expect("collect lock").push(buf),
             Sink::One(out) => *out = Some(buf),
         }

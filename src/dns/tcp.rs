@@ -20,7 +20,11 @@ use crate::listener::{Caps, WriteDeadline};
 use tokio::task::JoinSet;
 
 use super::Handler;
+use super::query::Transport;
 use super::respond::Responder;
+use super::snapshot::Key;
+use super::wire::{self, Parsed};
+use crate::metrics::dns::{Proto, Stamp};
 
 /// Queries of one connection answered at once; more wait for a slot.
 const IN_FLIGHT_PER_CONNECTION: usize = 32;
@@ -98,66 +102,139 @@ pub async fn serve(listener: TcpListener, handler: Handler, limits: Limits) {
     }
 }
 
+/// Bytes read from a connection at most once past what one message needs: the room for the
+/// queries of a pipelining client to arrive together (and be answered with one write).
+const READ_ROOM: usize = 16 * 1024;
+
+/// One task per connection. Plain queries are answered as they are read, into one output
+/// buffer written once per read (a pipelining client gets many answers per system call, and
+/// nothing is allocated per query); anything else (transfers, UPDATE, NOTIFY, signed or odd
+/// messages) runs as a task of its own and sends its framed answers back through a channel.
 async fn connection(stream: TcpStream, peer: SocketAddr, handler: Arc<Handler>, limits: Limits) {
     let _ = stream.set_nodelay(true);
-    let idle = limits.idle;
     let (mut read, write) = stream.into_split();
     let mut write = WriteDeadline::new(write, limits.write);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(IN_FLIGHT_PER_CONNECTION);
-    // Ends when the peer stops reading (write timeout) or the connection breaks.
-    let writer = async move {
-        while let Some(msg) = rx.recv().await {
-            let len = (msg.len() as u16).to_be_bytes();
-            if write.write_all(&len).await.is_err() || write.write_all(&msg).await.is_err() {
-                break;
-            }
-        }
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT_PER_CONNECTION));
+    let mut conn = Connection {
+        peer,
+        handler,
+        tx,
+        in_flight,
+        slow: JoinSet::new(),
+        input: Vec::with_capacity(READ_ROOM),
+        output: Vec::with_capacity(4096),
+        scratch: Vec::with_capacity(512),
+        key: Key::default(),
     };
-    let reader = async move {
-        let in_flight = Arc::new(Semaphore::new(IN_FLIGHT_PER_CONNECTION));
-        let mut queries = JoinSet::new();
-        loop {
-            let mut len = [0u8; 2];
-            match tokio::time::timeout(idle, read.read_exact(&mut len)).await {
-                Ok(Ok(_)) => {}
-                _ => break, // idle, closed, or reset
+    let mut open = true;
+    loop {
+        let stalled = conn.answer_all();
+        if !conn.output.is_empty() {
+            if write.write_all(&conn.output).await.is_err() {
+                break; // the peer is gone or does not read: stop reading its queries too
             }
-            let mut raw = vec![0u8; u16::from_be_bytes(len) as usize];
-            match tokio::time::timeout(idle, read.read_exact(&mut raw)).await {
-                Ok(Ok(_)) => {}
-                _ => break,
-            }
-            let Ok(permit) = in_flight.clone().acquire_owned().await else {
-                break;
-            };
-            let (handler, tx) = (handler.clone(), tx.clone());
-            while queries.try_join_next().is_some() {}
-            queries.spawn(async move {
-                let started = crate::metrics::dns::Stamp::now();
-                match Request::from_bytes(raw.clone(), peer, Protocol::Tcp) {
-                    Ok(request) => {
-                        handler.handle(&request, &mut Responder::tcp(tx)).await;
-                    }
-                    Err(_) => {
-                        let reply = formerr(&raw);
-                        handler.malformed(crate::metrics::dns::Proto::Tcp, reply.is_some(), started);
-                        if let Some(reply) = reply {
-                            let _ = tx.send(reply).await;
-                        }
-                    }
+            conn.output.clear();
+        }
+        while conn.slow.try_join_next().is_some() {}
+        if !open && conn.slow.is_empty() && rx.is_empty() {
+            break; // everything read is answered
+        }
+        let room = !stalled && conn.input.len() < usize::from(u16::MAX) + 2 + READ_ROOM;
+        if room {
+            conn.input.reserve(READ_ROOM);
+        }
+        tokio::select! {
+            Some(framed) = rx.recv() => conn.output.extend_from_slice(&framed),
+            Some(_) = conn.slow.join_next(), if !conn.slow.is_empty() => {}
+            read = tokio::time::timeout(limits.idle, read.read_buf(&mut conn.input)), if open && room => {
+                if !matches!(read, Ok(Ok(n)) if n > 0) {
+                    open = false; // idle, closed, or reset: answer what was read, then close
                 }
-                drop(permit);
-            });
+            }
         }
-        // Let the answers to queries already read go out before closing.
-        while queries.join_next().await.is_some() {}
-    };
-    tokio::pin!(writer);
-    tokio::select! {
-        // The writer gave up: the peer is gone or does not read; stop reading its queries.
-        () = &mut writer => {}
-        () = reader => writer.await,
     }
+}
+
+/// A connection's state between reads.
+struct Connection {
+    peer: SocketAddr,
+    handler: Arc<Handler>,
+    /// Framed answers of the queries that run as tasks.
+    tx: mpsc::Sender<Vec<u8>>,
+    in_flight: Arc<Semaphore>,
+    slow: JoinSet<()>,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    scratch: Vec<u8>,
+    key: Key,
+}
+
+impl Connection {
+    /// Answers every whole message in `input` and drops it from there. `true` when it
+    /// stopped at a message that needs a task while `IN_FLIGHT_PER_CONNECTION` run: the
+    /// caller waits for one to finish before reading more.
+    fn answer_all(&mut self) -> bool {
+        let mut at = 0;
+        let mut stalled = false;
+        while let Some(len) = self
+            .input
+            .get(at..at + 2)
+            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+        {
+            if self.input.len() < at + 2 + len {
+                break;
+            }
+            let msg = &self.input[at + 2..at + 2 + len];
+            match wire::parse(msg, &mut self.key) {
+                Parsed::Plain(q) => {
+                    let started = Stamp::now();
+                    let sent = self.handler.answer_plain(&q, Transport::Tcp, 0, &mut self.scratch);
+                    if sent {
+                        self.output
+                            .extend_from_slice(&(self.scratch.len() as u16).to_be_bytes());
+                        self.output.extend_from_slice(&self.scratch);
+                    }
+                    let rcode = sent.then(|| self.scratch[3] & 0x0F);
+                    self.handler.count(Proto::Tcp, q.qtype, rcode, started);
+                }
+                Parsed::Ignore => {}
+                Parsed::Other => {
+                    let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+                        stalled = true;
+                        break;
+                    };
+                    let raw = msg.to_vec();
+                    let (handler, tx, peer) = (self.handler.clone(), self.tx.clone(), self.peer);
+                    self.slow.spawn(async move {
+                        let started = Stamp::now();
+                        match Request::from_bytes(raw.clone(), peer, Protocol::Tcp) {
+                            Ok(request) => handler.handle(&request, &mut Responder::tcp(tx)).await,
+                            Err(_) => {
+                                let reply = formerr(&raw);
+                                handler.malformed(Proto::Tcp, reply.is_some(), started);
+                                if let Some(reply) = reply {
+                                    let _ = tx.send(framed(&reply)).await;
+                                }
+                            }
+                        }
+                        drop(permit);
+                    });
+                }
+            }
+            at += 2 + len;
+        }
+        self.input.drain(..at);
+        stalled
+    }
+}
+
+/// A message with its two-octet length in front (RFC 1035 §4.2.2).
+pub(crate) fn framed(msg: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + msg.len());
+    out.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+    out.extend_from_slice(msg);
+    out
 }
 
 #[cfg(test)]

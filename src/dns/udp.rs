@@ -15,9 +15,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::Handler;
+use super::{Handler, UdpAnswer};
 use crate::metrics::dns::{Proto, Stamp};
 
+/// Messages for the hickory path (UPDATE, NOTIFY, transfers, odd ones) a UDP thread has
+/// answered by tasks at once.
+const OTHERS_IN_FLIGHT: usize = 64;
 /// Datagrams taken per `recvmmsg` and answered per `sendmmsg`.
 const BATCH: usize = 32;
 /// Largest datagram read; EDNS clients advertise up to 4096 and queries are far smaller.
@@ -83,8 +86,7 @@ pub fn serve(sockets: Vec<UdpSocket>, handler: Handler) -> io::Result<Udp> {
         let thread = std::thread::Builder::new()
             .name(format!("ipx-udp-{i}"))
             .spawn(move || {
-                let _guard = runtime.enter(); // for the rare answers that need the runtime
-                receive(&socket, &handler, &stopped);
+                receive(&socket, &handler, &stopped, &runtime);
             })?; // the threads already started stop when `udp` drops
         udp.threads.push(thread);
     }
@@ -160,8 +162,9 @@ impl Batch {
     }
 }
 
-fn receive(socket: &UdpSocket, handler: &Handler, stop: &AtomicBool) {
+fn receive(socket: &Arc<UdpSocket>, handler: &Handler, stop: &AtomicBool, runtime: &tokio::runtime::Handle) {
     let fd = socket.as_raw_fd();
+    let others = Arc::new(tokio::sync::Semaphore::new(OTHERS_IN_FLIGHT));
     let mut batch = Batch::new();
     let mut key = super::snapshot::Key::default();
     let metrics = handler.metrics_worker();
@@ -201,10 +204,36 @@ fn receive(socket: &UdpSocket, handler: &Handler, stop: &AtomicBool) {
             let len = (batch.msgs[i].msg_len as usize).min(RECV_BUFFER);
             let mut answer = std::mem::take(&mut batch.answers[out]);
             answer.clear();
-            let (send, count) = handler.answer_udp(&batch.bufs[i][..len], peer, &mut key, &mut answer);
-            if let Some(qtype) = count {
-                batch.counted.push((qtype, send.then(|| answer[3] & 0x0F)));
-            }
+            let raw = &batch.bufs[i][..len];
+            let send = match handler.answer_udp(raw, peer, &mut key, &mut answer) {
+                UdpAnswer::Plain { send, qtype } => {
+                    batch.counted.push((qtype, send.then(|| answer[3] & 0x0F)));
+                    send
+                }
+                UdpAnswer::Ignore => false,
+                // The hickory path may wait on the store (an UPDATE commits): a task answers
+                // it, so this thread goes on answering; past the cap, this thread waits
+                // for it, which slows whoever sends so many.
+                UdpAnswer::Other => match others.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let (handler, socket, raw) = (handler.clone(), socket.clone(), raw.to_vec());
+                        runtime.spawn(async move {
+                            if let Some(reply) = handler.answer_udp_other(raw, peer).await {
+                                let _ = socket.send_to(&reply, peer);
+                            }
+                            drop(permit);
+                        });
+                        false
+                    }
+                    Err(_) => match runtime.block_on(handler.answer_udp_other(raw.to_vec(), peer)) {
+                        Some(reply) => {
+                            answer = reply;
+                            true
+                        }
+                        None => false,
+                    },
+                },
+            };
             batch.answers[out] = answer;
             if send {
                 batch.peers.push(peer);

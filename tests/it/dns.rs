@@ -377,6 +377,45 @@ mod tcp {
         assert_eq!(got, ids);
     }
 
+    /// Plain queries are answered as they are read; others (here CHAOS-class ones) run as
+    /// tasks, at most 32 at once per connection. A client that sends everything in one go
+    /// and closes its side still gets every answer before the connection closes.
+    #[tokio::test]
+    async fn a_burst_of_queries_then_a_half_close_gets_every_answer() {
+        let app = spawn_app_with(|_, _| {}).await;
+        let token = app.team("acme", &[]).await;
+        app.zone(&token, "burst.test").await;
+        let mut s = TcpStream::connect(app.dns_addr()).await.unwrap();
+        let mut all = Vec::new();
+        let mut ids = Vec::new();
+        for i in 0..140u16 {
+            let mut q = query("burst.test.", RecordType::SOA, i % 2 == 0);
+            if i % 7 == 0 {
+                q.queries[0].set_query_class(hickory_proto::rr::DNSClass::CH);
+            }
+            q.metadata.id = i;
+            ids.push(i);
+            let bytes = q.to_vec().unwrap();
+            all.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+            all.extend_from_slice(&bytes);
+        }
+        s.write_all(&all).await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        while let Some(m) = recv(&mut s).await {
+            let chaos = m.metadata.id % 7 == 0;
+            assert_eq!(
+                m.metadata.response_code == ResponseCode::NoError,
+                !chaos,
+                "{}",
+                m.metadata.id
+            );
+            got.push(m.metadata.id);
+        }
+        got.sort();
+        assert_eq!(got, ids);
+    }
+
     #[tokio::test]
     async fn idle_connections_are_closed_and_connections_are_capped() {
         let app = spawn_app_with(|c, _| {
