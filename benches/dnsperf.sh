@@ -55,7 +55,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 descendants() { local p; for p in $(pgrep -P "$1" || true); do echo "$p"; descendants "$p"; done; }
 family() { echo "$1" $(descendants "$1"); }
 # utime + stime, read after the command name (NSD's names hold spaces: "nsd: server 1").
-cpu_ticks() { local t=0; for p in $(family "$1"); do t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}'))); done; echo $t; }
+# "user system" ticks, summed over the family.
+cpu_ticks() {
+  local u=0 k=0 p f
+  for p in $(family "$1"); do
+    f=($(sed 's/.*) //' "/proc/$p/stat"))
+    u=$((u + f[11])) k=$((k + f[12]))
+  done
+  echo "$u $k"
+}
 rss_kib() { local t=0; for p in $(family "$1"); do t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status"))); done; echo $t; }
 
 start_ipx() {
@@ -145,8 +153,9 @@ measure() {
   lost=$(echo "$out" | awk '/Queries lost:/ {print $3}')
   qps=$(echo "$out" | awk '/Queries per second:/ {print $4}')
   python3 -c "
-hz=$(getconf CLK_TCK); cpu=($after-$before)/hz; q=max($completed,1)
-print('$s $mode', float('$qps'), cpu*1e6/q, $lost)" >>"$WORK/results"
+hz=$(getconf CLK_TCK); b=[int(x) for x in '$before'.split()]; a=[int(x) for x in '$after'.split()]
+q=max($completed,1); user=(a[0]-b[0])/hz; system=(a[1]-b[1])/hz
+print('$s $mode', float('$qps'), (user+system)*1e6/q, $lost, user*1e6/q, system*1e6/q)" >>"$WORK/results"
 }
 
 echo "zone: $NAMES names ($(grep -c ' IN ' "$ZF") records), ${SECONDS_}s per run, $ROUNDS rounds;"
@@ -164,18 +173,22 @@ rows = collections.defaultdict(list); rss = {}
 for line in open(sys.argv[1]):
     f = line.split()
     if f[1] == "rss": rss[f[0]] = int(f[2]); continue
-    rows[(f[0], f[1])].append((float(f[2]), float(f[3]), int(f[4])))
+    rows[(f[0], f[1])].append((float(f[2]), float(f[3]), int(f[4]), float(f[5]), float(f[6])))
 servers = sys.argv[2].split()
 med = lambda v: statistics.median(v)
 def fig(s, m):
     v = rows[(s, m)]
     return med([x[0] for x in v]), med([x[1] for x in v]), sum(x[2] for x in v)
+def split(s, m):
+    v = rows[(s, m)]
+    return med([x[3] for x in v]), med([x[4] for x in v])
 print()
-print("| server | UDP answers/s | UDP CPU µs/answer | lost | TCP answers/s | TCP CPU µs/answer | RSS |")
+print("| server | UDP answers/s | UDP CPU µs/answer (user + kernel) | lost | TCP answers/s | TCP CPU µs/answer (user + kernel) | RSS |")
 print("|---|---|---|---|---|---|---|")
 for s in servers:
     uq, uc, ul = fig(s, "udp"); tq, tc, _ = fig(s, "tcp")
-    print(f"| {s} | {uq:,.0f} | {uc:.2f} | {ul} | {tq:,.0f} | {tc:.2f} | {rss[s] / 1024:.0f} MiB |")
+    (uu, uk), (tu, tk) = split(s, "udp"), split(s, "tcp")
+    print(f"| {s} | {uq:,.0f} | {uc:.2f} ({uu:.2f} + {uk:.2f}) | {ul} | {tq:,.0f} | {tc:.2f} ({tu:.2f} + {tk:.2f}) | {rss[s] / 1024:.0f} MiB |")
 if "ipx" in servers:
     print()
     for s in servers:

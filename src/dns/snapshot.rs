@@ -26,12 +26,14 @@ use crate::store::Change;
 /// Longest possible key: a name is at most 255 octets on the wire.
 pub const MAX_KEY: usize = 255;
 
-/// A name's lookup key in a stack buffer, with the end offset of each label's prefix.
+/// A name's lookup key in a stack buffer, with the length of the key of each of its
+/// ancestors.
 pub struct Key {
     buf: [u8; MAX_KEY],
     len: usize,
-    /// `ends[i]` is the length of the key of the name's top `i + 1` labels.
-    ends: [u8; 128],
+    /// `cuts[k]` is the length of the key of the name without its `k` leftmost labels:
+    /// `cuts[0]` is the whole key, and the ancestors follow, longest first.
+    cuts: [u8; 128],
     labels: usize,
 }
 
@@ -40,31 +42,13 @@ impl Default for Key {
         Self {
             buf: [0; MAX_KEY],
             len: 0,
-            ends: [0; 128],
+            cuts: [0; 128],
             labels: 0,
         }
     }
 }
 
 impl Key {
-    fn clear(&mut self) {
-        self.len = 0;
-        self.labels = 0;
-    }
-
-    fn push(&mut self, label: &[u8]) -> bool {
-        let n = label.len();
-        if self.len + 1 + n > MAX_KEY || self.labels == 128 {
-            return false;
-        }
-        self.buf[self.len] = n as u8;
-        self.buf[self.len + 1..self.len + 1 + n].copy_from_slice(label);
-        self.len += 1 + n;
-        self.ends[self.labels] = self.len as u8;
-        self.labels += 1;
-        true
-    }
-
     /// Lowercases the whole key, eight octets at a time. Length octets are below 64, so
     /// only letters change.
     fn lowercase(&mut self) {
@@ -78,51 +62,64 @@ impl Key {
     }
 
     pub fn from_name(name: &Name) -> Self {
-        let mut key = Self::default();
-        for label in name.iter().rev() {
-            if !key.push(label) {
-                break; // cannot happen for a parsed name
-            }
+        let mut wire = Vec::with_capacity(name.len() + 1);
+        for label in name.iter() {
+            wire.push(label.len() as u8);
+            wire.extend_from_slice(label);
         }
-        key.lowercase();
-        key
+        wire.push(0);
+        Self::from_wire(&wire).unwrap_or_default() // a parsed name is always a key
     }
 
     /// The key of an uncompressed wire name; `None` when `wire` is not one that ends where
     /// the slice does.
     pub fn from_wire(wire: &[u8]) -> Option<Self> {
         let mut key = Self::default();
-        key.set_wire(wire).then_some(key)
+        (key.read(wire, 0)? == wire.len()).then_some(key)
     }
 
     /// Makes this the key of an uncompressed wire name (labels, then the root); `false`, and
     /// the key unusable, when `wire` is not one that ends where the slice does. Reuses the
     /// buffer: the hot path fills one key per thread.
     pub fn set_wire(&mut self, wire: &[u8]) -> bool {
-        self.clear();
-        let mut starts = [0u8; 128];
-        let (mut at, mut labels) = (0usize, 0usize);
+        self.read(wire, 0) == Some(wire.len())
+    }
+
+    /// Reads the uncompressed name at `at` in `msg` into this key; the offset just past its
+    /// root label, or `None` (and the key unusable) when there is no such name there.
+    /// Two passes over the labels, none over the octets but the copy: the first finds the
+    /// end (and so each label's place in the reversed key), the second copies.
+    pub fn read(&mut self, msg: &[u8], at: usize) -> Option<usize> {
+        let mut end = at;
+        let mut labels = 0;
         loop {
-            let Some(&len) = wire.get(at) else { return false };
+            let len = *msg.get(end)? as usize;
             if len == 0 {
                 break;
             }
-            if len > 63 || labels == starts.len() || at > MAX_KEY {
-                return false;
+            if len > 63 {
+                return None; // a pointer, or a label type nobody uses
             }
-            starts[labels] = at as u8;
+            end += 1 + len;
             labels += 1;
-            at += 1 + len as usize;
         }
-        if at + 1 != wire.len() {
-            return false;
+        let total = end - at;
+        if total > MAX_KEY || labels > self.cuts.len() || msg.len() <= end {
+            return None;
         }
-        let ok = starts[..labels]
-            .iter()
-            .rev()
-            .all(|&s| self.push(&wire[s as usize + 1..s as usize + 1 + wire[s as usize] as usize]));
+        let (mut o, mut k) = (at, 0);
+        while o < end {
+            let len = 1 + msg[o] as usize;
+            let place = total - (o - at) - len;
+            self.buf[place..place + len].copy_from_slice(&msg[o..o + len]);
+            self.cuts[k] = (total - (o - at)) as u8;
+            o += len;
+            k += 1;
+        }
+        self.len = total;
+        self.labels = labels;
         self.lowercase();
-        ok
+        Some(end + 1)
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -131,13 +128,15 @@ impl Key {
 
     /// Keys of the name and its ancestors, longest first.
     fn prefixes(&self) -> impl Iterator<Item = &[u8]> {
-        (0..self.labels).rev().map(move |i| &self.buf[..self.ends[i] as usize])
+        self.cuts[..self.labels].iter().map(move |&c| &self.buf[..c as usize])
     }
 
     /// Keys of the ancestors strictly below `apex_len`, shortest first, and the name itself.
     fn below(&self, apex_len: usize) -> impl Iterator<Item = &[u8]> {
-        (0..self.labels)
-            .map(move |i| &self.buf[..self.ends[i] as usize])
+        self.cuts[..self.labels]
+            .iter()
+            .rev()
+            .map(move |&c| &self.buf[..c as usize])
             .filter(move |k| k.len() > apex_len)
     }
 }

@@ -3,8 +3,10 @@
 //! `BATCH` queries with one `recvmmsg` and sending their answers with one `sendmmsg`. No async
 //! runtime on this path: a thread answers from the snapshot and goes back to the socket.
 //!
-//! The threads poll a stop flag between batches (the socket's receive timeout bounds the
-//! wait), so `Udp::stop` returns once every thread has let go of the handler.
+//! The threads look at a stop flag between batches; stopping sets it and wakes them with
+//! shutdown(2), so `Udp::stop` (or a drop) returns once every thread has let go of the
+//! handler and its socket is closed. Messages for the hickory path (UPDATE, NOTIFY,
+//! transfers) are answered by tasks on the runtime, so nothing here waits on the store.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -13,7 +15,6 @@ use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use super::{Handler, UdpAnswer};
 use crate::metrics::dns::{Proto, Stamp};
@@ -25,8 +26,6 @@ const OTHERS_IN_FLIGHT: usize = 64;
 const BATCH: usize = 32;
 /// Largest datagram read; EDNS clients advertise up to 4096 and queries are far smaller.
 const RECV_BUFFER: usize = 4096;
-/// How long a thread waits for a datagram before it looks at the stop flag.
-const WAKE: Duration = Duration::from_millis(100);
 
 /// Binds a UDP socket on `addr` that other sockets of this process may share
 /// (`SO_REUSEPORT`); with port 0 the kernel picks one, and more can be bound on it.
@@ -48,7 +47,6 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     if unsafe { libc::bind(fd, (&raw const storage).cast(), len) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    socket.set_read_timeout(Some(WAKE))?;
     Ok(socket)
 }
 
@@ -106,8 +104,9 @@ impl Drop for Udp {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         for s in &self.sockets {
-            // Wakes a thread blocked in recvmmsg (it would also wake within `WAKE`); on an
-            // unconnected socket Linux answers ENOTCONN but still wakes the readers.
+            // Wakes a thread blocked in recvmmsg (a receive timeout would cost a timer per
+            // blocking call); on an unconnected socket Linux answers ENOTCONN but still
+            // wakes the readers, and recvmmsg returns at once from then on.
             // SAFETY: shutdown(2) on a descriptor the socket owns until it drops.
             unsafe { libc::shutdown(s.as_raw_fd(), libc::SHUT_RD) };
         }

@@ -67,18 +67,11 @@ pub fn parse<'m>(msg: &'m [u8], key: &'m mut Key) -> Parsed<'m> {
     if opcode != 0 || !matches!(counts, (Some(1), Some(0), Some(0), Some(0 | 1))) {
         return Parsed::Other;
     }
-    let mut at = HEADER;
-    loop {
-        match msg.get(at) {
-            Some(0) => break,
-            Some(&len) if len <= 63 && at + 1 + (len as usize) < msg.len() => at += 1 + len as usize,
-            _ => return Parsed::Other, // a pointer, a bad label, or the end of the message
-        }
-        if at - HEADER > 254 {
-            return Parsed::Other;
-        }
-    }
-    let name_end = at + 1;
+    // The name's key is read with the name: one pass over its labels, and a pointer, a bad
+    // label or the message's end leaves it to the hickory path.
+    let Some(name_end) = key.read(msg, HEADER) else {
+        return Parsed::Other;
+    };
     let (Some(qtype), Some(qclass)) = (u16_at(msg, name_end), u16_at(msg, name_end + 2)) else {
         return Parsed::Other;
     };
@@ -98,9 +91,6 @@ pub fn parse<'m>(msg: &'m [u8], key: &'m mut Key) -> Parsed<'m> {
     } else {
         None
     };
-    if !key.set_wire(&msg[HEADER..name_end]) {
-        return Parsed::Other;
-    }
     Parsed::Plain(Question {
         msg,
         qname: &msg[HEADER..name_end],
