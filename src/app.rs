@@ -247,7 +247,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         ))
         .with_rrl(rrl.clone())
         .with_metrics(metrics.clone())
-        .with_secondaries(secondaries);
+        .with_secondaries(secondaries)
+        .with_identity(dns::Identity::from_config(&config.dns));
     let (dns_udp, dns_tcp) =
         dns::serve(udp, tcp, handler, dns::tcp::Limits::from_config(&config.dns)).map_err(|source| {
             StartError::Bind {

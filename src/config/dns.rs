@@ -42,7 +42,19 @@ pub struct DnsConfig {
     /// Where clients reach this server (`HOST` or `HOST:PORT`), for the snippets of new
     /// TSIG keys; empty: the listen address.
     pub public_address: String,
+    /// The server's name in answers to `id.server`/`hostname.bind` CH TXT (RFC 4892); empty:
+    /// those are REFUSED.
+    pub identity: String,
+    /// The text answered to `version.bind`/`version.server` CH TXT; empty: REFUSED.
+    pub version: String,
+    /// The NSID option (RFC 5001) sent to queries that ask for it; empty: none.
+    pub nsid: String,
 }
+
+/// Longest identity or version: one TXT character-string.
+const MAX_TEXT: usize = 255;
+/// Longest NSID: it rides on every answer that asks for it, so it is kept short.
+pub const MAX_NSID: usize = 128;
 
 /// A TSIG key. Its secret is never printed (`Debug` redacts it).
 #[derive(Clone, Deserialize)]
@@ -67,6 +79,23 @@ impl std::fmt::Debug for TsigKey {
 }
 
 impl DnsConfig {
+    /// Checks the keys `Config::validate` leaves to this section.
+    pub(super) fn validate(&self) -> Result<(), String> {
+        for (key, value, max) in [
+            ("identity", &self.identity, MAX_TEXT),
+            ("version", &self.version, MAX_TEXT),
+            ("nsid", &self.nsid, MAX_NSID),
+        ] {
+            if value.len() > max {
+                return Err(format!("dns.{key} is {} octets long; at most {max}", value.len()));
+            }
+            if value.chars().any(char::is_control) {
+                return Err(format!("dns.{key} must not hold control characters"));
+            }
+        }
+        Ok(())
+    }
+
     /// `udp_threads`, with 0 read as one per core.
     pub fn udp_threads(&self) -> usize {
         match self.udp_threads {

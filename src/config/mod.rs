@@ -202,6 +202,7 @@ impl Config {
         if self.dns.max_udp_payload < 512 {
             return bad("dns.max_udp_payload must be at least 512".into());
         }
+        self.dns.validate().or_else(bad)?;
         self.acme.validate().or_else(bad)
     }
 }

@@ -19,6 +19,8 @@ const SOA: u16 = 6;
 const MX: u16 = 15;
 const SRV: u16 = 33;
 const DS: u16 = 43;
+const RRSIG: u16 = 46;
+const NSEC: u16 = 47;
 const ANY: u16 = 255;
 const A: u16 = 1;
 const AAAA: u16 = 28;
@@ -177,7 +179,8 @@ fn write(zone: &ZoneSnap, q: &Question<'_>, r: &mut Response<'_>) -> Result<Kind
             rrset(r, zone, owner, set, &mut targets)?;
             break;
         }
-        if let Some(cname) = node.rrset(CNAME) {
+        // RRSIG and NSEC live beside a CNAME (RFC 4035 §2.5): asked for, it is not followed.
+        if let Some(cname) = node.rrset(CNAME).filter(|_| !matches!(q.qtype, RRSIG | NSEC)) {
             let id = node.key().as_ptr() as usize;
             if !wild && seen[..hop].contains(&id) {
                 break; // a loop: stop where it closes

@@ -1,14 +1,16 @@
 //! What a request must be before it is looked at: a query (responses are never answered, so
 //! we cannot be made to reflect), EDNS version 0, an opcode we implement (QUERY, NOTIFY,
-//! UPDATE), one question (one zone, for UPDATE), class IN, and a valid signature when it is
-//! signed.
+//! UPDATE), one question (one zone, for UPDATE), nothing after its last record, a question
+//! its opcode allows, and a valid signature when it is signed. The codes are Knot's: BADVERS
+//! (RFC 6891 §6.1.3), NOTIMP, FORMERR, REFUSED for a class we do not serve, NOTIMP for
+//! TYPE0, FORMERR for a NOTIFY that is not about an SOA (RFC 1996 §3.7).
 
 use hickory_proto::op::{MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::DNSClass;
+use hickory_proto::rr::{DNSClass, RecordType};
 use hickory_server::server::Request;
 
 use super::keys::Keys;
-use super::tsig;
+use super::{tsig, wire};
 
 /// The outcome of checking a request.
 pub enum Checked {
@@ -33,10 +35,10 @@ pub fn check(request: &Request, keys: &Keys) -> Checked {
         OpCode::Query | OpCode::Notify | OpCode::Update
     ) {
         ResponseCode::NotImp
-    } else if request.queries.len() != 1 {
-        ResponseCode::FormErr
-    } else if request.queries.queries()[0].query_class() != DNSClass::IN {
-        ResponseCode::Refused
+    } else if request.queries.len() != 1 || wire::message_end(request.as_slice()) != Some(request.as_slice().len()) {
+        ResponseCode::FormErr // RFC 9619; trailing bytes (RFC 1035 §4.1)
+    } else if let Some(rcode) = question(request) {
+        rcode
     } else {
         return match tsig::check(keys, request) {
             tsig::Verdict::Unsigned => Checked::Accept(None),
@@ -52,4 +54,20 @@ pub fn check(request: &Request, keys: &Keys) -> Checked {
         };
     };
     Checked::Refuse(rcode)
+}
+
+/// What the question's class and type allow for the request's opcode: `None` when it may go on.
+/// Standard queries take IN, ANY (answered from the IN data) and CH (the server's identity);
+/// zone transfers, NOTIFY and UPDATE take IN only.
+fn question(request: &Request) -> Option<ResponseCode> {
+    let q = &request.queries.queries()[0];
+    let (class, qtype) = (q.query_class(), q.query_type());
+    let transfer = matches!(qtype, RecordType::AXFR | RecordType::IXFR);
+    match request.metadata.op_code {
+        OpCode::Query if qtype == RecordType::ZERO => Some(ResponseCode::NotImp),
+        OpCode::Query if !transfer && matches!(class, DNSClass::ANY | DNSClass::CH) => None,
+        OpCode::Notify if class == DNSClass::IN && qtype != RecordType::SOA => Some(ResponseCode::FormErr),
+        _ if class != DNSClass::IN => Some(ResponseCode::Refused),
+        _ => None,
+    }
 }

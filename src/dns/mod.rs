@@ -8,6 +8,7 @@
 
 pub mod answer;
 mod check;
+pub mod identity;
 pub mod keys;
 pub mod node;
 pub mod notify;
@@ -28,11 +29,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::RecordType;
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_proto::rr::{DNSClass, RecordType};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 use tokio::net::TcpListener;
 
+pub use identity::Identity;
 pub use keys::Keys;
 pub use snapshot::Zones;
 pub use update::Updates;
@@ -68,6 +71,8 @@ pub struct Handler {
     metrics: Option<Arc<Metrics>>,
     /// Told of every completed transfer, to know which secondaries are behind.
     secondaries: Option<Arc<secondaries::Secondaries>>,
+    /// What the server tells about itself (CH TXT, NSID).
+    identity: Arc<Identity>,
 }
 
 impl Handler {
@@ -81,7 +86,14 @@ impl Handler {
             rrl: None,
             metrics: None,
             secondaries: None,
+            identity: Arc::default(),
         }
+    }
+
+    /// Answers the CH identity questions and NSID as `identity` says.
+    pub fn with_identity(mut self, identity: Identity) -> Self {
+        self.identity = Arc::new(identity);
+        self
     }
 
     /// Reports completed transfers to `secondaries` (the notifier's).
@@ -227,10 +239,16 @@ impl Handler {
         }
         // OPT in the response: our payload size, capped by what the client can take (the
         // encoder truncates at the response's advertised size). RFC 6891 §6.2.3.
+        // RFC 3225 §3: the DO bit copied, errors included.
         let edns = request.edns.as_ref().map(|req| {
             let mut e = Edns::new();
             e.set_max_payload(req.max_payload().clamp(512, self.max_payload));
             e.set_version(0);
+            e.set_dnssec_ok(req.flags().dnssec_ok);
+            if let Some(nsid) = self.identity.nsid(req.option(EdnsCode::NSID).is_some()) {
+                e.options_mut()
+                    .insert(EdnsOption::Unknown(wire::OPTION_NSID, nsid.to_vec()));
+            }
             e
         });
         let mut meta = Metadata::response_from_request(&request.metadata);
@@ -251,15 +269,17 @@ impl Handler {
                 if let Some(session) = session {
                     responder.sign_with(session);
                 }
-                let qtype = request.queries.queries()[0].query_type();
+                let q = &request.queries.queries()[0];
                 let key = signer.as_ref().map(|(k, _)| k.clone());
+                let edns = edns.as_ref();
                 match request.metadata.op_code {
-                    OpCode::Update => self.update(request, edns.as_ref(), meta, signer, responder).await,
-                    OpCode::Notify => self.zone_operation(request, meta, key, responder).await,
-                    _ if matches!(qtype, RecordType::AXFR | RecordType::IXFR) => {
-                        self.zone_operation(request, meta, key, responder).await
+                    OpCode::Update => self.update(request, edns, meta, signer, responder).await,
+                    OpCode::Notify => self.zone_operation(request, edns, meta, key, responder).await,
+                    _ if matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR) => {
+                        self.zone_operation(request, edns, meta, key, responder).await
                     }
-                    _ => self.query(request, edns.as_ref(), meta, responder).await,
+                    _ if q.query_class() == DNSClass::CH => self.chaos(request, edns, meta, responder).await,
+                    _ => self.query(request, edns, meta, responder).await,
                 }
             }
         }

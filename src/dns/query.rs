@@ -7,13 +7,14 @@
 use std::net::IpAddr;
 
 use hickory_proto::op::{Edns, Metadata, ResponseCode};
+use hickory_proto::rr::rdata::opt::EdnsCode;
 use hickory_proto::serialize::binary::BinEncodable;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 
 use super::respond::Responder;
 use super::snapshot::Key;
-use super::wire::{self, Parsed, Question, Response};
+use super::wire::{self, Opt, Parsed, Question, Response};
 use super::{Handler, answer, rrl};
 
 /// How the answer to a plain query goes out.
@@ -25,6 +26,8 @@ pub enum Transport {
 }
 
 const REFUSED: u8 = 5;
+/// RFC 8914 §4.21.
+const EDE_NOT_AUTHORITATIVE: u16 = 20;
 
 impl Handler {
     /// Answers a plain query into `out`; `false` when nothing is to be sent (dropped by
@@ -41,13 +44,18 @@ impl Handler {
             (Transport::Udp(_), Some(e)) => usize::from(e.payload.min(self.max_payload).max(512)),
             (Transport::Udp(_), None) => 512,
         };
-        let edns = q.edns.map(|e| (self.max_payload, e.dnssec_ok));
+        let edns = q.edns.map(|e| Opt {
+            payload: self.max_payload,
+            dnssec_ok: e.dnssec_ok,
+            nsid: self.identity.nsid(e.nsid),
+        });
         let mut r = Response::start(out, q, limit.saturating_sub(reserve), edns);
         let zones = self.zones.guard();
         let (kind, zone_key) = match zones.find(q.key) {
             Some(zone) => (answer::answer(zone, q, &mut r), &zone.key[..]),
             None => {
                 r.set_rcode(REFUSED);
+                r.set_ede(EDE_NOT_AUTHORITATIVE); // as Knot and NSD say it
                 (rrl::Kind::Error, &[][..])
             }
         };
@@ -87,14 +95,19 @@ impl Handler {
         };
         msg.extend_from_slice(&name);
         msg.extend_from_slice(&u16::from(q.query_type()).to_be_bytes());
-        msg.extend_from_slice(&wire::CLASS_IN.to_be_bytes());
+        msg.extend_from_slice(&u16::from(q.query_class()).to_be_bytes());
         if let Some(e) = &request.edns {
             let flags: u16 = if e.flags().dnssec_ok { 0x8000 } else { 0 };
+            let nsid = e.option(EdnsCode::NSID).is_some();
             msg.extend_from_slice(&[0, 0, 41]);
             msg.extend_from_slice(&e.max_payload().to_be_bytes());
             msg.extend_from_slice(&[0, 0]);
             msg.extend_from_slice(&flags.to_be_bytes());
-            msg.extend_from_slice(&[0, 0]);
+            if nsid {
+                msg.extend_from_slice(&[0, 4, 0, wire::OPTION_NSID as u8, 0, 0]);
+            } else {
+                msg.extend_from_slice(&[0, 0]);
+            }
         }
         let mut key = Key::default();
         let Parsed::Plain(plain) = wire::parse(&msg, &mut key) else {

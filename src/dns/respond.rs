@@ -14,6 +14,7 @@ use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 use tokio::sync::mpsc;
 
 use super::tsig;
+use super::wire::skip_name;
 
 #[derive(Clone)]
 enum Sink {
@@ -199,19 +200,6 @@ pub(crate) fn truncated(full: &[u8]) -> Option<Vec<u8>> {
     out[6..12].copy_from_slice(&[0, 0, 0, 0, 0, u8::from(opt.is_some())]);
     out.extend_from_slice(opt.unwrap_or_default());
     Some(out)
-}
-
-/// The offset just past the (possibly compressed) name at `at`.
-fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
-    loop {
-        let len = *msg.get(at)?;
-        match len {
-            0 => return Some(at + 1),
-            l if l & 0xC0 == 0xC0 => return Some(at + 2),
-            l if l & 0xC0 == 0 => at += 1 + usize::from(l),
-            _ => return None,
-        }
-    }
 }
 
 #[cfg(test)]

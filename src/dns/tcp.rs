@@ -29,15 +29,23 @@ use crate::metrics::dns::{Proto, Stamp};
 /// Queries of one connection answered at once; more wait for a slot.
 const IN_FLIGHT_PER_CONNECTION: usize = 32;
 
-/// A FORMERR for a message we cannot parse but whose header we can read.
+/// A FORMERR for a message we cannot parse but whose header we can read; its question is
+/// echoed when it reads (one question, its name uncompressed), as Knot does.
 pub(crate) fn formerr(raw: &[u8]) -> Option<Vec<u8>> {
     if raw.len() < 12 || raw[2] & 0x80 != 0 {
         return None; // too short to answer, or a response: never answered
     }
     let mut out = raw[..12].to_vec();
-    out[2] = 0x80 | (raw[2] & 0x78); // QR, the query's opcode
+    out[2] = 0x80 | (raw[2] & 0x79); // QR, the query's opcode, RD
     out[3] = 1; // FORMERR
     out[4..12].fill(0);
+    let question = super::wire::skip_name(raw, 12)
+        .filter(|&end| raw[end - 1] == 0 && end + 4 <= raw.len())
+        .map(|end| &raw[12..end + 4]);
+    if let (Some(q), [0, 1]) = (question, &raw[4..6]) {
+        out[5] = 1;
+        out.extend_from_slice(q);
+    }
     Some(out)
 }
 
@@ -246,8 +254,12 @@ mod tests {
         let q = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xff];
         let r = formerr(&q).unwrap();
         assert_eq!(&r[..2], &[0x12, 0x34]);
-        assert_eq!(r[2] & 0x80, 0x80);
+        assert_eq!(r[2], 0x81, "QR and RD");
         assert_eq!(r[3] & 0x0f, 1);
+        assert_eq!(r.len(), 12, "a question that does not read is not echoed");
+        let whole = [&q[..12], b"\x01a\x00\x00\x01\x00\x01", &[0, 0, 41]].concat();
+        let r = formerr(&whole).unwrap();
+        assert_eq!((&r[4..6], &r[12..]), (&[0, 1][..], &b"\x01a\x00\x00\x01\x00\x01"[..]));
         assert!(formerr(&[0x12, 0x34, 0x81, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_none());
         assert!(formerr(&[1, 2, 3]).is_none());
     }

@@ -2,16 +2,21 @@
 //! reads the header, the question and an OPT record in place, and a response writer that
 //! copies prepared RDATA into a reused buffer, compressing owner names to pointers.
 //!
-//! Only the common shape takes this path: a QUERY with one IN question, an uncompressed
-//! name, no records but an optional EDNS(0) OPT, and nothing after it. Everything else
-//! (other opcodes, TSIG, zone transfers, unusual classes, malformed messages) goes to the
-//! hickory-based path, which answers it as it always has.
+//! Only the common shape takes this path: a QUERY with one IN (or ANY, answered from the IN
+//! data as Knot does) question, an uncompressed name, no records but an optional EDNS(0)
+//! OPT, and nothing after it. Everything else (other opcodes, TSIG, zone transfers, TYPE0,
+//! other classes, malformed messages) goes to the hickory-based path.
 
 use super::snapshot::Key;
 
 pub const HEADER: usize = 12;
 const TYPE_OPT: u16 = 41;
 pub const CLASS_IN: u16 = 1;
+/// QCLASS ANY (RFC 1035 §3.2.5): answered from the IN data.
+pub const CLASS_ANY: u16 = 255;
+/// EDNS option codes: NSID (RFC 5001), Extended DNS Error (RFC 8914).
+pub const OPTION_NSID: u16 = 3;
+const OPTION_EDE: u16 = 15;
 /// An OPT record with no options: root name, type, class, TTL, RDLENGTH.
 pub const OPT_LEN: usize = 11;
 /// Pointers reach the first 16 KiB of a message only.
@@ -25,6 +30,27 @@ pub struct Edns {
     pub payload: u16,
     /// DNSSEC OK (RFC 3225).
     pub dnssec_ok: bool,
+    /// The query asked for our NSID (RFC 5001).
+    pub nsid: bool,
+}
+
+/// The OPT record of a response (RFC 6891 §7: every response to a query that had one).
+#[derive(Clone, Copy, Debug)]
+pub struct Opt<'a> {
+    /// Our UDP payload size.
+    pub payload: u16,
+    /// The query's DO bit, copied (RFC 3225 §3).
+    pub dnssec_ok: bool,
+    /// Our NSID, when the query asked for it and we have one.
+    pub nsid: Option<&'a [u8]>,
+}
+
+impl Opt<'_> {
+    /// Octets the record takes, options included (an EDE comes on top: it goes only on
+    /// responses without records).
+    fn len(&self) -> usize {
+        OPT_LEN + self.nsid.map_or(0, |n| 4 + n.len())
+    }
 }
 
 /// A plain query, read in place; its name's lookup key in a buffer the caller reuses.
@@ -75,9 +101,9 @@ pub fn parse<'m>(msg: &'m [u8], key: &'m mut Key) -> Parsed<'m> {
     let (Some(qtype), Some(qclass)) = (u16_at(msg, name_end), u16_at(msg, name_end + 2)) else {
         return Parsed::Other;
     };
-    // Zone transfers, meta types and other classes have their own rules.
-    if qclass != CLASS_IN || matches!(qtype, 0 | 251 | 252 | 253 | 254) || (128..=250).contains(&qtype) && qtype != 249
-    {
+    // Zone transfers, TYPE0 and other classes have their own rules; other meta types (MAILA,
+    // MAILB, TSIG as a question...) are answered from the zone as any type, as Knot does.
+    if (qclass != CLASS_IN && qclass != CLASS_ANY) || matches!(qtype, 0 | 251 | 252) {
         return Parsed::Other;
     }
     let end = name_end + 4;
@@ -113,13 +139,16 @@ fn parse_opt(msg: &[u8], at: usize) -> Option<Edns> {
         return None;
     }
     let mut o = at + OPT_LEN;
+    let mut nsid = false;
     while o < msg.len() {
+        nsid |= u16_at(msg, o)? == OPTION_NSID;
         let len = u16_at(msg, o + 2)? as usize;
         o += 4 + len;
     }
     (o == msg.len()).then_some(Edns {
         payload: payload.max(512),
         dnssec_ok: flags & DO_BIT != 0,
+        nsid,
     })
 }
 
@@ -147,7 +176,9 @@ pub struct Response<'b> {
     counts: [u16; 3],
     section: Section,
     question_end: usize,
-    edns: Option<(u16, bool)>,
+    edns: Option<Opt<'b>>,
+    /// An Extended DNS Error code for the OPT record (RFC 8914).
+    ede: Option<u16>,
     /// The apex in the question (offset) and its wire length: where in-zone names point.
     apex: Option<(u16, u8)>,
     /// A record that had to be sent did not fit: the response goes out truncated.
@@ -156,16 +187,15 @@ pub struct Response<'b> {
 
 impl<'b> Response<'b> {
     /// Starts the response to `q`: header (ID, opcode, RD and CD copied), question as asked.
-    /// `limit` is the largest message the client takes; `edns` the OPT we answer with (our
-    /// payload size, the DO bit echoed).
-    pub fn start(buf: &'b mut Vec<u8>, q: &Question<'_>, limit: usize, edns: Option<(u16, bool)>) -> Self {
+    /// `limit` is the largest message the client takes; `edns` the OPT we answer with.
+    pub fn start(buf: &'b mut Vec<u8>, q: &Question<'_>, limit: usize, edns: Option<Opt<'b>>) -> Self {
         buf.clear();
         buf.extend_from_slice(&q.msg[..2]);
         buf.push(0x80 | (q.msg[2] & 0x01)); // QR, opcode 0, RD
         buf.push(q.msg[3] & 0x10); // CD
         buf.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
         buf.extend_from_slice(&q.msg[HEADER..q.end]);
-        let reserve = if edns.is_some() { OPT_LEN } else { 0 };
+        let reserve = edns.map_or(0, |o| o.len());
         Self {
             buf,
             room: limit.saturating_sub(reserve),
@@ -173,6 +203,7 @@ impl<'b> Response<'b> {
             section: Section::Answer,
             question_end: q.end,
             edns,
+            ede: None,
             apex: None,
             overflow: false,
         }
@@ -198,6 +229,12 @@ impl<'b> Response<'b> {
 
     pub fn rcode(&self) -> u8 {
         self.buf[3] & 0x0F
+    }
+
+    /// Adds an Extended DNS Error to the OPT record, if there is one: for responses without
+    /// records (their room is not reserved).
+    pub fn set_ede(&mut self, code: u16) {
+        self.ede = Some(code);
     }
 
     pub fn count(&self, section: Section) -> u16 {
@@ -285,16 +322,55 @@ impl<'b> Response<'b> {
                 self.buf[6 + 2 * i..8 + 2 * i].copy_from_slice(&c.to_be_bytes());
             }
         }
-        if let Some((payload, dnssec_ok)) = self.edns {
-            let flags: u16 = if dnssec_ok { DO_BIT } else { 0 };
+        if let Some(opt) = self.edns {
+            let flags: u16 = if opt.dnssec_ok { DO_BIT } else { 0 };
+            let nsid_len = opt.nsid.map_or(0, |n| 4 + n.len());
+            let rdlen = nsid_len + if self.ede.is_some() { 6 } else { 0 };
             self.buf.push(0);
             self.buf.extend_from_slice(&TYPE_OPT.to_be_bytes());
-            self.buf.extend_from_slice(&payload.to_be_bytes());
+            self.buf.extend_from_slice(&opt.payload.to_be_bytes());
             self.buf.extend_from_slice(&[0, 0]); // extended rcode, version
             self.buf.extend_from_slice(&flags.to_be_bytes());
-            self.buf.extend_from_slice(&[0, 0]);
+            self.buf.extend_from_slice(&(rdlen as u16).to_be_bytes());
+            if let Some(nsid) = opt.nsid {
+                self.buf.extend_from_slice(&OPTION_NSID.to_be_bytes());
+                self.buf.extend_from_slice(&(nsid.len() as u16).to_be_bytes());
+                self.buf.extend_from_slice(nsid);
+            }
+            if let Some(code) = self.ede {
+                self.buf.extend_from_slice(&OPTION_EDE.to_be_bytes());
+                self.buf.extend_from_slice(&[0, 2]);
+                self.buf.extend_from_slice(&code.to_be_bytes());
+            }
             let ar = u16::from_be_bytes([self.buf[10], self.buf[11]]) + 1;
             self.buf[10..12].copy_from_slice(&ar.to_be_bytes());
+        }
+    }
+}
+
+/// Where the message ends by its counts: past its last record. A message longer than that
+/// has trailing bytes (FORMERR); `None` when the counts promise more than it holds.
+pub fn message_end(msg: &[u8]) -> Option<usize> {
+    let mut at = HEADER;
+    for _ in 0..u16_at(msg, 4)? {
+        at = skip_name(msg, at)? + 4;
+    }
+    let records = u32::from(u16_at(msg, 6)?) + u32::from(u16_at(msg, 8)?) + u32::from(u16_at(msg, 10)?);
+    for _ in 0..records {
+        at = skip_name(msg, at)?;
+        at += 10 + u16_at(msg, at + 8)? as usize;
+    }
+    (at <= msg.len()).then_some(at)
+}
+
+/// The offset just past the (possibly compressed) name at `at`.
+pub(crate) fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        match *msg.get(at)? {
+            0 => return Some(at + 1),
+            l if l & 0xC0 == 0xC0 => return Some(at + 2),
+            l if l & 0xC0 == 0 => at += 1 + usize::from(l),
+            _ => return None,
         }
     }
 }
@@ -376,7 +452,8 @@ mod tests {
             q.edns,
             Some(Edns {
                 payload: 4096,
-                dnssec_ok: true
+                dnssec_ok: true,
+                nsid: false,
             })
         );
         let plain = query(b"\x04test\x00", 28, None);
@@ -388,10 +465,18 @@ mod tests {
             matches!(parse_(&query(b"\xc0\x0c", 1, None)), Parsed::Other),
             "a pointer in the question"
         );
-        assert!(
-            matches!(parse_(&query(b"\x04test\x00", 252, None)), Parsed::Other),
-            "AXFR"
-        );
+        for (qtype, plain) in [(252, false), (251, false), (0, false), (253, true), (254, true), (250, true)] {
+            let m = query(b"\x04test\x00", qtype, None);
+            assert_eq!(matches!(parse_(&m), Parsed::Plain(_)), plain, "type {qtype}");
+        }
+        for (class, plain) in [(255u16, true), (3, false), (254, false)] {
+            let mut m = plain.clone();
+            let at = m.len() - 2;
+            m[at..].copy_from_slice(&class.to_be_bytes());
+            assert_eq!(matches!(parse_(&m), Parsed::Plain(_)), plain, "class {class}");
+        }
+        let nsid = [&[0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 4][..], &[0, 3, 0, 0]].concat();
+        assert!(matches!(parse_(&query(b"\x04test\x00", 1, Some(&nsid))), Parsed::Plain(q) if q.edns.unwrap().nsid));
         let mut response = plain.clone();
         response[2] |= 0x80;
         assert!(matches!(parse_(&response), Parsed::Ignore));
@@ -425,7 +510,12 @@ mod tests {
         let m = query(b"\x03www\x04test\x00", 15, Some(OPT_DO));
         let Parsed::Plain(q) = parse_(&m) else { panic!() };
         let mut buf = Vec::new();
-        let mut r = Response::start(&mut buf, &q, 512, Some((1232, true)));
+        let opt = Opt {
+            payload: 1232,
+            dnssec_ok: true,
+            nsid: None,
+        };
+        let mut r = Response::start(&mut buf, &q, 512, Some(opt));
         r.set_apex(12 + 4, 6);
         r.set_authoritative(true);
         let at = r
@@ -472,5 +562,44 @@ mod tests {
         copy_name(&mut buf, 12);
         assert_eq!(&buf[14..], b"\x03www\x04test\x00");
         assert_eq!(name_len(&buf, 12), 10);
+    }
+
+    #[test]
+    fn the_opt_record_carries_our_nsid_and_an_extended_error() {
+        let m = query(b"\x04test\x00", 1, Some(OPT_DO));
+        let Parsed::Plain(q) = parse_(&m) else { panic!() };
+        let mut buf = Vec::new();
+        let opt = Opt {
+            payload: 1232,
+            dnssec_ok: true,
+            nsid: Some(b"ns-a"),
+        };
+        let mut r = Response::start(&mut buf, &q, 512, Some(opt));
+        r.set_rcode(5);
+        r.set_ede(20);
+        r.finish();
+        let parsed = hickory_proto::op::Message::from_vec(&buf).unwrap();
+        let edns = parsed.edns.as_ref().expect("OPT");
+        assert!(edns.flags().dnssec_ok);
+        let opts = edns.options();
+        assert_eq!(opts.as_ref().len(), 2, "{opts:?}");
+        assert!(buf.ends_with(b"\x00\x03\x00\x04ns-a\x00\x0f\x00\x02\x00\x14"));
+    }
+
+    #[test]
+    fn the_end_of_a_message_is_found_by_its_counts() {
+        let m = query(b"\x04test\x00", 1, Some(OPT_DO));
+        assert_eq!(message_end(&m), Some(m.len()));
+        let mut trailing = m.clone();
+        trailing.push(0);
+        assert_eq!(message_end(&trailing), Some(m.len()));
+        assert_eq!(message_end(&m[..m.len() - 1]), None, "the OPT cut short");
+        let mut more = m.clone();
+        more[11] = 2;
+        assert_eq!(message_end(&more), None, "a record promised and missing");
+        assert_eq!(message_end(&[0; 12]), Some(12));
+        for len in 0..m.len() {
+            let _ = message_end(&m[..len]); // never panics
+        }
     }
 }

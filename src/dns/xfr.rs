@@ -2,9 +2,10 @@
 //! transfers out, AXFR (RFC 5936) from the snapshot and IXFR (RFC 1995) from the journal,
 //! falling back to the whole zone when the journal does not reach back. A transfer is allowed
 //! from an `allow_transfer` address, signed with an operator's key, or signed with a team's
-//! key whose policy allows it for that zone.
+//! key whose policy allows it for that zone. Every response carries an OPT record when the
+//! request had one (RFC 6891 §7), errors included.
 
-use hickory_proto::op::{Metadata, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
@@ -34,6 +35,7 @@ impl Handler {
     pub(super) async fn zone_operation(
         &self,
         request: &Request,
+        edns: Option<&Edns>,
         mut meta: Metadata,
         key: Option<Arc<Key>>,
         responder: &mut Responder,
@@ -60,7 +62,10 @@ impl Handler {
             None => false,
         };
         let may_ask = by_address || key_transfers;
+        let udp = request.protocol() == Protocol::Udp;
         let zone = match (zone, is_transfer) {
+            // AXFR over UDP is not defined (RFC 5936 §4.2): NOTIMP to anyone, as Knot and NSD.
+            (_, true) if udp && q.query_type() == RecordType::AXFR => Err(ResponseCode::NotImp),
             (None, false) => Err(ResponseCode::NotAuth),
             (None, true) if may_ask => Err(ResponseCode::NotAuth),
             (None, true) => Err(ResponseCode::Refused),
@@ -70,9 +75,6 @@ impl Handler {
             } else {
                 ResponseCode::Refused
             }),
-            (Some(_), true) if request.protocol() == Protocol::Udp && q.query_type() == RecordType::AXFR => {
-                Err(ResponseCode::FormErr)
-            }
             (Some(zone), _) => Ok(zone),
         };
         let kind = if q.query_type() == RecordType::AXFR {
@@ -87,15 +89,16 @@ impl Handler {
                     self.count_transfer(kind, refusal(rcode));
                 }
                 meta.response_code = rcode;
-                return responder.empty(request, None, meta).await;
+                return responder.empty(request, edns, meta).await;
             }
         };
+        // AA on what we answer for our zone: transfers (RFC 5936 §2.2.1) and NOTIFY (as BIND).
         meta.authoritative = true;
         let (Some(transfers), true) = (&self.transfers, is_transfer) else {
-            return responder.empty(request, None, meta).await; // NOTIFY: acknowledged
+            return responder.empty(request, edns, meta).await; // NOTIFY: acknowledged
         };
         // Whether the client holds our serial once this transfer is through.
-        let mut current = request.protocol() != Protocol::Udp;
+        let mut current = !udp;
         let records = if q.query_type() == RecordType::AXFR {
             axfr(&zone)
         } else {
@@ -107,7 +110,8 @@ impl Handler {
                 (None, _) => {
                     self.count_transfer(kind, "malformed");
                     meta.response_code = ResponseCode::FormErr;
-                    return responder.empty(request, None, meta).await;
+                    meta.authoritative = false;
+                    return responder.empty(request, edns, meta).await;
                 }
                 // Over UDP only "you are current" or "use TCP" fit: both are our SOA (RFC 1995 §2).
                 (Some(theirs), Protocol::Udp) => {
@@ -118,7 +122,7 @@ impl Handler {
             }
         };
         for chunk in chunks(&records) {
-            let response = MessageResponseBuilder::new(&request.queries, None).build(
+            let response = MessageResponseBuilder::new(&request.queries, edns).build(
                 meta,
                 chunk.iter(),
                 None.iter(),

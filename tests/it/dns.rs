@@ -543,3 +543,68 @@ mod tcp {
         );
     }
 }
+
+#[tokio::test]
+async fn the_server_tells_nothing_about_itself_unless_configured() {
+    let app = proto_app().await;
+    for name in ["version.bind.", "version.server.", "id.server.", "hostname.bind."] {
+        let mut m = query(name, RecordType::TXT, true);
+        m.queries[0].set_query_class(DNSClass::CH);
+        let r = udp_query(app.dns_addr(), &m).await;
+        assert_eq!(r.metadata.response_code, ResponseCode::Refused, "{name}");
+        assert!(r.answers.is_empty(), "{name}");
+    }
+    let mut m = query("proto.test.", RecordType::A, true);
+    let nsid = hickory_proto::rr::rdata::opt::EdnsOption::Unknown(3, Vec::new());
+    m.edns.as_mut().unwrap().options_mut().insert(nsid);
+    let r = udp_query(app.dns_addr(), &m).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(r.edns.unwrap().options().as_ref().is_empty(), "no NSID");
+}
+
+#[tokio::test]
+async fn a_configured_identity_and_nsid_are_told_and_nothing_else() {
+    let app = crate::helpers::spawn_app_with(|c, _| {
+        c.dns.identity = "ns7.example.net".into();
+        c.dns.nsid = "ns7".into();
+    })
+    .await;
+    let mut m = query("ID.Server.", RecordType::TXT, true);
+    m.queries[0].set_query_class(DNSClass::CH);
+    m.edns.as_mut().unwrap().set_dnssec_ok(true);
+    let r = udp_query(app.dns_addr(), &m).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(!r.metadata.authoritative);
+    assert_eq!(r.answers.len(), 1);
+    let a = &r.answers[0];
+    assert_eq!((a.dns_class, a.ttl), (DNSClass::CH, 0));
+    assert_eq!(a.data.to_string(), "ns7.example.net");
+    assert!(r.edns.as_ref().unwrap().flags().dnssec_ok, "DO copied");
+    let mut m = query("version.bind.", RecordType::TXT, false);
+    m.queries[0].set_query_class(DNSClass::CH);
+    assert_eq!(
+        udp_query(app.dns_addr(), &m).await.metadata.response_code,
+        ResponseCode::Refused,
+        "the version stays off"
+    );
+    // NSID on an error too.
+    let mut m = query("www.elsewhere.test.", RecordType::A, true);
+    let nsid = hickory_proto::rr::rdata::opt::EdnsOption::Unknown(3, Vec::new());
+    m.edns.as_mut().unwrap().options_mut().insert(nsid);
+    let raw = udp_raw(app.dns_addr(), &m.to_vec().unwrap()).await.unwrap();
+    assert_eq!(Message::from_vec(&raw).unwrap().metadata.response_code, ResponseCode::Refused);
+    assert!(raw.windows(7).any(|w| w == b"\x00\x03\x00\x03ns7"), "NSID in the OPT");
+}
+
+#[tokio::test]
+async fn trailing_bytes_are_a_format_error_over_udp_and_tcp() {
+    let app = proto_app().await;
+    for edns in [false, true] {
+        let mut bytes = query("proto.test.", RecordType::A, edns).to_vec().unwrap();
+        bytes.extend_from_slice(&[0, 0, 0]);
+        let r = Message::from_vec(&udp_raw(app.dns_addr(), &bytes).await.unwrap()).unwrap();
+        assert_eq!(r.metadata.response_code, ResponseCode::FormErr, "edns {edns}");
+        assert!(r.answers.is_empty());
+        assert_eq!(r.edns.is_some(), edns, "OPT back when the query's could be read");
+    }
+}

@@ -72,11 +72,7 @@ pub fn start_knot_with_key(
 ) -> Knot {
     let kdir = dir.join("knot");
     std::fs::create_dir_all(&kdir).unwrap();
-    let mut conf = format!(
-        "server:\n    listen: 127.0.0.1@{port}\n    rundir: {d}\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
-         database:\n    storage: {d}\nlog:\n  - target: stderr\n    any: info\n",
-        d = kdir.display()
-    );
+    let mut conf = String::new();
     if let Some((name, secret)) = key {
         conf += &format!("key:\n  - id: {name}\n    algorithm: hmac-sha256\n    secret: {secret}\n");
     }
@@ -105,6 +101,18 @@ pub fn start_knot_with_key(
             (None, None) => panic!("a primary zone needs a file"),
         }
     }
+    spawn_knot(&kdir, port, "", &conf)
+}
+
+/// Starts knotd in `kdir` on `port` with `server` lines added to its `server:` section and
+/// `rest` (keys, remotes, ACLs, templates, zones) after it.
+pub fn spawn_knot(kdir: &std::path::Path, port: u16, server: &str, rest: &str) -> Knot {
+    std::fs::create_dir_all(kdir).unwrap();
+    let conf = format!(
+        "server:\n    listen: 127.0.0.1@{port}\n    rundir: {d}\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n{server}\
+         database:\n    storage: {d}\nlog:\n  - target: stderr\n    any: info\n{rest}",
+        d = kdir.display()
+    );
     let conf_path = kdir.join("knot.conf");
     std::fs::write(&conf_path, conf).unwrap();
     let log = kdir.join("knot.log");

@@ -35,8 +35,12 @@ async fn rrl_app(rate: u32) -> TestApp {
 /// Sends `n` copies of a query from a socket bound to `from` and counts what comes back:
 /// (full answers, truncated answers, bytes received).
 async fn flood(from: &str, to: SocketAddr, name: &str, rtype: RecordType, n: usize) -> (usize, usize, usize) {
+    flood_with(from, to, query(name, rtype, true), n).await
+}
+
+/// `flood` with a query of one's own.
+async fn flood_with(from: &str, to: SocketAddr, mut q: Message, n: usize) -> (usize, usize, usize) {
     let sock = UdpSocket::bind(format!("{from}:0")).await.unwrap();
-    let mut q = query(name, rtype, true);
     for i in 0..n {
         q.metadata.id = i as u16;
         sock.send_to(&q.to_vec().unwrap(), to).await.unwrap();
@@ -225,4 +229,26 @@ async fn a_busy_resolver_behind_the_default_limits_gets_every_answer() {
         wrong.len(),
         wrong.iter().take(5).collect::<Vec<_>>()
     );
+}
+
+#[tokio::test]
+async fn identity_answers_are_rate_limited_like_any_other() {
+    let app = spawn_app_with(|c, _| {
+        c.rrl.enabled = true;
+        c.rrl.responses_per_second = 20;
+        c.rrl.slip = 2;
+        c.dns.identity = "x".repeat(255);
+        c.dns.nsid = "n".repeat(128);
+    })
+    .await;
+    let mut q = query("id.server.", RecordType::TXT, true);
+    q.queries[0].set_query_class(hickory_proto::rr::DNSClass::CH);
+    let nsid = hickory_proto::rr::rdata::opt::EdnsOption::Unknown(3, Vec::new());
+    q.edns.as_mut().unwrap().options_mut().insert(nsid);
+    let started = Instant::now();
+    let (full, truncated, bytes) = flood_with("127.0.0.1", app.dns_addr(), q, 400).await;
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    assert!(full <= 20 * seconds, "{full} identity answers in {seconds} s at 20/s");
+    assert!(truncated >= 100, "{truncated} slipped");
+    assert!(bytes < 400 * 450 / 3, "{bytes} bytes reflected for 400 queries");
 }

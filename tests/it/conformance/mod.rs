@@ -1,12 +1,15 @@
 //! Differential test: the same zone served by ipx and by Knot, thousands of generated
 //! questions over UDP and TCP, with and without EDNS, and the answers compared (rcode, AA,
-//! TC, and each section as a set), with no difference allowed.
+//! TC, and each section as a set), with no difference allowed. The protocol's edges are
+//! compared in `edges`.
+
+mod edges;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 
-use crate::helpers::{query, spawn_app, tcp_query, udp_query};
-use crate::interop::{free_port, knotd, start_knot, summary};
+use crate::helpers::{TestApp, query, spawn_app_with, tcp_query, udp_query};
+use crate::interop::{Knot, free_port, knotd, spawn_knot, summary};
 
 const ZONE: &str = "$ORIGIN conf.test.
 $TTL 3600
@@ -56,7 +59,7 @@ fn comparable(m: &Message) -> String {
     summary(m)
 }
 
-fn names() -> Vec<String> {
+pub(crate) fn names() -> Vec<String> {
     let owners = [
         "",
         "ns1",
@@ -128,12 +131,14 @@ const TYPES: &[RecordType] = &[
     RecordType::ANY,
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ipx_answers_what_knot_answers_for_the_same_zone() {
-    if knotd().is_none() {
-        return;
-    }
-    let app = spawn_app().await;
+/// ipx (configured by `tweak`) and Knot (its `server:` lines, and `acl` lines for the zone)
+/// serving the conformance zone, both answering.
+pub(crate) async fn serve_both(
+    tweak: impl FnOnce(&mut ipx::config::Config, &std::path::Path),
+    knot_server: &str,
+    knot_acl: &str,
+) -> (TestApp, Knot) {
+    let app = spawn_app_with(tweak).await;
     app.team("acme", &[]).await;
     let zone = zone();
     app.operator(ipx::admin::Command::Zone(ipx::admin::ZoneCmd::Import {
@@ -143,7 +148,16 @@ async fn ipx_answers_what_knot_answers_for_the_same_zone() {
     }))
     .await
     .unwrap();
-    let knot = start_knot(app.dir(), free_port(), None, &[("conf.test.", Some(&zone))]);
+    let kdir = app.dir().join("knot");
+    std::fs::create_dir_all(&kdir).unwrap();
+    let file = kdir.join("conf.test.zone");
+    std::fs::write(&file, &zone).unwrap();
+    let rest = format!(
+        "{knot_acl}zone:\n  - domain: conf.test.\n    file: {}\n{}",
+        file.display(),
+        if knot_acl.is_empty() { "" } else { "    acl: local\n" }
+    );
+    let knot = spawn_knot(&kdir, free_port(), knot_server, &rest);
     for _ in 0..200 {
         if tokio::time::timeout(
             std::time::Duration::from_millis(200),
@@ -156,6 +170,15 @@ async fn ipx_answers_what_knot_answers_for_the_same_zone() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    (app, knot)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipx_answers_what_knot_answers_for_the_same_zone() {
+    if knotd().is_none() {
+        return;
+    }
+    let (app, knot) = serve_both(|_, _| {}, "", "").await;
     let mut compared = 0;
     let mut differences = Vec::new();
     for name in names() {
