@@ -4,6 +4,7 @@
 # so it shows what a change to the answer path costs. The kernel's share is not counted.
 #
 #   bash benches/callgrind.sh [--names 10000] [--queries 20000] [--top 25]
+#   IPX_BIN=/path/to/ipx bash benches/callgrind.sh    # that binary, no build
 #
 # Needs: valgrind, dnsperf. Collection is switched on only once the server answers, and off
 # before it stops, so start-up and shutdown are not in the figure.
@@ -20,8 +21,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-cargo build --release --quiet
-BIN=$PWD/target/release/ipx
+# IPX_BIN=path measures that binary instead of building this tree's (a before/after figure).
+if [ -z "${IPX_BIN:-}" ]; then cargo build --release --quiet; fi
+BIN=${IPX_BIN:-$PWD/target/release/ipx}
 WORK=$(mktemp -d)
 PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; sleep 0.3; if [ -n "${KEEP:-}" ]; then cp "$WORK"/callgrind.out* "$KEEP"/; fi; rm -rf "$WORK"; }

@@ -33,6 +33,7 @@ fn zone_row(name: &DomainName) -> Zone {
         record_count: 0,
         created_at: Timestamp::from_unix(0),
         updated_at: Timestamp::from_unix(0),
+        catalog: false,
     }
 }
 

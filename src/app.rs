@@ -80,6 +80,8 @@ pub enum StartError {
     Key(#[from] crate::store::UnlockError),
     #[error("{0}")]
     Acme(String),
+    #[error("catalog zone: {0}")]
+    Catalog(String),
 }
 
 /// Binds TCP and `udp_sockets` UDP sockets (one per UDP thread, `SO_REUSEPORT`) on one
@@ -102,6 +104,27 @@ async fn bind_dns(addr: SocketAddr, udp_sockets: usize) -> Result<(Vec<std::net:
         "dns",
         std::io::Error::new(std::io::ErrorKind::AddrInUse, "no port free for both UDP and TCP"),
     ))
+}
+
+/// Makes the catalog zone what `[dns] catalog_zone` says (made, renamed, removed, or its
+/// members brought up to date with the zones), before anything else writes.
+async fn sync_catalog(store: &Store, config: &Config) -> Result<(), StartError> {
+    let name = config.dns.catalog().map_err(StartError::Catalog)?;
+    let s = store.clone();
+    let sync = tokio::task::spawn_blocking(move || {
+        s.write_blocking_as(Actor::operator(), move |tx| tx.sync_catalog(name.as_ref()))
+    })
+    .await
+    .expect("catalog task")
+    .map_err(|e| StartError::Catalog(e.to_string()))?;
+    if sync.added + sync.dropped > 0 {
+        tracing::info!(
+            added = sync.added,
+            dropped = sync.dropped,
+            "catalog members brought up to date"
+        );
+    }
+    Ok(())
 }
 
 /// Imports the demo zones into a new `demo` team with a full-access token, all in one
@@ -221,6 +244,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .expect("attach task")?;
     }
     ready.snapshots_built();
+    sync_catalog(&store, &config).await?;
     let demo_token = if config.demo.enabled {
         let s = store.clone();
         tokio::task::spawn_blocking(move || import_demo(&s))

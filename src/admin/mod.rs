@@ -121,6 +121,12 @@ pub enum ZoneCmd {
         /// Zone name or UUID.
         zone: String,
     },
+    /// Delete a zone, its records and its catalog membership (irreversible; refused while a
+    /// site is hosted in it).
+    Delete {
+        /// Zone name or UUID.
+        zone: String,
+    },
     /// Import an RFC 1035 master file as a new zone of a team.
     Import {
         file: PathBuf,
@@ -263,6 +269,7 @@ pub fn execute(ctx: &Ctx<'_>, command: Command) -> Result<String> {
         Command::Tsig(TsigCmd::List { team }) => tsig::list(ctx, &team),
         Command::Tsig(TsigCmd::Revoke { key }) => tsig::revoke(ctx, &key),
         Command::Zone(ZoneCmd::Export { zone }) => zones::export(ctx, &zone),
+        Command::Zone(ZoneCmd::Delete { zone }) => zones::delete(ctx, &zone),
         Command::Zone(ZoneCmd::Import { team, text, .. }) => zones::import(
             ctx,
             &team,

@@ -70,6 +70,9 @@ enum Wire {
     ZoneExport {
         zone: String,
     },
+    ZoneDelete {
+        zone: String,
+    },
     SiteList {
         team: String,
     },
@@ -105,6 +108,7 @@ impl Wire {
                 Self::ZoneImport { team, text }
             }
             Command::Zone(ZoneCmd::Export { zone }) => Self::ZoneExport { zone },
+            Command::Zone(ZoneCmd::Delete { zone }) => Self::ZoneDelete { zone },
             Command::Site(SiteCmd::List { team }) => Self::SiteList { team },
             Command::Site(SiteCmd::Delete { site_id }) => Self::SiteDelete { id: site_id },
         })
@@ -145,6 +149,7 @@ impl Wire {
                 text: Some(text),
             }),
             Self::ZoneExport { zone } => Command::Zone(ZoneCmd::Export { zone }),
+            Self::ZoneDelete { zone } => Command::Zone(ZoneCmd::Delete { zone }),
             Self::SiteList { team } => Command::Site(SiteCmd::List { team }),
             Self::SiteDelete { id } => Command::Site(SiteCmd::Delete { site_id: id }),
             Self::Backup => return None,

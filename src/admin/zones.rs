@@ -1,7 +1,7 @@
-//! `ipx zone import|export`.
+//! `ipx zone import|export|delete`.
 
 use super::{AdminError, Ctx, Result};
-use crate::domain::DomainName;
+use crate::domain::{DomainName, Zone};
 use crate::zonefile;
 
 /// Imports a master file as a new zone of `team`; prints its id, name, size and serial.
@@ -18,17 +18,44 @@ pub fn import(ctx: &Ctx<'_>, team: &str, text: &str) -> Result<String> {
     ))
 }
 
+/// A zone by name or UUID.
+fn find(r: &crate::store::Reader, zone: &str) -> crate::store::Result<Option<Zone>> {
+    match uuid::Uuid::try_parse(zone) {
+        Ok(id) => r.zone(id),
+        Err(_) => match DomainName::parse(zone) {
+            Ok(name) => r.zone_by_name(&name),
+            Err(_) => Ok(None),
+        },
+    }
+}
+
+/// Irreversible: the zone (by name or UUID), its records, journal and catalog membership go
+/// in one transaction; DNS stops answering for it when the command returns.
+pub fn delete(ctx: &Ctx<'_>, zone: &str) -> Result<String> {
+    let id = ctx
+        .store
+        .read_blocking(|r| find(r, zone))?
+        .ok_or_else(|| AdminError::NoZone(zone.to_string()))?
+        .id;
+    let gone = ctx
+        .store
+        .write_blocking_as(ctx.actor(), move |tx| tx.delete_zone(id))
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound(_) => AdminError::NoZone(id.to_string()),
+            e => e.into(),
+        })?;
+    Ok(format!(
+        "deleted zone {} ({}) and its {} records\n",
+        gone.id,
+        gone.name,
+        gone.record_count + 1
+    ))
+}
+
 /// A zone (by name or UUID) as an RFC 1035 master file.
 pub fn export(ctx: &Ctx<'_>, zone: &str) -> Result<String> {
     let found = ctx.store.read_blocking(|r| {
-        let z = match uuid::Uuid::try_parse(zone) {
-            Ok(id) => r.zone(id)?,
-            Err(_) => match DomainName::parse(zone) {
-                Ok(name) => r.zone_by_name(&name)?,
-                Err(_) => None,
-            },
-        };
-        let Some(z) = z else { return Ok(None) };
+        let Some(z) = find(r, zone)? else { return Ok(None) };
         let mut rows = Vec::new();
         r.each_record(z.id, |rec| {
             rows.push(rec);

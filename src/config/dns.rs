@@ -49,12 +49,16 @@ pub struct DnsConfig {
     pub version: String,
     /// The NSID option (RFC 5001) sent to queries that ask for it; empty: none.
     pub nsid: String,
+    /// The catalog zone (RFC 9432) listing every zone, for secondaries; empty: none.
+    pub catalog_zone: String,
 }
 
 /// Longest identity or version: one TXT character-string.
 const MAX_TEXT: usize = 255;
 /// Longest NSID: it rides on every answer that asks for it, so it is kept short.
 pub const MAX_NSID: usize = 128;
+/// Longest catalog name: a member's name adds a 32-digit id and `zones` to it (253 in all).
+const MAX_CATALOG: usize = 253 - 39;
 
 /// A TSIG key. Its secret is never printed (`Debug` redacts it).
 #[derive(Clone, Deserialize)]
@@ -93,7 +97,23 @@ impl DnsConfig {
                 return Err(format!("dns.{key} must not hold control characters"));
             }
         }
+        if let Some(name) = self.catalog()? {
+            let len = name.as_str().len();
+            if len > MAX_CATALOG {
+                return Err(format!("dns.catalog_zone is {len} octets long; at most {MAX_CATALOG}"));
+            }
+        }
         Ok(())
+    }
+
+    /// The catalog zone, when one is configured.
+    pub fn catalog(&self) -> Result<Option<crate::domain::DomainName>, String> {
+        match self.catalog_zone.trim() {
+            "" => Ok(None),
+            name => crate::domain::DomainName::parse(name)
+                .map(Some)
+                .map_err(|e| format!("dns.catalog_zone: {}", e.0)),
+        }
     }
 
     /// `udp_threads`, with 0 read as one per core.
@@ -104,13 +124,12 @@ impl DnsConfig {
         }
     }
 
-    /// What tenants may not own: public suffixes, the platform's domains, `reserved_names`.
+    /// What tenants may not own: public suffixes, the platform's domains, `reserved_names`,
+    /// the catalog zone.
     pub fn reserved(&self) -> crate::domain::Reserved {
-        crate::domain::Reserved::new(
-            self.nameservers.iter().map(String::as_str),
-            &self.hostmaster,
-            &self.reserved_names,
-        )
+        let mut extra = self.reserved_names.clone();
+        extra.extend(self.catalog().ok().flatten().map(|c| c.to_string()));
+        crate::domain::Reserved::new(self.nameservers.iter().map(String::as_str), &self.hostmaster, &extra)
     }
 
     /// `allow_transfer` as prefixes (an address alone is a /32 or /128); `key:` entries are

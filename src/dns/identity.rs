@@ -99,7 +99,11 @@ mod tests {
         let mut c = crate::config::Config::defaults().dns;
         let off = Identity::from_config(&c);
         assert_eq!(off.text("id.server.", RecordType::TXT), None);
-        assert_eq!(off.text("version.bind.", RecordType::TXT), None, "no version by default");
+        assert_eq!(
+            off.text("version.bind.", RecordType::TXT),
+            None,
+            "no version by default"
+        );
         assert_eq!(off.nsid(true), None);
         c.identity = "ns1.example.net".into();
         c.nsid = "ns1".into();

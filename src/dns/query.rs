@@ -26,7 +26,9 @@ pub enum Transport {
 }
 
 const REFUSED: u8 = 5;
-/// RFC 8914 §4.21.
+const SOA: u16 = 6;
+/// RFC 8914 §4.19 and §4.21.
+const EDE_PROHIBITED: u16 = 18;
 const EDE_NOT_AUTHORITATIVE: u16 = 20;
 
 impl Handler {
@@ -52,10 +54,16 @@ impl Handler {
         let mut r = Response::start(out, q, limit.saturating_sub(reserve), edns);
         let zones = self.zones.guard();
         let (kind, zone_key) = match zones.find(q.key) {
-            Some(zone) => (answer::answer(zone, q, &mut r), &zone.key[..]),
-            None => {
+            Some(zone) if !zone.catalog || q.qtype == SOA => (answer::answer(zone, q, &mut r), &zone.key[..]),
+            found => {
+                // Outside every zone (as Knot and NSD say it), or in the catalog, whose member
+                // list is for the secondaries that may transfer it: only its SOA is answered.
                 r.set_rcode(REFUSED);
-                r.set_ede(EDE_NOT_AUTHORITATIVE); // as Knot and NSD say it
+                r.set_ede(if found.is_some() {
+                    EDE_PROHIBITED
+                } else {
+                    EDE_NOT_AUTHORITATIVE
+                });
                 (rrl::Kind::Error, &[][..])
             }
         };

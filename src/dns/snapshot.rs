@@ -188,6 +188,8 @@ pub struct ZoneSnap {
     pub nodes: Trie,
     /// NS RRsets below the apex: when zero, the delegation walk is skipped.
     pub delegations: usize,
+    /// The catalog zone (RFC 9432): transferred, never looked up (but its SOA).
+    pub catalog: bool,
 }
 
 impl ZoneSnap {
@@ -207,6 +209,7 @@ impl ZoneSnap {
             neg_ttl: 0,
             nodes: Trie::default(),
             delegations: 0,
+            catalog: zone.catalog,
         };
         s.set_zone(zone);
         s

@@ -465,15 +465,22 @@ mod tests {
             matches!(parse_(&query(b"\xc0\x0c", 1, None)), Parsed::Other),
             "a pointer in the question"
         );
-        for (qtype, plain) in [(252, false), (251, false), (0, false), (253, true), (254, true), (250, true)] {
+        for (qtype, fast) in [
+            (252, false),
+            (251, false),
+            (0, false),
+            (253, true),
+            (254, true),
+            (250, true),
+        ] {
             let m = query(b"\x04test\x00", qtype, None);
-            assert_eq!(matches!(parse_(&m), Parsed::Plain(_)), plain, "type {qtype}");
+            assert_eq!(matches!(parse_(&m), Parsed::Plain(_)), fast, "type {qtype}");
         }
-        for (class, plain) in [(255u16, true), (3, false), (254, false)] {
+        for (class, fast) in [(255u16, true), (3, false), (254, false)] {
             let mut m = plain.clone();
             let at = m.len() - 2;
             m[at..].copy_from_slice(&class.to_be_bytes());
-            assert_eq!(matches!(parse_(&m), Parsed::Plain(_)), plain, "class {class}");
+            assert_eq!(matches!(parse_(&m), Parsed::Plain(_)), fast, "class {class}");
         }
         let nsid = [&[0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 4][..], &[0, 3, 0, 0]].concat();
         assert!(matches!(parse_(&query(b"\x04test\x00", 1, Some(&nsid))), Parsed::Plain(q) if q.edns.unwrap().nsid));

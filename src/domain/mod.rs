@@ -4,6 +4,7 @@
 
 mod account;
 mod audit;
+mod catalog;
 mod certificate;
 mod name;
 mod rdata;
@@ -20,6 +21,7 @@ mod zone;
 
 pub use account::{Team, Token, TokenState};
 pub use audit::{Actor, ActorKind, Event, ResourceKind};
+pub use catalog::Catalog;
 pub use certificate::{
     AcmeAccount, Certificate, CertificateInfo, Issuance, KeyType, Obtained, Renewal, RenewalState, Window,
     account_context, key_context,

@@ -34,6 +34,9 @@ pub struct Zone {
     pub record_count: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The platform's catalog zone (RFC 9432, `super::catalog`), which no team owns.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub catalog: bool,
 }
 
 /// One resource record of a zone.
@@ -150,6 +153,7 @@ impl ZoneSeed {
             record_count: rows.len() as u64,
             created_at: now,
             updated_at: now,
+            catalog: false,
         };
         (zone, rows)
     }

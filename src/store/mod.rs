@@ -8,6 +8,7 @@
 mod audit;
 mod backup;
 mod batch;
+mod catalog;
 mod certificates;
 mod idempotency;
 mod inventory;
@@ -33,6 +34,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 pub use audit::EventFilter;
 pub use backup::{Contents, verify_file};
 pub use batch::{Batch, BatchOutcome, MAX_BATCH_ITEMS};
+pub use catalog::CatalogSync;
 pub use certificates::Due;
 pub use idempotency::{IDEMPOTENCY_TTL_SECS, Idem};
 pub use open::Create;

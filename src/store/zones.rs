@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::read::Tables;
 use super::records::put_record;
-use super::tables::{JOURNAL, JournalEntry, RECORDS, TEAM_RECORDS, TEAM_ZONES, ZONE_NAMES, ZONES};
+use super::tables::{JOURNAL, JournalEntry, RECORD_NAMES, RECORDS, TEAM_RECORDS, TEAM_ZONES, ZONE_NAMES, ZONES};
 use super::{Change, Page, Reader, Result, StoreError, WriteCtx};
 use crate::domain::{DomainName, Record, ResourceKind, Timestamp, Zone, ZoneSeed, new_id, rules};
 
@@ -208,6 +208,7 @@ impl WriteCtx {
             record_count: rows.len() as u64,
             created_at: now,
             updated_at: now,
+            catalog: false,
         };
         self.count_team_records(team, zone.record_count as i64)?;
         self.txn()
@@ -230,7 +231,69 @@ impl WriteCtx {
             put_record(self.txn(), &row)?;
             self.emit(Change::RecordPut { old: None, new: row });
         }
+        self.catalog_add(&zone)?;
         Ok(zone)
+    }
+
+    /// Deletes a zone (an operator's action): its records, its IXFR journal, its names and
+    /// its catalog membership go in this one transaction. Refused for the catalog itself and
+    /// while a site is hosted in the zone (deleting the site first takes its records).
+    pub fn delete_zone(&mut self, id: Uuid) -> Result<Zone> {
+        let zone = self.zone(id)?.ok_or(StoreError::NotFound("zone"))?;
+        if zone.catalog {
+            return Err(StoreError::conflict(
+                "catalog_zone",
+                format!(
+                    "{} is the catalog zone: it goes when [dns] catalog_zone no longer names it",
+                    zone.name
+                ),
+            ));
+        }
+        let hosted = self.sites(zone.team_id, None, 1, |s| s.zone_id == Some(id))?;
+        if let Some(site) = hosted.items.first() {
+            return Err(StoreError::conflict(
+                "zone_has_sites",
+                format!(
+                    "the zone hosts {} site(s), {} ({}) among them; delete them first (ipx site delete)",
+                    hosted.total, site.domain, site.id
+                ),
+            ));
+        }
+        self.remove_zone_rows(&zone)?;
+        self.catalog_remove(&zone)?;
+        self.emit(Change::ZoneRemoved(zone.clone()));
+        let summary = format!("{} ({} records)", zone.name, zone.record_count);
+        self.audit(
+            zone.team_id,
+            "zone.deleted",
+            (ResourceKind::Zone, zone.id),
+            Some(zone.id),
+            summary,
+        )?;
+        Ok(zone)
+    }
+
+    /// Removes every row of a zone: records and their name index, journal, names, the zone.
+    pub(crate) fn remove_zone_rows(&mut self, zone: &Zone) -> Result<()> {
+        let z = zone.id.as_u128();
+        let next = z
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Internal("a zone id of all ones".into()))?;
+        self.txn()
+            .open_table(RECORDS)?
+            .retain_in((z, 0u128)..=(z, u128::MAX), |_, _| false)?;
+        self.txn()
+            .open_table(RECORD_NAMES)?
+            .retain_in((z, "", 0u128)..(next, "", 0u128), |_, _| false)?;
+        self.txn()
+            .open_table(JOURNAL)?
+            .retain_in((z, 0u32)..=(z, u32::MAX), |_, _| false)?;
+        self.txn()
+            .open_table(ZONE_NAMES)?
+            .remove(reversed(zone.name.as_str()).as_str())?;
+        self.txn().open_table(TEAM_ZONES)?.remove((zone.team_id.as_u128(), z))?;
+        self.txn().open_table(ZONES)?.remove(z)?;
+        self.count_team_records(zone.team_id, -(zone.record_count as i64))
     }
 
     /// Refuses `added` more records for `team` past the per-team cap.
@@ -304,5 +367,71 @@ mod tests {
     #[test]
     fn reversed_names_sort_descendants_together() {
         assert_eq!(reversed("www.example.com"), "com.example.www");
+    }
+
+    fn seed(name: &str) -> ZoneSeed {
+        let text = format!(
+            "$ORIGIN {name}.\n@ 3600 IN SOA ns1.{name}. h.{name}. 1 2 3 4 5\n@ IN NS ns1\nns1 IN A 192.0.2.1\nwww IN A 192.0.2.2\n"
+        );
+        crate::zonefile::parse(&text, None).unwrap()
+    }
+
+    #[test]
+    fn deleting_a_zone_leaves_no_row_of_it_and_keeps_every_other() {
+        use crate::domain::Actor;
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("ipx.redb")).unwrap();
+        let (team, zone, kept) = store
+            .write_blocking_as(Actor::operator(), |tx| {
+                let team = tx.create_team("t")?;
+                let zone = tx.create_zone(team.id, seed("d.test"))?;
+                let kept = tx.create_zone(team.id, seed("k.test"))?;
+                Ok((team.id, zone, kept))
+            })
+            .unwrap();
+        let www = store
+            .read_blocking(|r| r.records_at(zone.id, &DomainName::parse("www.d.test").unwrap()))
+            .unwrap();
+        let z = zone.clone();
+        store
+            .write_blocking_as(Actor::operator(), move |tx| tx.remove_records(z, www))
+            .unwrap();
+        assert!(
+            store
+                .read_blocking(|r| r.journal_since(zone.id, 1, 2))
+                .unwrap()
+                .is_some(),
+            "journaled"
+        );
+        let gone = store
+            .write_blocking_as(Actor::operator(), move |tx| tx.delete_zone(zone.id))
+            .unwrap();
+        assert_eq!(gone.name.as_str(), "d.test");
+        store
+            .read_blocking(|r| {
+                assert!(r.zone(zone.id)?.is_none());
+                assert!(r.zone_by_name(&zone.name)?.is_none());
+                assert!(r.journal_since(zone.id, 1, 2)?.is_none(), "the journal goes");
+                let mut left = 0;
+                r.each_record(zone.id, |_| {
+                    left += 1;
+                    Ok(())
+                })?;
+                assert_eq!(left, 0);
+                assert!(
+                    r.records_at(zone.id, &DomainName::parse("ns1.d.test").unwrap())?
+                        .is_empty()
+                );
+                assert_eq!(r.zone_count(team)?, 1);
+                assert_eq!(r.team_records(team)?, kept.record_count, "the team's count follows");
+                assert_eq!(r.counts()?, (1, kept.record_count));
+                assert!(r.check_zone_name(team, &zone.name).is_ok(), "the name is free");
+                Ok(())
+            })
+            .unwrap();
+        let err = store
+            .write_blocking_as(Actor::operator(), move |tx| tx.delete_zone(zone.id))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound("zone")), "{err}");
     }
 }

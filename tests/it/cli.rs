@@ -142,6 +142,31 @@ fn operator_commands_work_without_a_server() {
     assert!(!ok && err.contains("nobody"));
 }
 
+#[test]
+fn zone_delete_works_without_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(ipx(&data, &["team", "create", "acme"]).0);
+    for name in ["one.test", "two.test"] {
+        let file = dir.path().join(format!("{name}.zone"));
+        let text = format!(
+            "$ORIGIN {name}.\n@ 3600 IN SOA ns1.{name}. h.{name}. 1 2 3 4 5\n@ IN NS ns1\nns1 IN A 192.0.2.1\n"
+        );
+        std::fs::write(&file, text).unwrap();
+        assert!(ipx(&data, &["zone", "import", file.to_str().unwrap(), "--team", "acme"]).0);
+    }
+    let (ok, out, err) = ipx(&data, &["zone", "delete", "one.test"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("deleted zone ") && out.contains("(one.test)"), "{out}");
+    let (ok, _, err) = ipx(&data, &["zone", "export", "one.test"]);
+    assert!(!ok && err.contains("no zone"), "{err}");
+    let (ok, _, err) = ipx(&data, &["zone", "delete", "one.test"]);
+    assert!(!ok && err.contains("no zone \"one.test\""), "{err}");
+    let (ok, _, err) = ipx(&data, &["zone", "delete", "not a name"]);
+    assert!(!ok && err.contains("no zone"), "{err}");
+    assert!(ipx(&data, &["zone", "export", "two.test"]).0, "the other zone stays");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_serve_imports_the_demo_zones_and_operator_commands_go_through_the_server() {
     let dir = tempfile::tempdir().unwrap();

@@ -592,7 +592,10 @@ async fn a_configured_identity_and_nsid_are_told_and_nothing_else() {
     let nsid = hickory_proto::rr::rdata::opt::EdnsOption::Unknown(3, Vec::new());
     m.edns.as_mut().unwrap().options_mut().insert(nsid);
     let raw = udp_raw(app.dns_addr(), &m.to_vec().unwrap()).await.unwrap();
-    assert_eq!(Message::from_vec(&raw).unwrap().metadata.response_code, ResponseCode::Refused);
+    assert_eq!(
+        Message::from_vec(&raw).unwrap().metadata.response_code,
+        ResponseCode::Refused
+    );
     assert!(raw.windows(7).any(|w| w == b"\x00\x03\x00\x03ns7"), "NSID in the OPT");
 }
 

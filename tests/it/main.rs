@@ -12,6 +12,7 @@ mod api_zones;
 mod ari;
 mod auth_flood;
 mod backup;
+mod catalog;
 mod cli;
 mod clients;
 mod conformance;

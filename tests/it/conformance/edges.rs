@@ -114,7 +114,9 @@ fn wire(name: &str, rtype: impl Into<RecordType>, class: DNSClass, opt: Opt) -> 
 }
 
 fn notify(name: &str, rtype: RecordType, opt: Opt) -> Vec<u8> {
-    message(name, rtype, DNSClass::IN, OpCode::Notify, opt).to_vec().unwrap()
+    message(name, rtype, DNSClass::IN, OpCode::Notify, opt)
+        .to_vec()
+        .unwrap()
 }
 
 /// An IXFR from `serial` (the SOA in the authority section, RFC 1995 §3).
@@ -129,8 +131,11 @@ fn ixfr(serial: u32, opt: Opt) -> Vec<u8> {
         1_209_600,
         300,
     );
-    m.authorities
-        .push(Record::from_rdata(Name::from_ascii("conf.test.").unwrap(), 0, RData::SOA(soa)));
+    m.authorities.push(Record::from_rdata(
+        Name::from_ascii("conf.test.").unwrap(),
+        0,
+        RData::SOA(soa),
+    ));
     m.to_vec().unwrap()
 }
 
@@ -154,7 +159,11 @@ fn cases() -> Vec<Case> {
     };
     let (t, a) = (RecordType::TXT, RecordType::A);
     let (inet, ch, any) = (DNSClass::IN, DNSClass::CH, DNSClass::ANY);
-    let status = |opt| message("conf.test.", RecordType::SOA, inet, OpCode::Status, opt).to_vec().unwrap();
+    let status = |opt| {
+        message("conf.test.", RecordType::SOA, inet, OpCode::Status, opt)
+            .to_vec()
+            .unwrap()
+    };
 
     // DO copied into every response to a query that set it (RFC 3225 §3), errors included.
     for (label, w) in [
@@ -176,12 +185,32 @@ fn cases() -> Vec<Case> {
         for (what, w, via) in [
             ("notimp", status(opt), Via::Udp),
             ("refused", wire("a.elsewhere.test.", a, inet, opt), Via::Udp),
-            ("refused class", wire("www.conf.test.", a, DNSClass::Unknown(42), opt), Via::Udp),
+            (
+                "refused class",
+                wire("www.conf.test.", a, DNSClass::Unknown(42), opt),
+                Via::Udp,
+            ),
             ("axfr udp", wire("conf.test.", RecordType::AXFR, inet, opt), Via::Udp),
-            ("axfr udp not a zone", wire("www.conf.test.", RecordType::AXFR, inet, opt), Via::Udp),
-            ("ixfr without soa", wire("conf.test.", RecordType::IXFR, inet, opt), Via::Udp),
-            ("ixfr without soa tcp", wire("conf.test.", RecordType::IXFR, inet, opt), Via::Tcp),
-            ("notify out of zone", notify("elsewhere.test.", RecordType::SOA, opt), Via::Udp),
+            (
+                "axfr udp not a zone",
+                wire("www.conf.test.", RecordType::AXFR, inet, opt),
+                Via::Udp,
+            ),
+            (
+                "ixfr without soa",
+                wire("conf.test.", RecordType::IXFR, inet, opt),
+                Via::Udp,
+            ),
+            (
+                "ixfr without soa tcp",
+                wire("conf.test.", RecordType::IXFR, inet, opt),
+                Via::Tcp,
+            ),
+            (
+                "notify out of zone",
+                notify("elsewhere.test.", RecordType::SOA, opt),
+                Via::Udp,
+            ),
         ] {
             add("opt on errors", &format!("{what} {label}"), w, via);
         }
@@ -191,21 +220,51 @@ fn cases() -> Vec<Case> {
     add("opt on errors", "badvers", v1.to_vec().unwrap(), Via::Udp);
 
     // NOTIFY: for the zone, for a name in it, for another zone, for another type.
-    add("notify", "notify accepted", notify("conf.test.", RecordType::SOA, DO), Via::Udp);
+    add(
+        "notify",
+        "notify accepted",
+        notify("conf.test.", RecordType::SOA, DO),
+        Via::Udp,
+    );
     add(
         "notify",
         "notify accepted rd",
         with_bits(notify("conf.test.", RecordType::SOA, PLAIN), 0x01, 0),
         Via::Udp,
     );
-    add("notify", "notify not the apex", notify("www.conf.test.", RecordType::SOA, EDNS), Via::Udp);
-    add("notify", "notify another zone", notify("nope.test.", RecordType::SOA, PLAIN), Via::Udp);
+    add(
+        "notify",
+        "notify not the apex",
+        notify("www.conf.test.", RecordType::SOA, EDNS),
+        Via::Udp,
+    );
+    add(
+        "notify",
+        "notify another zone",
+        notify("nope.test.", RecordType::SOA, PLAIN),
+        Via::Udp,
+    );
     add("notify", "notify not soa", notify("conf.test.", a, EDNS), Via::Udp);
 
     // Zone transfers over UDP and TCP.
-    add("transfers", "axfr tcp", wire("conf.test.", RecordType::AXFR, inet, EDNS), Via::Tcp);
-    add("transfers", "axfr tcp not a zone", wire("www.conf.test.", RecordType::AXFR, inet, EDNS), Via::Tcp);
-    add("transfers", "axfr tcp elsewhere", wire("elsewhere.test.", RecordType::AXFR, inet, PLAIN), Via::Tcp);
+    add(
+        "transfers",
+        "axfr tcp",
+        wire("conf.test.", RecordType::AXFR, inet, EDNS),
+        Via::Tcp,
+    );
+    add(
+        "transfers",
+        "axfr tcp not a zone",
+        wire("www.conf.test.", RecordType::AXFR, inet, EDNS),
+        Via::Tcp,
+    );
+    add(
+        "transfers",
+        "axfr tcp elsewhere",
+        wire("elsewhere.test.", RecordType::AXFR, inet, PLAIN),
+        Via::Tcp,
+    );
     add("transfers", "ixfr udp current", ixfr(2026112601, EDNS), Via::Udp);
     add("transfers", "ixfr udp behind", ixfr(2026112600, DO), Via::Udp);
     add("transfers", "ixfr tcp current", ixfr(2026112601, PLAIN), Via::Tcp);
@@ -213,16 +272,41 @@ fn cases() -> Vec<Case> {
 
     // QCLASS ANY is answered from the IN data, for every kind of name.
     for name in names() {
-        for rtype in [a, RecordType::MX, t, RecordType::SOA, RecordType::NS, RecordType::DS, RecordType::ANY] {
-            add("qclass any", &format!("{name} {rtype} ANY"), wire(&name, rtype, any, EDNS), Via::Udp);
+        for rtype in [
+            a,
+            RecordType::MX,
+            t,
+            RecordType::SOA,
+            RecordType::NS,
+            RecordType::DS,
+            RecordType::ANY,
+        ] {
+            add(
+                "qclass any",
+                &format!("{name} {rtype} ANY"),
+                wire(&name, rtype, any, EDNS),
+                Via::Udp,
+            );
         }
     }
 
     // Meta and obsolete types, at the apex, at a name, at nothing, at and below a cut.
-    let at = ["conf.test.", "www.conf.test.", "nope.conf.test.", "x.wild.conf.test.", "sub.conf.test.", "x.sub.conf.test."];
+    let at = [
+        "conf.test.",
+        "www.conf.test.",
+        "nope.conf.test.",
+        "x.wild.conf.test.",
+        "sub.conf.test.",
+        "x.sub.conf.test.",
+    ];
     for name in at {
         for rtype in [0u16, 253, 254, 250, 249, 41, 46, 47, 128, 65535] {
-            add("meta types", &format!("{name} TYPE{rtype}"), wire(name, rtype, inet, EDNS), Via::Udp);
+            add(
+                "meta types",
+                &format!("{name} TYPE{rtype}"),
+                wire(name, rtype, inet, EDNS),
+                Via::Udp,
+            );
         }
     }
 
@@ -275,7 +359,12 @@ fn cases() -> Vec<Case> {
         ("a zone's name in ch", "www.conf.test.", a),
     ] {
         add("identity", label, wire(name, rtype, ch, EDNS), Via::Udp);
-        add("identity", &format!("{label} tcp"), wire(name, rtype, ch, PLAIN), Via::Tcp);
+        add(
+            "identity",
+            &format!("{label} tcp"),
+            wire(name, rtype, ch, PLAIN),
+            Via::Tcp,
+        );
     }
     add("identity", "id.server in", wire("id.server.", t, inet, EDNS), Via::Udp);
 
@@ -296,7 +385,11 @@ fn cases() -> Vec<Case> {
 
     // Transfers from an address that may not transfer.
     for (label, w, via) in [
-        ("axfr tcp refused", wire("conf.test.", RecordType::AXFR, inet, EDNS), Via::Tcp),
+        (
+            "axfr tcp refused",
+            wire("conf.test.", RecordType::AXFR, inet, EDNS),
+            Via::Tcp,
+        ),
         ("ixfr udp refused", ixfr(2026112600, EDNS), Via::Udp),
     ] {
         out.push(Case {
@@ -380,11 +473,22 @@ fn describe(response: Option<&[u8]>, mask: Option<Field>) -> String {
     format!(
         "{:?} rcode={} aa={} tc={} rd={}\nquestion={:?}\n{opt}\nanswer={:#?}\nauthority={:#?}\nadditional={:#?}",
         h.op_code,
-        if mask == Some(Field::Rcode) { "masked".to_string() } else { h.response_code.to_string() },
-        if mask == Some(Field::Aa) { "masked".to_string() } else { h.authoritative.to_string() },
+        if mask == Some(Field::Rcode) {
+            "masked".to_string()
+        } else {
+            h.response_code.to_string()
+        },
+        if mask == Some(Field::Aa) {
+            "masked".to_string()
+        } else {
+            h.authoritative.to_string()
+        },
         h.truncation,
         h.recursion_desired,
-        m.queries.iter().map(|q| q.to_string().to_lowercase()).collect::<Vec<_>>(),
+        m.queries
+            .iter()
+            .map(|q| q.to_string().to_lowercase())
+            .collect::<Vec<_>>(),
         section(&m.answers),
         section(&m.authorities),
         section(&m.additionals)
@@ -421,7 +525,10 @@ async fn the_protocol_edges_are_answered_as_knot_answers_them_but_for_the_docume
             )),
             None => {}
             Some(&(label, field, rfc)) => {
-                let masked = (describe(ours.as_deref(), Some(field)), describe(theirs.as_deref(), Some(field)));
+                let masked = (
+                    describe(ours.as_deref(), Some(field)),
+                    describe(theirs.as_deref(), Some(field)),
+                );
                 if masked.0 != masked.1 {
                     differences.push(format!(
                         "[{}] {label}: more than the {field:?} differs\n--- ipx\n{}\n--- knot\n{}",
