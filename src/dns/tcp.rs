@@ -39,7 +39,7 @@ pub(crate) fn formerr(raw: &[u8]) -> Option<Vec<u8>> {
     out[2] = 0x80 | (raw[2] & 0x79); // QR, the query's opcode, RD
     out[3] = 1; // FORMERR
     out[4..12].fill(0);
-    let question = super::wire::skip_name(raw, 12)
+    let question = wire::skip_name(raw, 12)
         .filter(|&end| end + 4 <= raw.len() && raw[end - 1] == 0)
         .map(|end| &raw[12..end + 4]);
     if let (Some(q), [0, 1]) = (question, &raw[4..6]) {
