@@ -190,6 +190,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let targets = config.dns.also_notify.clone();
     let notifier = (!targets.is_empty()).then(|| dns::notify::Notifier::new(zones.clone(), targets, metrics.clone()));
     let secondaries = notifier.as_ref().map(dns::notify::Notifier::secondaries);
+    let watcher = notifier.clone();
     // Every socket is bound before anything is written or served: a start that cannot bind
     // leaves the store as it found it.
     let (udp, tcp) = bind_dns(config.dns.listen, config.dns.udp_threads()).await?;
@@ -271,7 +272,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         ))
         .with_rrl(rrl.clone())
         .with_metrics(metrics.clone())
-        .with_secondaries(secondaries)
+        .with_secondaries(secondaries.clone())
         .with_identity(dns::Identity::from_config(&config.dns));
     let (dns_udp, dns_tcp) =
         dns::serve(udp, tcp, handler, dns::tcp::Limits::from_config(&config.dns)).map_err(|source| {
@@ -288,13 +289,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         store.clone(),
         crate::auth::Policy::from_config(&config.auth),
     ));
-    let admin =
-        crate::admin::serve(operator_socket, store.clone(), auth.clone(), sealer.clone()).map_err(|source| {
-            StartError::Socket {
-                path: config.socket_path(),
-                source,
-            }
-        })?;
+    let lent = crate::admin::Server {
+        store: store.clone(),
+        auth: auth.clone(),
+        sealer: sealer.clone(),
+        secondaries: secondaries.clone(),
+    };
+    let admin = crate::admin::serve(operator_socket, lent).map_err(|source| StartError::Socket {
+        path: config.socket_path(),
+        source,
+    })?;
     let api_addr = listener.local_addr().expect("bound");
     let (stop, stopped) = watch::channel(false);
     let hands = crate::hosting::Hands {
@@ -318,6 +322,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         watch_store(store.clone()),
     ];
     background.extend(metrics.clone().map(upkeep));
+    // What each secondary serves, asked once DNS answers (it may be a secondary's primary).
+    background.extend(watcher.map(|n| n.watch()));
     let reserved = Arc::new(config.dns.reserved());
     let state = AppState {
         store: store.clone(),

@@ -102,6 +102,8 @@ pub fn run_operator(config: &Config, command: Command) -> Result<String, AdminEr
                     store: &store,
                     auth: None,
                     sealer: Sealing::File(&config.key_path()),
+                    secondaries: None,
+                    served: false,
                 },
                 command,
             );

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 
-pub use socket::{bind, send, serve};
+pub use socket::{Server, bind, send, serve};
 
 use crate::auth::Authenticator;
 use crate::domain::{Actor, Team};
@@ -127,6 +127,12 @@ pub enum ZoneCmd {
         /// Zone name or UUID.
         zone: String,
     },
+    /// Which serial each secondary ([dns] also_notify) serves of a zone (asks the running
+    /// server: only it knows).
+    Secondaries {
+        /// Zone name or UUID.
+        zone: String,
+    },
     /// Import an RFC 1035 master file as a new zone of a team.
     Import {
         file: PathBuf,
@@ -192,6 +198,7 @@ impl Command {
                 | Self::Token(TokenCmd::List { .. })
                 | Self::Tsig(TsigCmd::List { .. })
                 | Self::Zone(ZoneCmd::Export { .. })
+                | Self::Zone(ZoneCmd::Secondaries { .. })
                 | Self::Site(SiteCmd::List { .. })
         )
     }
@@ -222,6 +229,10 @@ pub struct Ctx<'a> {
     /// What seals secrets: the running server's key, or the key file to unlock when a
     /// command needs it (only then: a command that seals nothing never touches it).
     pub sealer: Sealing<'a>,
+    /// What the secondaries serve, when the server runs the command and has secondaries.
+    pub secondaries: Option<&'a crate::dns::secondaries::Secondaries>,
+    /// Whether the server runs the command (some facts live only in it).
+    pub served: bool,
 }
 
 /// Where a command gets the key-encryption key from.
@@ -270,6 +281,7 @@ pub fn execute(ctx: &Ctx<'_>, command: Command) -> Result<String> {
         Command::Tsig(TsigCmd::Revoke { key }) => tsig::revoke(ctx, &key),
         Command::Zone(ZoneCmd::Export { zone }) => zones::export(ctx, &zone),
         Command::Zone(ZoneCmd::Delete { zone }) => zones::delete(ctx, &zone),
+        Command::Zone(ZoneCmd::Secondaries { zone }) => zones::secondaries(ctx, &zone),
         Command::Zone(ZoneCmd::Import { team, text, .. }) => zones::import(
             ctx,
             &team,

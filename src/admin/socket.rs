@@ -11,6 +11,7 @@ use tokio::net::{UnixListener, UnixStream};
 
 use super::{AdminError, Command, Ctx, Sealing, SiteCmd, TeamCmd, TokenCmd, TsigCmd, TsigCreate, ZoneCmd, execute};
 use crate::auth::Authenticator;
+use crate::dns::secondaries::Secondaries;
 use crate::seal::Sealer;
 use crate::store::Store;
 
@@ -73,6 +74,9 @@ enum Wire {
     ZoneDelete {
         zone: String,
     },
+    ZoneSecondaries {
+        zone: String,
+    },
     SiteList {
         team: String,
     },
@@ -109,6 +113,7 @@ impl Wire {
             }
             Command::Zone(ZoneCmd::Export { zone }) => Self::ZoneExport { zone },
             Command::Zone(ZoneCmd::Delete { zone }) => Self::ZoneDelete { zone },
+            Command::Zone(ZoneCmd::Secondaries { zone }) => Self::ZoneSecondaries { zone },
             Command::Site(SiteCmd::List { team }) => Self::SiteList { team },
             Command::Site(SiteCmd::Delete { site_id }) => Self::SiteDelete { id: site_id },
         })
@@ -150,6 +155,7 @@ impl Wire {
             }),
             Self::ZoneExport { zone } => Command::Zone(ZoneCmd::Export { zone }),
             Self::ZoneDelete { zone } => Command::Zone(ZoneCmd::Delete { zone }),
+            Self::ZoneSecondaries { zone } => Command::Zone(ZoneCmd::Secondaries { zone }),
             Self::SiteList { team } => Command::Site(SiteCmd::List { team }),
             Self::SiteDelete { id } => Command::Site(SiteCmd::Delete { site_id: id }),
             Self::Backup => return None,
@@ -167,13 +173,17 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
+/// What the running server lends the commands it runs.
+#[derive(Clone)]
+pub struct Server {
+    pub store: Store,
+    pub auth: Arc<Authenticator>,
+    pub sealer: Arc<Sealer>,
+    pub secondaries: Option<Arc<Secondaries>>,
+}
+
 /// Serves commands on the socket until the task is dropped.
-pub fn serve(
-    listener: UnixListener,
-    store: Store,
-    auth: Arc<Authenticator>,
-    sealer: Arc<Sealer>,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
+pub fn serve(listener: UnixListener, server: Server) -> std::io::Result<tokio::task::JoinHandle<()>> {
     use std::os::unix::fs::MetadataExt;
     let path = listener
         .local_addr()?
@@ -186,9 +196,9 @@ pub fn serve(
             if conn.peer_cred().map(|c| c.uid()).ok() != Some(owner) {
                 continue;
             }
-            let (store, auth, sealer) = (store.clone(), auth.clone(), sealer.clone());
+            let server = server.clone();
             tokio::spawn(async move {
-                if let Err(e) = serve_one(conn, store, auth, sealer).await {
+                if let Err(e) = serve_one(conn, server).await {
                     tracing::warn!(error = %e, "operator socket request failed");
                 }
             });
@@ -196,23 +206,20 @@ pub fn serve(
     }))
 }
 
-async fn serve_one(
-    conn: UnixStream,
-    store: Store,
-    auth: Arc<Authenticator>,
-    sealer: Arc<Sealer>,
-) -> std::io::Result<()> {
+async fn serve_one(conn: UnixStream, server: Server) -> std::io::Result<()> {
     let (read, mut write) = conn.into_split();
     let mut line = String::new();
     BufReader::new(read.take(MAX_REQUEST)).read_line(&mut line).await?;
     let reply = match serde_json::from_str::<Wire>(&line).map(Wire::into_command) {
-        Ok(None) => return serve_backup(store, write).await,
+        Ok(None) => return serve_backup(server.store, write).await,
         Ok(Some(command)) => tokio::task::spawn_blocking(move || {
             execute(
                 &Ctx {
-                    store: &store,
-                    auth: Some(&auth),
-                    sealer: Sealing::Unlocked(sealer),
+                    store: &server.store,
+                    auth: Some(&server.auth),
+                    sealer: Sealing::Unlocked(server.sealer.clone()),
+                    secondaries: server.secondaries.as_deref(),
+                    served: true,
                 },
                 command,
             )

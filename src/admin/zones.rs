@@ -52,6 +52,37 @@ pub fn delete(ctx: &Ctx<'_>, zone: &str) -> Result<String> {
     ))
 }
 
+/// What each secondary serves of a zone (by name or UUID): address, the serial it was seen
+/// serving, and whether it lacks the zone's own. Only the running server knows.
+pub fn secondaries(ctx: &Ctx<'_>, zone: &str) -> Result<String> {
+    if !ctx.served {
+        return Err(AdminError::Invalid(
+            "no server runs: what the secondaries serve is known to a running server only".into(),
+        ));
+    }
+    let zone = ctx
+        .store
+        .read_blocking(|r| find(r, zone))?
+        .ok_or_else(|| AdminError::NoZone(zone.to_string()))?;
+    let Some(secondaries) = ctx.secondaries else {
+        return Ok(format!(
+            "{}\tserial {}\tno secondaries ([dns] also_notify is empty)\n",
+            zone.name, zone.serial
+        ));
+    };
+    let mut out = format!("{}\tserial {}\n", zone.name, zone.serial);
+    for s in secondaries.zone(zone.id) {
+        let serial = s.serial.map_or("unknown".to_string(), |n| n.to_string());
+        let state = match s.behind_for {
+            Some(d) => format!("behind for {} s", d.as_secs()),
+            None if s.serial.is_some_and(|n| !crate::dns::xfr::serial_gt(zone.serial, n)) => "current".to_string(),
+            None => "not confirmed".to_string(),
+        };
+        out += &format!("{}\tserves {serial}\t{state}\n", s.addr);
+    }
+    Ok(out)
+}
+
 /// A zone (by name or UUID) as an RFC 1035 master file.
 pub fn export(ctx: &Ctx<'_>, zone: &str) -> Result<String> {
     let found = ctx.store.read_blocking(|r| {

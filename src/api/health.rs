@@ -154,7 +154,7 @@ async fn metrics(State(o): State<Observe>) -> Response {
 
 fn secondaries(out: &mut String, standings: &[crate::dns::secondaries::Standing]) {
     use std::fmt::Write;
-    out.push_str("# HELP ipx_dns_secondary_zones_behind Zones a configured secondary has not transferred the newest serial of.\n");
+    out.push_str("# HELP ipx_dns_secondary_zones_behind Zones whose newest serial a configured secondary is not seen serving yet.\n");
     out.push_str("# TYPE ipx_dns_secondary_zones_behind gauge\n");
     for s in standings {
         let _ = writeln!(
@@ -163,7 +163,7 @@ fn secondaries(out: &mut String, standings: &[crate::dns::secondaries::Standing]
             s.addr, s.zones_behind
         );
     }
-    out.push_str("# HELP ipx_dns_secondary_lag_seconds Time since the oldest change a configured secondary has not transferred (0: current).\n");
+    out.push_str("# HELP ipx_dns_secondary_lag_seconds Time since the oldest change a configured secondary is not seen serving (0: current).\n");
     out.push_str("# TYPE ipx_dns_secondary_lag_seconds gauge\n");
     for s in standings {
         let _ = writeln!(

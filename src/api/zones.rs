@@ -36,6 +36,10 @@ pub struct ZoneView {
     pub record_count: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Whether every secondary nameserver of the platform serves this serial: true once the
+    /// change is answered everywhere (always, where there are none). Poll it after a change,
+    /// before relying on it from the outside (an ACME challenge, say).
+    pub propagated: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -63,8 +67,14 @@ impl From<&Soa> for SoaView {
     }
 }
 
-impl From<&Zone> for ZoneView {
-    fn from(z: &Zone) -> Self {
+impl ZoneView {
+    /// `z` as shown, its propagation as `st`'s secondaries see it.
+    fn of(st: &AppState, z: &Zone) -> Self {
+        let propagated = st
+            .observe
+            .secondaries
+            .as_ref()
+            .is_none_or(|s| s.propagated(z.id, z.serial));
         Self {
             id: z.id,
             name: z.name.to_string(),
@@ -74,6 +84,7 @@ impl From<&Zone> for ZoneView {
             record_count: z.record_count + 1, // the SOA is a record too
             created_at: z.created_at,
             updated_at: z.updated_at,
+            propagated,
         }
     }
 }
@@ -119,7 +130,12 @@ async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiRe
             }
         })
         .await?;
-    Ok(page(p.items.iter().map(ZoneView::from).collect(), &q, p.next, p.total))
+    Ok(page(
+        p.items.iter().map(|z| ZoneView::of(&st, z)).collect(),
+        &q,
+        p.next,
+        p.total,
+    ))
 }
 
 #[utoipa::path(
@@ -133,7 +149,7 @@ async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let id = caller.zone(parse_id(&id, "zone")?)?;
     let zone = st.store.read(move |r| r.team_zone(team, id)).await?;
-    Ok(with_etag(data(StatusCode::OK, ZoneView::from(&zone)), zone.serial))
+    Ok(with_etag(data(StatusCode::OK, ZoneView::of(&st, &zone)), zone.serial))
 }
 
 #[utoipa::path(
@@ -222,7 +238,7 @@ async fn create_zone(st: &AppState, caller: &Caller, team: Uuid, body: CreateZon
         .write_as(caller.actor(), move |tx| tx.create_zone(team, seed))
         .await?;
     Ok(with_etag(
-        created(format!("/v1/zones/{}", zone.id), ZoneView::from(&zone)),
+        created(format!("/v1/zones/{}", zone.id), ZoneView::of(st, &zone)),
         zone.serial,
     ))
 }

@@ -452,6 +452,11 @@ impl ZoneMap {
         self.by_id.get(&id).and_then(|k| self.by_key.get(k))
     }
 
+    /// Every zone, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<ZoneSnap>> {
+        self.by_key.values()
+    }
+
     pub fn len(&self) -> usize {
         self.by_key.len()
     }

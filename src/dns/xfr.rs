@@ -106,6 +106,10 @@ impl Handler {
                 RData::SOA(soa) => Some(soa.serial),
                 _ => None,
             });
+            // A secondary asking from a serial serves that serial.
+            if let (Some(secondaries), Some(theirs)) = (&self.secondaries, theirs) {
+                secondaries.seen(request.src().ip(), zone.id, theirs);
+            }
             match (theirs, request.protocol()) {
                 (None, _) => {
                     self.count_transfer(kind, "malformed");
@@ -136,7 +140,7 @@ impl Handler {
         }
         self.count_transfer(kind, "complete");
         if let (Some(secondaries), true) = (&self.secondaries, current) {
-            secondaries.transferred(request.src().ip(), zone.id, zone.serial);
+            secondaries.seen(request.src().ip(), zone.id, zone.serial);
         }
         let key = key.map(|k| k.name.to_string());
         tracing::info!(zone = %zone.origin, client = %request.src(), ?key, kind = %q.query_type(), records = records.len(), serial = zone.serial, "zone transfer");

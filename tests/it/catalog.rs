@@ -274,6 +274,31 @@ async fn the_catalog_follows_the_configuration_across_restarts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_sees_what_each_secondary_serves_of_a_zone() {
+    let quiet = tokio::net::UdpSocket::bind("127.0.0.5:0").await.unwrap();
+    let at = quiet.local_addr().unwrap();
+    let app = spawn_app_with(|c, _| c.dns.also_notify = vec![at]).await;
+    let token = app.team("acme", &[]).await;
+    app.zone(&token, "seen.test").await;
+    let secondaries = |zone: &str| Command::Zone(ZoneCmd::Secondaries { zone: zone.into() });
+    let out = app.operator(secondaries("seen.test")).await.unwrap();
+    let line = out.lines().nth(1).expect("one line per secondary");
+    assert!(
+        line.starts_with(&at.to_string()) && line.contains("serves unknown") && line.contains("behind"),
+        "{out}"
+    );
+    let err = app.operator(secondaries("nope.test")).await.unwrap_err();
+    assert!(err.contains("no zone"), "{err}");
+    let none = spawn_app_with(|_, _| {}).await;
+    let token = none.team("acme", &[]).await;
+    none.zone(&token, "alone.test").await;
+    let out = none.operator(secondaries("alone.test")).await.unwrap();
+    assert!(out.contains("no secondaries"), "{out}");
+    let zone = none.get(&token, "/v1/zones").await.data()[0].clone();
+    assert_eq!(zone["propagated"], true, "nothing to wait for without secondaries");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_zone_is_refused_while_a_site_lives_in_it_and_for_names_that_are_no_zone() {
     let app = catalog_app().await;
     let token = app.team("acme", &[]).await;

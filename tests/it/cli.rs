@@ -165,6 +165,8 @@ fn zone_delete_works_without_a_server() {
     let (ok, _, err) = ipx(&data, &["zone", "delete", "not a name"]);
     assert!(!ok && err.contains("no zone"), "{err}");
     assert!(ipx(&data, &["zone", "export", "two.test"]).0, "the other zone stays");
+    let (ok, _, err) = ipx(&data, &["zone", "secondaries", "two.test"]);
+    assert!(!ok && err.contains("no server runs"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,13 +38,22 @@ pub fn free_port() -> u16 {
     }
 }
 
-pub struct Knot {
-    child: Child,
+/// A third-party server we started (Knot here; BIND and NSD in `secondaries`), stopped when
+/// dropped.
+pub struct Daemon {
+    pub child: Child,
     pub addr: SocketAddr,
     pub log: std::path::PathBuf,
 }
 
-impl Drop for Knot {
+impl Daemon {
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -58,7 +67,7 @@ pub fn start_knot(
     port: u16,
     primary: Option<SocketAddr>,
     zones: &[(&str, Option<&str>)],
-) -> Knot {
+) -> Daemon {
     start_knot_with_key(dir, port, primary, zones, None)
 }
 
@@ -69,7 +78,7 @@ pub fn start_knot_with_key(
     primary: Option<SocketAddr>,
     zones: &[(&str, Option<&str>)],
     key: Option<(&str, &str)>,
-) -> Knot {
+) -> Daemon {
     let kdir = dir.join("knot");
     std::fs::create_dir_all(&kdir).unwrap();
     let mut conf = String::new();
@@ -106,7 +115,7 @@ pub fn start_knot_with_key(
 
 /// Starts knotd in `kdir` on `port` with `server` lines added to its `server:` section and
 /// `rest` (keys, remotes, ACLs, templates, zones) after it.
-pub fn spawn_knot(kdir: &std::path::Path, port: u16, server: &str, rest: &str) -> Knot {
+pub fn spawn_knot(kdir: &std::path::Path, port: u16, server: &str, rest: &str) -> Daemon {
     std::fs::create_dir_all(kdir).unwrap();
     let conf = format!(
         "server:\n    listen: 127.0.0.1@{port}\n    rundir: {d}\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n{server}\
@@ -123,7 +132,7 @@ pub fn spawn_knot(kdir: &std::path::Path, port: u16, server: &str, rest: &str) -
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    Knot {
+    Daemon {
         child,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         log,
@@ -276,7 +285,7 @@ fn signer(name: &str, secret: &str) -> hickory_proto::rr::TSigner {
     TSigner::new(key, TsigAlgorithm::HmacSha256, Name::from_ascii(name).unwrap(), 300).unwrap()
 }
 
-fn signed(m: &mut Message, name: &str, secret: &str) {
+pub fn signed(m: &mut Message, name: &str, secret: &str) {
     let signer = signer(name, secret);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -401,33 +410,70 @@ async fn transfers_allowed_by_tsig_key_are_signed_and_others_refused() {
 }
 
 #[tokio::test]
-async fn notify_is_retried_until_the_secondary_answers() {
+async fn notify_is_retried_until_answered_and_the_change_is_propagated_once_the_secondary_serves_it() {
+    use hickory_proto::op::{MessageType, OpCode};
     let fake = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let fake_addr = fake.local_addr().unwrap();
     let app = spawn_app_with(|c, _| c.dns.also_notify = vec![fake_addr]).await;
     let token = app.team("acme", &[]).await;
-    app.zone(&token, "notified.test").await;
-    let mut buf = [0u8; 2048];
+    let zone = app.zone(&token, "notified.test").await;
+    let path = format!("/v1/zones/{zone}");
+    let serial = app.get(&token, &path).await.data()["serial"].as_u64().unwrap() as u32;
     // The first NOTIFY goes unanswered...
-    let (n, _) = recv(&fake, &mut buf).await.expect("a NOTIFY");
-    let first = Message::from_vec(&buf[..n]).unwrap();
-    assert_eq!(first.metadata.op_code, hickory_proto::op::OpCode::Notify);
+    let (first, _) = next(&fake, OpCode::Notify).await.expect("a NOTIFY");
     assert!(first.metadata.authoritative);
     assert_eq!(first.queries[0].name().to_ascii(), "notified.test.");
     assert_eq!(first.queries[0].query_type(), RecordType::SOA);
     // ...so it comes again; this one is answered.
-    let (n, from) = recv(&fake, &mut buf).await.expect("NOTIFY retried");
-    let second = Message::from_vec(&buf[..n]).unwrap();
-    let mut ack = Message::new(
-        second.metadata.id,
-        hickory_proto::op::MessageType::Response,
-        hickory_proto::op::OpCode::Notify,
-    );
+    let (second, from) = next(&fake, OpCode::Notify).await.expect("NOTIFY retried");
+    let mut ack = Message::new(second.metadata.id, MessageType::Response, OpCode::Notify);
     ack.metadata.authoritative = true;
     ack.add_query(second.queries[0].clone());
     fake.send_to(&ack.to_vec().unwrap(), from).await.unwrap();
-    let more = tokio::time::timeout(Duration::from_millis(1500), fake.recv_from(&mut buf)).await;
-    assert!(more.is_err(), "no NOTIFY after the answer");
+    // Then ipx asks the secondary's SOA until it serves the new serial; no NOTIFY again.
+    assert_eq!(app.get(&token, &path).await.data()["propagated"], false);
+    for (answer, propagated) in [(serial - 1, false), (serial, true)] {
+        let (q, from) = next(&fake, OpCode::Query).await.expect("an SOA query");
+        assert_eq!(q.queries[0].query_type(), RecordType::SOA);
+        let mut r = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+        r.metadata.authoritative = true;
+        r.add_query(q.queries[0].clone());
+        let soa = hickory_proto::rr::rdata::SOA::new(
+            q.queries[0].name().clone(),
+            q.queries[0].name().clone(),
+            answer,
+            1,
+            1,
+            1,
+            1,
+        );
+        r.answers.push(hickory_proto::rr::Record::from_rdata(
+            q.queries[0].name().clone(),
+            60,
+            RData::SOA(soa),
+        ));
+        fake.send_to(&r.to_vec().unwrap(), from).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            app.get(&token, &path).await.data()["propagated"],
+            propagated,
+            "the secondary serves {answer}; ours is {serial}"
+        );
+    }
+    let more = tokio::time::timeout(Duration::from_millis(1500), fake.recv_from(&mut [0u8; 512])).await;
+    assert!(more.is_err(), "nothing more once it serves the serial");
+}
+
+/// The next message `fake` receives with `opcode`; the others are dropped.
+async fn next(fake: &tokio::net::UdpSocket, opcode: hickory_proto::op::OpCode) -> Option<(Message, SocketAddr)> {
+    let mut buf = [0u8; 2048];
+    loop {
+        let (n, from) = recv(fake, &mut buf).await?;
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        if m.metadata.op_code == opcode {
+            return Some((m, from));
+        }
+    }
 }
 
 async fn recv(fake: &tokio::net::UdpSocket, buf: &mut [u8; 2048]) -> Option<(usize, SocketAddr)> {

@@ -27,6 +27,7 @@ mod limits;
 mod observe;
 mod restricted;
 mod rrl;
+mod secondaries;
 mod store_faults;
 mod tokens;
 mod tsig_keys;

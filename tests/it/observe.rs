@@ -316,8 +316,9 @@ async fn a_secondary_counts_as_behind_from_a_change_until_it_transfers_the_new_s
     let token = app.team("acme", &[]).await;
     let zone = app.zone(&token, "sec.test").await;
     assert_eq!(app.record(&token, &zone, "www", "A", "192.0.2.1").await.status, 201);
-    let behind = "ipx_dns_secondary_zones_behind{secondary=\"127.0.0.3\"}";
-    let lag = "ipx_dns_secondary_lag_seconds{secondary=\"127.0.0.3\"}";
+    let behind = format!("ipx_dns_secondary_zones_behind{{secondary=\"{notify_at}\"}}");
+    let lag = format!("ipx_dns_secondary_lag_seconds{{secondary=\"{notify_at}\"}}");
+    let (behind, lag) = (behind.as_str(), lag.as_str());
     tokio::time::sleep(Duration::from_millis(50)).await;
     let s = app.scrape().await;
     assert_eq!(s.value(behind), 1.0);

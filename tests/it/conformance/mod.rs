@@ -9,7 +9,7 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 
 use crate::helpers::{TestApp, query, spawn_app_with, tcp_query, udp_query};
-use crate::interop::{Knot, free_port, knotd, spawn_knot, summary};
+use crate::interop::{Daemon, free_port, knotd, spawn_knot, summary};
 
 const ZONE: &str = "$ORIGIN conf.test.
 $TTL 3600
@@ -137,7 +137,7 @@ pub(crate) async fn serve_both(
     tweak: impl FnOnce(&mut ipx::config::Config, &std::path::Path),
     knot_server: &str,
     knot_acl: &str,
-) -> (TestApp, Knot) {
+) -> (TestApp, Daemon) {
     let app = spawn_app_with(tweak).await;
     app.team("acme", &[]).await;
     let zone = zone();
