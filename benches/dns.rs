@@ -34,6 +34,7 @@ fn zone_row(name: &DomainName) -> Zone {
         created_at: Timestamp::from_unix(0),
         updated_at: Timestamp::from_unix(0),
         catalog: false,
+        dnssec: None,
     }
 }
 
@@ -139,5 +140,89 @@ fn one_edit(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, answer_path, one_edit);
+/// A `Zones` whose `bench.test` of `n` names is signed whole (NSEC3); returns how long the
+/// signing took, and what `build` returns.
+fn signed(n: usize) -> (std::time::Duration, Zones, Zone, Vec<Row>) {
+    let (plain, mut zone, rows) = build(n);
+    let sealer = ipx::seal::Sealer::ephemeral();
+    let key = ipx::dnssec::new_key(ipx::domain::Algorithm::EcdsaP256Sha256, zone.id, &sealer);
+    let zones = Zones::new(Some(Arc::new(sealer)), ipx::dnssec::Policy::default());
+    zones.rebuild(vec![(zone.clone(), rows.clone())]);
+    drop(plain);
+    zone.serial += 1;
+    zone.dnssec = Some(ipx::domain::ZoneDnssec {
+        state: ipx::domain::ZoneState::Signed,
+        denial: ipx::domain::Denial::Nsec3,
+        rollover: None,
+        since: Timestamp::from_unix(0),
+    });
+    let started = std::time::Instant::now();
+    zones.apply(&[Change::DnssecKeyPut(key), Change::ZonePut(zone.clone())]);
+    (started.elapsed(), zones, zone, rows)
+}
+
+fn signing(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sign");
+    group.sample_size(10);
+    for n in [1_000usize, 100_000] {
+        group.bench_with_input(BenchmarkId::new("whole_zone", n), &n, |b, &n| {
+            b.iter_custom(|iters| (0..iters).map(|_| signed(n).0).sum())
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("edit_one_record_signed");
+    for n in [1_000usize, 100_000] {
+        let (_, zones, mut zone, rows) = signed(n);
+        let old = rows[n / 2].clone();
+        let mut new = old.clone();
+        let mut flip = false;
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| {
+                flip = !flip;
+                zone.serial += 1;
+                new.content = if flip {
+                    "192.0.2.200".into()
+                } else {
+                    old.content.clone()
+                };
+                let (from, to) = if flip { (&old, &new) } else { (&new, &old) };
+                let changes = [
+                    Change::ZonePut(zone.clone()),
+                    Change::RecordPut {
+                        old: Some(from.clone()),
+                        new: to.clone(),
+                    },
+                ];
+                zones.apply(black_box(&changes));
+            })
+        });
+    }
+    group.finish();
+    let (_, zones, _, _) = signed(10_000);
+    let handler = Handler::new(Arc::new(zones), 1232);
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let src: SocketAddr = "127.0.0.1:5300".parse().unwrap();
+    let mut group = c.benchmark_group("answer_signed");
+    for (label, name, t) in [
+        ("a_hit", "host4242.bench.test.", RecordType::A),
+        ("nxdomain", "nope4242.bench.test.", RecordType::A),
+        ("nodata", "host4242.bench.test.", RecordType::AAAA),
+        ("wildcard", "x.wild.bench.test.", RecordType::A),
+    ] {
+        for dnssec_ok in [false, true] {
+            let mut m = Message::from_vec(&wire(name, t)).unwrap();
+            if let Some(e) = m.edns.as_mut() {
+                e.set_dnssec_ok(dnssec_ok);
+            }
+            let q = m.to_vec().unwrap();
+            let label = format!("{label}{}", if dnssec_ok { "_do" } else { "" });
+            group.bench_function(label, |b| {
+                b.iter(|| rt.block_on(handler.answer(black_box(q.clone()), src, Protocol::Udp)))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, answer_path, one_edit, signing);
 criterion_main!(benches);

@@ -186,7 +186,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         store.set_metrics(m.clone());
     }
     let rrl = dns::rrl::Rrl::new(&config.rrl).map(Arc::new);
-    let zones = Arc::new(Zones::default());
+    let zones = Arc::new(Zones::new(Some(sealer.clone()), config.dnssec.policy()));
     let targets = config.dns.also_notify.clone();
     let notifier = (!targets.is_empty()).then(|| dns::notify::Notifier::new(zones.clone(), targets, metrics.clone()));
     let secondaries = notifier.as_ref().map(dns::notify::Notifier::secondaries);
@@ -294,6 +294,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         auth: auth.clone(),
         sealer: sealer.clone(),
         secondaries: secondaries.clone(),
+        dnssec: Arc::new(config.dnssec.clone()),
     };
     let admin = crate::admin::serve(operator_socket, lent).map_err(|source| StartError::Socket {
         path: config.socket_path(),
@@ -320,6 +321,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         api::rate_limits::sweep(rate_limits.clone(), auth.clone()),
         api::idempotency::sweep(store.clone()),
         watch_store(store.clone()),
+        dns::resigner::start(store.clone(), zones.clone(), config.dnssec.clone(), stopped.clone()),
     ];
     background.extend(metrics.clone().map(upkeep));
     // What each secondary serves, asked once DNS answers (it may be a secondary's primary).

@@ -104,6 +104,7 @@ pub fn run_operator(config: &Config, command: Command) -> Result<String, AdminEr
                     sealer: Sealing::File(&config.key_path()),
                     secondaries: None,
                     served: false,
+                    dnssec: &config.dnssec,
                 },
                 command,
             );

@@ -10,6 +10,7 @@ pub mod certificates;
 pub mod cli;
 pub mod config;
 pub mod dns;
+pub mod dnssec;
 pub mod domain;
 pub mod hosting;
 pub mod listener;

@@ -6,7 +6,8 @@ use hickory_proto::serialize::txt::Parser;
 use crate::domain::{DomainName, from_rdata};
 use crate::domain::{NewRecord, Record, Soa, Zone, ZoneSeed};
 
-/// DNSSEC material we would serve unsigned and stale: refused rather than imported.
+/// DNSSEC material, refused rather than imported: ipx makes its own keys and signatures.
+/// Export leaves out the ones a signed zone publishes (they are its keys', not records).
 const REFUSED_TYPES: &[RecordType] = &[
     RecordType::RRSIG,
     RecordType::NSEC,
@@ -37,7 +38,7 @@ pub fn parse(text: &str, origin: Option<&DomainName>) -> Result<ZoneSeed, String
             }
             if REFUSED_TYPES.contains(&rtype) {
                 return Err(format!(
-                    "{owner} {rtype}: DNSSEC records are not imported (ipx does not sign zones)"
+                    "{owner} {rtype}: DNSSEC records are not imported (ipx signs zones itself: PATCH the zone with {{\"dnssec\": true}})"
                 ));
             }
             if let RData::SOA(s) = &record.data {
@@ -164,6 +165,7 @@ pub fn export(zone: &Zone, records: &[Record]) -> String {
             r.content.clone(),
         )
     };
+    sorted.retain(|r| !REFUSED_TYPES.contains(&r.rtype));
     sorted.sort_by_cached_key(|r| key(r));
     for r in sorted {
         out.push_str(&format!("{}.\t{}\tIN\t{}\t{}\n", r.name, r.ttl, r.rtype, r.content));

@@ -4,6 +4,7 @@
 //! server on the CLI's behalf over a Unix socket only the owner can open (`socket`).
 
 pub mod backup;
+mod dnssec;
 mod sites;
 mod socket;
 mod teams;
@@ -133,6 +134,9 @@ pub enum ZoneCmd {
         /// Zone name or UUID.
         zone: String,
     },
+    /// A zone's DNSSEC signing.
+    #[command(subcommand)]
+    Dnssec(DnssecCmd),
     /// Import an RFC 1035 master file as a new zone of a team.
     Import {
         file: PathBuf,
@@ -143,6 +147,28 @@ pub enum ZoneCmd {
         #[arg(skip)]
         text: Option<String>,
     },
+}
+
+/// `ipx zone dnssec …`: ZONE is a name or a UUID, of any team.
+#[derive(Subcommand, Debug, Clone)]
+pub enum DnssecCmd {
+    /// Sign the zone: a new key, every RRset signed, CDS/CDNSKEY published.
+    Enable { zone: String },
+    /// Start turning signing off: CDS/CDNSKEY DELETE are published and the zone stays signed
+    /// until the parent's DS is gone.
+    Disable {
+        zone: String,
+        /// The parent holds no DS for the zone any more: serve it unsigned now.
+        #[arg(long)]
+        ds_gone: bool,
+    },
+    /// The zone's signing state, its keys, and the DS records for its parent.
+    Show { zone: String },
+    /// Start a key rollover; it moves on by itself (show says where it is).
+    Rollover { zone: String },
+    /// The parent's DS is as the zone's CDS asks (the first DS, a rollover's new one, or none
+    /// while signing is turned off).
+    DsSeen { zone: String },
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -199,6 +225,7 @@ impl Command {
                 | Self::Tsig(TsigCmd::List { .. })
                 | Self::Zone(ZoneCmd::Export { .. })
                 | Self::Zone(ZoneCmd::Secondaries { .. })
+                | Self::Zone(ZoneCmd::Dnssec(DnssecCmd::Show { .. }))
                 | Self::Site(SiteCmd::List { .. })
         )
     }
@@ -233,6 +260,8 @@ pub struct Ctx<'a> {
     pub secondaries: Option<&'a crate::dns::secondaries::Secondaries>,
     /// Whether the server runs the command (some facts live only in it).
     pub served: bool,
+    /// What new keys and signed zones get.
+    pub dnssec: &'a crate::config::DnssecConfig,
 }
 
 /// Where a command gets the key-encryption key from.
@@ -287,6 +316,13 @@ pub fn execute(ctx: &Ctx<'_>, command: Command) -> Result<String> {
             &team,
             &text.ok_or_else(|| AdminError::Invalid("the zone file was not read".into()))?,
         ),
+        Command::Zone(ZoneCmd::Dnssec(cmd)) => match cmd {
+            DnssecCmd::Enable { zone } => dnssec::enable(ctx, &zone),
+            DnssecCmd::Disable { zone, ds_gone } => dnssec::disable(ctx, &zone, ds_gone),
+            DnssecCmd::Show { zone } => dnssec::show(ctx, &zone),
+            DnssecCmd::Rollover { zone } => dnssec::rollover(ctx, &zone),
+            DnssecCmd::DsSeen { zone } => dnssec::ds_seen(ctx, &zone),
+        },
         Command::Site(SiteCmd::List { team }) => sites::list(ctx, &team),
         Command::Site(SiteCmd::Delete { site_id }) => sites::delete(ctx, &site_id),
     }

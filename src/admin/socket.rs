@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-use super::{AdminError, Command, Ctx, Sealing, SiteCmd, TeamCmd, TokenCmd, TsigCmd, TsigCreate, ZoneCmd, execute};
+use super::{
+    AdminError, Command, Ctx, DnssecCmd, Sealing, SiteCmd, TeamCmd, TokenCmd, TsigCmd, TsigCreate, ZoneCmd, execute,
+};
 use crate::auth::Authenticator;
+use crate::config::DnssecConfig;
 use crate::dns::secondaries::Secondaries;
 use crate::seal::Sealer;
 use crate::store::Store;
@@ -77,6 +80,12 @@ enum Wire {
     ZoneSecondaries {
         zone: String,
     },
+    ZoneDnssec {
+        action: String,
+        zone: String,
+        #[serde(default)]
+        ds_gone: bool,
+    },
     SiteList {
         team: String,
     },
@@ -114,6 +123,20 @@ impl Wire {
             Command::Zone(ZoneCmd::Export { zone }) => Self::ZoneExport { zone },
             Command::Zone(ZoneCmd::Delete { zone }) => Self::ZoneDelete { zone },
             Command::Zone(ZoneCmd::Secondaries { zone }) => Self::ZoneSecondaries { zone },
+            Command::Zone(ZoneCmd::Dnssec(cmd)) => {
+                let (action, zone, ds_gone) = match cmd {
+                    DnssecCmd::Enable { zone } => ("enable", zone, false),
+                    DnssecCmd::Disable { zone, ds_gone } => ("disable", zone, ds_gone),
+                    DnssecCmd::Show { zone } => ("show", zone, false),
+                    DnssecCmd::Rollover { zone } => ("rollover", zone, false),
+                    DnssecCmd::DsSeen { zone } => ("ds_seen", zone, false),
+                };
+                Self::ZoneDnssec {
+                    action: action.into(),
+                    zone,
+                    ds_gone,
+                }
+            }
             Command::Site(SiteCmd::List { team }) => Self::SiteList { team },
             Command::Site(SiteCmd::Delete { site_id }) => Self::SiteDelete { id: site_id },
         })
@@ -156,6 +179,13 @@ impl Wire {
             Self::ZoneExport { zone } => Command::Zone(ZoneCmd::Export { zone }),
             Self::ZoneDelete { zone } => Command::Zone(ZoneCmd::Delete { zone }),
             Self::ZoneSecondaries { zone } => Command::Zone(ZoneCmd::Secondaries { zone }),
+            Self::ZoneDnssec { action, zone, ds_gone } => Command::Zone(ZoneCmd::Dnssec(match action.as_str() {
+                "enable" => DnssecCmd::Enable { zone },
+                "disable" => DnssecCmd::Disable { zone, ds_gone },
+                "rollover" => DnssecCmd::Rollover { zone },
+                "ds_seen" => DnssecCmd::DsSeen { zone },
+                _ => DnssecCmd::Show { zone },
+            })),
             Self::SiteList { team } => Command::Site(SiteCmd::List { team }),
             Self::SiteDelete { id } => Command::Site(SiteCmd::Delete { site_id: id }),
             Self::Backup => return None,
@@ -180,6 +210,8 @@ pub struct Server {
     pub auth: Arc<Authenticator>,
     pub sealer: Arc<Sealer>,
     pub secondaries: Option<Arc<Secondaries>>,
+    /// What new keys and signed zones get (`[dnssec]`).
+    pub dnssec: Arc<DnssecConfig>,
 }
 
 /// Serves commands on the socket until the task is dropped.
@@ -220,6 +252,7 @@ async fn serve_one(conn: UnixStream, server: Server) -> std::io::Result<()> {
                     sealer: Sealing::Unlocked(server.sealer.clone()),
                     secondaries: server.secondaries.as_deref(),
                     served: true,
+                    dnssec: &server.dnssec,
                 },
                 command,
             )

@@ -4,6 +4,7 @@
 
 mod batch;
 mod certificates;
+mod dnssec;
 mod error;
 mod events;
 mod extract;
@@ -63,6 +64,7 @@ fn v1() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .merge(whoami::routes())
         .merge(zones::routes())
+        .merge(dnssec::routes())
         .merge(records::routes())
         .merge(batch::routes())
         .merge(sites::routes())

@@ -120,6 +120,10 @@ const PUBLISHED_NAMES: &[(&str, &str)] = &[
     ("Data_WhoamiView", "WhoamiData"),
     ("TeamView", "WhoamiTeam"),
     ("RateLimitsView", "WhoamiLimits"),
+    ("DnssecView", "Dnssec"),
+    ("Data_DnssecView", "DnssecData"),
+    ("KeyView", "DnssecKey"),
+    ("RolloverView", "DnssecRollover"),
 ];
 
 fn rename_refs(value: &mut serde_json::Value) {

@@ -47,8 +47,21 @@ impl Class {
         }
         let provisioning =
             method == Method::POST && (path == "/v1/sites" || path.ends_with("/ssl") || path.ends_with("/wordpress"));
-        if provisioning { Self::Provision } else { Self::Write }
+        // Signing a zone whole (turning DNSSEC on, a key rollover) costs what the zone holds.
+        let signing = (method == Method::PATCH && is_zone(path))
+            || (method == Method::POST && path.ends_with("/dnssec/rollover"));
+        if provisioning || signing {
+            Self::Provision
+        } else {
+            Self::Write
+        }
     }
+}
+
+/// `/v1/zones/{id}` itself.
+fn is_zone(path: &str) -> bool {
+    path.strip_prefix("/v1/zones/")
+        .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
 }
 
 /// The limit state a request was admitted with; handlers may show it (whoami).
@@ -98,6 +111,21 @@ impl RateLimits {
         match self.of(class).1.check_key(&team) {
             Ok(state) => Ok(state.remaining_burst_capacity()),
             Err(not_until) => Err(not_until.wait_time_from(self.clock.now())),
+        }
+    }
+
+    /// Spends `n` more requests of `class` for `team` (a request that costs more than one:
+    /// signing a zone whole costs its size), at most the whole quota: how long to wait when
+    /// the budget does not hold them.
+    pub fn spend(&self, team: Uuid, class: Class, n: u32) -> Result<(), Duration> {
+        let (quota, limiter) = self.of(class);
+        let Some(n) = NonZeroU32::new(n.min(*quota)) else {
+            return Ok(());
+        };
+        match limiter.check_key_n(&team, n) {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now())),
+            Err(_) => Err(Duration::from_secs(60)),
         }
     }
 

@@ -1,7 +1,7 @@
 //! `/v1/zones`: a team's DNS zones.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -9,17 +9,17 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{parse_id, with_etag};
+use super::extract::{if_match, parse_id, with_etag};
 use super::idempotency::Idempotency;
 use super::respond::{Data, List, created, data, page};
 use super::{ApiError, ApiResult, AppState, Caller, Json, PageQuery};
-use crate::domain::{DomainName, Resource, Scope, Soa, Timestamp, USER_TYPES, Zone, ZoneSeed};
+use crate::domain::{DomainName, Resource, Scope, Soa, Timestamp, USER_TYPES, Zone, ZoneSeed, ZoneState};
 use crate::store::Page;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        .routes(routes!(show))
+        .routes(routes!(show, update))
         .routes(routes!(export))
 }
 
@@ -34,6 +34,8 @@ pub struct ZoneView {
     pub soa: SoaView,
     /// Records of the zone, its SOA included.
     pub record_count: u64,
+    /// Whether the zone is to be signed (DNSSEC); `GET …/dnssec` says where signing stands.
+    pub dnssec: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Whether every secondary nameserver of the platform serves this serial: true once the
@@ -82,6 +84,7 @@ impl ZoneView {
             nameservers: z.nameservers.clone(),
             soa: SoaView::from(&z.soa),
             record_count: z.record_count + 1, // the SOA is a record too
+            dnssec: z.dnssec.as_ref().is_some_and(|d| d.state != ZoneState::Disabling),
             created_at: z.created_at,
             updated_at: z.updated_at,
             propagated,
@@ -149,6 +152,70 @@ async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let id = caller.zone(parse_id(&id, "zone")?)?;
     let zone = st.store.read(move |r| r.team_zone(team, id)).await?;
+    Ok(with_etag(data(StatusCode::OK, ZoneView::of(&st, &zone)), zone.serial))
+}
+
+/// What a zone PATCH changes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct UpdateZone {
+    /// `true` signs the zone (DNSSEC: a new key, every RRset signed, CDS/CDNSKEY published);
+    /// `false` starts turning signing off (CDS/CDNSKEY DELETE; the zone stays signed until
+    /// `POST …/dnssec/ds-seen` confirms the parent's DS is gone).
+    dnssec: Option<bool>,
+}
+
+#[utoipa::path(
+    patch,
+    path = "/zones/{zone_id}",
+    tag = "dns",
+    params(("zone_id" = Uuid, Path, description = "The zone"), ("If-Match" = Option<String>, Header, description = "The zone's ETag")),
+    request_body = UpdateZone,
+    responses(
+        (status = 200, body = Data<ZoneView>, headers(("ETag" = String, description = "The zone serial"))),
+        (status = 409, description = "A rollover is under way (turning off waits for it)"),
+        (status = 412, description = "The zone changed since the ETag given"),
+    ),
+)]
+async fn update(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<UpdateZone>,
+) -> ApiResult<Response> {
+    let team = caller.require(Scope::write(Resource::Dns))?.team.id;
+    let id = caller.zone(parse_id(&id, "zone")?)?;
+    let expected = if_match(&headers)?;
+    let Some(on) = body.dnssec else {
+        return Err(ApiError::invalid(
+            "invalid_zone",
+            vec![("dnssec", "nothing to change: give dnssec: true or false".into())],
+        ));
+    };
+    let config = &st.config.dnssec;
+    let ttl = config.dnskey_ttl;
+    if on {
+        charge_signing(&st, team, id, false).await?;
+    }
+    let (zone, _) = if on {
+        let (sealer, algorithm, denial) = (st.sealer.clone(), config.algorithm, config.denial);
+        let key = tokio::task::spawn_blocking(move || crate::dnssec::new_key(algorithm, id, &sealer))
+            .await
+            .map_err(|e| ApiError::internal(format_args!("key generation failed: {e}")))?;
+        let enable = crate::store::Enable {
+            key,
+            denial,
+            dnskey_ttl: ttl,
+        };
+        st.store
+            .write_as(caller.actor(), move |tx| tx.enable_dnssec(team, id, expected, enable))
+            .await?
+    } else {
+        st.store
+            .write_as(caller.actor(), move |tx| tx.disable_dnssec(team, id, expected, ttl))
+            .await?
+    };
     Ok(with_etag(data(StatusCode::OK, ZoneView::of(&st, &zone)), zone.serial))
 }
 
@@ -241,6 +308,37 @@ async fn create_zone(st: &AppState, caller: &Caller, team: Uuid, body: CreateZon
         created(format!("/v1/zones/{}", zone.id), ZoneView::of(st, &zone)),
         zone.serial,
     ))
+}
+
+/// Records signed per `provision` request a whole-zone signing costs beyond its own: turning
+/// DNSSEC on (or rolling the key of) a 100,000-record zone spends ten, so no team can keep
+/// the store's writer signing (the whole quota at most: one a minute at the default).
+const SIGNED_RECORDS_PER_REQUEST: u64 = 10_000;
+
+/// Spends the `provision` budget a whole-zone signing of `zone` costs beyond the request's
+/// own. Turning on a zone that is signed already signs nothing (`rollover`: a key rollover
+/// always does).
+pub(super) async fn charge_signing(st: &AppState, team: Uuid, zone: Uuid, rollover: bool) -> ApiResult<()> {
+    let z = st.store.read(move |r| r.team_zone(team, zone)).await?;
+    if !rollover && z.dnssec.is_some() {
+        return Ok(());
+    }
+    let extra = (z.record_count / SIGNED_RECORDS_PER_REQUEST) as u32;
+    st.rate_limits
+        .spend(team, super::rate_limits::Class::Provision, extra)
+        .map_err(|wait| {
+            let secs = wait.as_secs().max(1);
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "signing {} records spends {} of this account's provision budget; retry in {secs} s",
+                    z.record_count,
+                    extra + 1
+                ),
+            )
+            .with_header(axum::http::header::RETRY_AFTER, &secs.to_string())
+        })
 }
 
 /// A zone from a master file: its records, under the platform's SOA and apex NS.

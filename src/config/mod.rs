@@ -17,8 +17,8 @@ use dns::{parse_net, same_name};
 use layers::{apply_env, collect_secrets, merge, parse_table, redacted};
 pub use observe::{LogConfig, LogFormat, MetricsConfig, parse_listen};
 pub use sections::{
-    ApiConfig, AuthConfig, Caps, DemoConfig, HostingConfig, ProvisionerKind, RateLimitConfig, RrlConfig, StoreConfig,
-    ZoneDefaults,
+    ApiConfig, AuthConfig, Caps, DemoConfig, DnssecConfig, HostingConfig, ProvisionerKind, RateLimitConfig, RrlConfig,
+    StoreConfig, ZoneDefaults,
 };
 
 /// The repository's `config.toml`, compiled in: the built-in defaults are this file, so the
@@ -41,6 +41,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub log: LogConfig,
     pub acme: AcmeConfig,
+    pub dnssec: DnssecConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +204,7 @@ impl Config {
             return bad("dns.max_udp_payload must be at least 512".into());
         }
         self.dns.validate().or_else(bad)?;
+        self.dnssec.validate().or_else(bad)?;
         self.acme.validate().or_else(bad)
     }
 }
@@ -266,6 +268,28 @@ mod tests {
         assert_eq!(acl.len(), 3);
         assert!(acl[1].contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
         assert!(Config::load(None, env(&[("IPX_DNS_ALLOW_TRANSFER", "[\"nope\"]")])).is_err());
+    }
+
+    #[test]
+    fn the_signing_algorithm_takes_a_number_or_a_mnemonic_and_nothing_else() {
+        let c = Config::defaults();
+        assert_eq!(c.dnssec.algorithm, crate::domain::Algorithm::EcdsaP256Sha256);
+        assert_eq!(c.dnssec.denial, crate::domain::Denial::Nsec3);
+        for given in ["15", "ED25519", "\"ed25519\""] {
+            let c = Config::load(None, env(&[("IPX_DNSSEC_ALGORITHM", given)])).unwrap();
+            assert_eq!(c.dnssec.algorithm, crate::domain::Algorithm::Ed25519, "{given}");
+        }
+        for bad in ["8", "rsasha256"] {
+            assert!(
+                Config::load(None, env(&[("IPX_DNSSEC_ALGORITHM", bad)])).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(Config::load(None, env(&[("IPX_DNSSEC_DENIAL", "nsec")])).is_ok());
+        assert!(
+            Config::load(None, env(&[("IPX_DNSSEC_SIGNATURE_REFRESH_SECS", "99999999")])).is_err(),
+            "a refresh longer than the validity never lets a signature be fresh"
+        );
     }
 
     #[test]

@@ -159,3 +159,83 @@ pub enum ProvisionerKind {
     Builtin,
     Exec,
 }
+
+/// DNSSEC signing: what new keys and newly signed zones get, and the timers of signatures
+/// and rollovers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnssecConfig {
+    /// 13 (ECDSAP256SHA256) or 15 (ED25519), as a number or a mnemonic.
+    #[serde(deserialize_with = "algorithm")]
+    pub algorithm: crate::domain::Algorithm,
+    /// "nsec3" (RFC 9276: SHA-1, no extra iterations, no salt, no opt-out) or "nsec".
+    #[serde(deserialize_with = "denial")]
+    pub denial: crate::domain::Denial,
+    /// How long a signature is valid from the moment it is made.
+    pub signature_validity_secs: u64,
+    /// A signature with less than this left is made again.
+    pub signature_refresh_secs: u64,
+    /// Inception this far in the past, for validators whose clocks run behind.
+    pub inception_offset_secs: u64,
+    /// How often the background re-signer looks for signatures to refresh and rollovers to
+    /// move on.
+    pub resign_interval_secs: u64,
+    /// TTL of the DNSKEY, CDS and CDNSKEY records.
+    pub dnskey_ttl: u32,
+    /// Time for secondaries to load a change: added to every wait of a rollover.
+    pub propagation_delay_secs: u64,
+    /// The TTL assumed for the parent's DS records (ipx cannot ask the parent).
+    pub parent_ds_ttl_secs: u64,
+}
+
+fn algorithm<'de, D: serde::Deserializer<'de>>(d: D) -> Result<crate::domain::Algorithm, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Number(u64),
+        Text(String),
+    }
+    let text = match Given::deserialize(d)? {
+        Given::Number(n) => n.to_string(),
+        Given::Text(t) => t,
+    };
+    text.parse().map_err(serde::de::Error::custom)
+}
+
+fn denial<'de, D: serde::Deserializer<'de>>(d: D) -> Result<crate::domain::Denial, D::Error> {
+    String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+}
+
+impl DnssecConfig {
+    /// The signing timers as the signer takes them.
+    pub fn policy(&self) -> crate::dnssec::Policy {
+        crate::dnssec::Policy {
+            validity: self.signature_validity_secs.min(u64::from(u32::MAX / 2)) as u32,
+            refresh: self.signature_refresh_secs.min(u64::from(u32::MAX / 2)) as u32,
+            inception_offset: self.inception_offset_secs.min(u64::from(u32::MAX / 2)) as u32,
+        }
+    }
+
+    pub(super) fn validate(&self) -> Result<(), String> {
+        if self.signature_refresh_secs == 0 || self.signature_refresh_secs * 2 > self.signature_validity_secs {
+            return Err(
+                "dnssec: signature_refresh_secs must be at least 1 and at most half of signature_validity_secs".into(),
+            );
+        }
+        if self.signature_validity_secs > 90 * 86_400 {
+            return Err("dnssec.signature_validity_secs: at most 90 days".into());
+        }
+        if self.inception_offset_secs > 86_400 {
+            return Err("dnssec.inception_offset_secs: at most one day".into());
+        }
+        if self.resign_interval_secs == 0 || self.resign_interval_secs * 4 > self.signature_refresh_secs {
+            return Err(
+                "dnssec.resign_interval_secs must be at least 1 and at most a quarter of signature_refresh_secs".into(),
+            );
+        }
+        if self.dnskey_ttl == 0 || self.dnskey_ttl > crate::domain::MAX_TTL {
+            return Err(format!("dnssec.dnskey_ttl: 1 to {}", crate::domain::MAX_TTL));
+        }
+        Ok(())
+    }
+}

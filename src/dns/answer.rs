@@ -3,7 +3,8 @@
 //! Records are copied from the snapshot's prepared RDATA; owner names are pointers into the
 //! question (or into the RDATA that named them), so nothing is allocated.
 
-use super::node::{NO_CUT, Node, RRset};
+use super::node::{NO_CUT, Node, RRset, Signatures};
+use super::proof::Proofs;
 use super::rrl::Kind;
 use super::snapshot::{Key, MAX_KEY, ZoneSnap};
 use super::wire::{Full, HEADER, Owner, Question, Response, Section};
@@ -74,14 +75,15 @@ fn in_zone(name: &[u8], origin: &[u8]) -> bool {
     at == suffix
 }
 
-/// Writes every record of `set` at `owner`; notes the names in them that want addresses.
-/// Returns where the first record's RDATA starts.
+/// Writes every record of `set` at `owner`, and its RRSIGs when `dnssec`; notes the names in
+/// them that want addresses. Returns where the first record's RDATA starts.
 fn rrset<'z>(
     r: &mut Response<'_>,
     zone: &'z ZoneSnap,
     owner: Owner,
     set: RRset<'_>,
     targets: &mut Targets<'z>,
+    dnssec: bool,
 ) -> Result<usize, Full> {
     let mut first = 0;
     for (i, rd) in set.records().enumerate() {
@@ -99,11 +101,28 @@ fn rrset<'z>(
             targets.note(zone, name, at + name_at);
         }
     }
+    if dnssec {
+        signatures(r, owner, set)?;
+    }
     Ok(first)
 }
 
-fn soa(r: &mut Response<'_>, zone: &ZoneSnap, owner: Owner, ttl: u32) -> Result<usize, Full> {
-    r.record(owner, SOA, ttl, NO_CUT, &zone.soa_rdata)
+/// The RRSIGs of `set`, owned by `owner`.
+fn signatures(r: &mut Response<'_>, owner: Owner, set: RRset<'_>) -> Result<(), Full> {
+    for sig in set.signatures() {
+        r.record(owner, RRSIG, set.ttl, NO_CUT, sig)?;
+    }
+    Ok(())
+}
+
+fn soa(r: &mut Response<'_>, zone: &ZoneSnap, owner: Owner, ttl: u32, dnssec: bool) -> Result<usize, Full> {
+    let at = r.record(owner, SOA, ttl, NO_CUT, &zone.soa_rdata)?;
+    if let (true, Some(signed)) = (dnssec, &zone.signed) {
+        for sig in Signatures(&signed.soa_sigs) {
+            r.record(owner, RRSIG, ttl, NO_CUT, sig)?;
+        }
+    }
+    Ok(at)
 }
 
 /// Answers `q` from `zone` into `r` (header bits, rcode, sections); the kind of answer is
@@ -123,6 +142,9 @@ fn write(zone: &ZoneSnap, q: &Question<'_>, r: &mut Response<'_>) -> Result<Kind
     r.set_apex(apex.0 as usize, zone.origin_wire.len());
     r.set_authoritative(true);
     r.set_rcode(NOERROR);
+    // RRSIGs and denial records for a resolver that asked for them (RFC 4035 §3.1).
+    let dnssec = zone.signed.is_some() && q.edns.is_some_and(|e| e.dnssec_ok);
+    let mut proofs = Proofs::new();
     let mut targets = Targets::new();
     let mut chained: Key;
     let mut key: &Key = q.key;
@@ -136,47 +158,65 @@ fn write(zone: &ZoneSnap, q: &Question<'_>, r: &mut Response<'_>) -> Result<Kind
             && let Some(cut) = cut_above(zone, key, q.qtype)
         {
             if hop > 0 {
-                return Ok(kind(r, wildcard)); // a CNAME into a delegation: the resolver follows it
+                break; // a CNAME into a delegation: the resolver follows it
             }
             let ns = cut.rrset(NS).expect("a cut has NS");
-            let at = HEADER + q.qname.len() - (cut.key().len() + 1);
+            let at = Owner((HEADER + q.qname.len() - (cut.key().len() + 1)) as u16);
             r.set_authoritative(false);
             r.section(Section::Authority);
-            rrset(r, zone, Owner(at as u16), ns, &mut targets)?;
-            additional(r, &targets, Some(cut.key()))?;
+            rrset(r, zone, at, ns, &mut targets, false)?;
+            if dnssec {
+                // The parent side's word on the child: its DS, signed, or proof it has none.
+                match cut.rrset(DS) {
+                    Some(ds) => rrset(r, zone, at, ds, &mut Targets::new(), true).map(drop)?,
+                    None => {
+                        let mut insecure = Proofs::new();
+                        insecure.insecure(zone, cut.key());
+                        insecure.write(r, zone)?;
+                    }
+                }
+            }
+            additional(r, &targets, Some(cut.key()), dnssec)?;
             return Ok(Kind::Referral);
         }
         let at_apex = key.as_bytes().len() == zone.key.len();
         if q.qtype == SOA && at_apex {
-            soa(r, zone, owner, zone.soa_ttl)?;
+            soa(r, zone, owner, zone.soa_ttl, dnssec)?;
             break;
         }
-        let (node, wild) = match zone.node(key.as_bytes()) {
-            Some(n) => (n, false),
+        let (node, wild, encloser) = match zone.node(key.as_bytes()) {
+            Some(n) => (n, false, 0),
             None => match wildcard_for(zone, key) {
-                Some(n) => (n, true),
-                None => {
+                (Some(n), ce) => (n, true, ce),
+                (None, ce) => {
                     r.set_rcode(NXDOMAIN);
                     r.section(Section::Authority);
-                    soa(r, zone, apex, zone.neg_ttl)?;
+                    soa(r, zone, apex, zone.neg_ttl, dnssec)?;
+                    if dnssec {
+                        proofs.nxdomain(zone, key.as_bytes(), ce);
+                        proofs.write(r, zone)?;
+                    }
                     return Ok(Kind::NxDomain);
                 }
             },
         };
         wildcard |= wild;
+        if wild && dnssec {
+            proofs.wildcard(zone, key.as_bytes(), encloser);
+        }
         // ANY: one RRset, the one of the lowest type (RFC 8482 §4.1, as Knot does).
         if q.qtype == ANY
             && let Some(first) = node.rrsets().next()
         {
             if at_apex && !wild && first.rtype > SOA {
-                soa(r, zone, owner, zone.soa_ttl)?;
+                soa(r, zone, owner, zone.soa_ttl, dnssec)?;
             } else {
-                rrset(r, zone, owner, first, &mut targets)?;
+                rrset(r, zone, owner, first, &mut targets, dnssec)?;
             }
             break;
         }
         if let Some(set) = node.rrset(q.qtype) {
-            rrset(r, zone, owner, set, &mut targets)?;
+            rrset(r, zone, owner, set, &mut targets, dnssec)?;
             break;
         }
         // RRSIG and NSEC live beside a CNAME (RFC 4035 §2.5): asked for, it is not followed.
@@ -186,7 +226,7 @@ fn write(zone: &ZoneSnap, q: &Question<'_>, r: &mut Response<'_>) -> Result<Kind
                 break; // a loop: stop where it closes
             }
             seen[hop] = id;
-            let rdata = rrset(r, zone, owner, cname, &mut Targets::new())?;
+            let rdata = rrset(r, zone, owner, cname, &mut Targets::new(), dnssec)?;
             let Some(target) = cname.first() else { break };
             if !in_zone(target.wire, &zone.origin_wire) || rdata > 0x3FFF {
                 break; // outside the zone: the resolver takes it from here
@@ -199,14 +239,26 @@ fn write(zone: &ZoneSnap, q: &Question<'_>, r: &mut Response<'_>) -> Result<Kind
         }
         // NODATA (RFC 2308 §2.2): the name exists, the type does not.
         r.section(Section::Authority);
-        soa(r, zone, apex, zone.neg_ttl)?;
+        soa(r, zone, apex, zone.neg_ttl, dnssec)?;
+        if dnssec {
+            if wild {
+                proofs.wildcard_nodata(zone, key.as_bytes(), encloser);
+            } else {
+                proofs.nodata(zone, key.as_bytes());
+            }
+            proofs.write(r, zone)?;
+        }
         return Ok(if wildcard && r.count(Section::Answer) > 0 {
             Kind::Wildcard
         } else {
             Kind::NoData
         });
     }
-    additional(r, &targets, None)?;
+    if dnssec && !proofs.is_empty() {
+        r.section(Section::Authority);
+        proofs.write(r, zone)?;
+    }
+    additional(r, &targets, None, dnssec)?;
     Ok(kind(r, wildcard))
 }
 
@@ -223,7 +275,7 @@ fn kind(r: &Response<'_>, wildcard: bool) -> Kind {
 /// Addresses of the noted names (RFC 1034 §3.7, RFC 2181 §5.4.1), each RRset whole or not
 /// at all. Glue below the referral's cut (`cut`) must fit, or the response is truncated
 /// (RFC 9471); other addresses are left out when they do not fit.
-fn additional(r: &mut Response<'_>, targets: &Targets<'_>, cut: Option<&[u8]>) -> Result<(), Full> {
+fn additional(r: &mut Response<'_>, targets: &Targets<'_>, cut: Option<&[u8]>, dnssec: bool) -> Result<(), Full> {
     r.section(Section::Additional);
     for &(node, at) in &targets.items[..targets.len] {
         let Some(node) = node else { continue };
@@ -233,7 +285,8 @@ fn additional(r: &mut Response<'_>, targets: &Targets<'_>, cut: Option<&[u8]>) -
             let mark = r.mark();
             let written: Result<(), Full> = set
                 .records()
-                .try_for_each(|rd| r.record(Owner(at), t, set.ttl, rd.cut, rd.wire).map(|_| ()));
+                .try_for_each(|rd| r.record(Owner(at), t, set.ttl, rd.cut, rd.wire).map(|_| ()))
+                .and_then(|()| if dnssec { signatures(r, Owner(at), set) } else { Ok(()) });
             if written.is_err() {
                 r.rollback(mark);
                 if required {
@@ -256,8 +309,8 @@ fn cut_above<'z>(zone: &'z ZoneSnap, key: &Key, qtype: u16) -> Option<&'z Node> 
 }
 
 /// The wildcard node that answers for a name that does not exist (RFC 4592 §3.3.1): `*`
-/// below the closest encloser, if there is one.
-fn wildcard_for<'z>(zone: &'z ZoneSnap, key: &Key) -> Option<&'z Node> {
+/// below the closest encloser, if there is one; and the length of the encloser's key.
+fn wildcard_for<'z>(zone: &'z ZoneSnap, key: &Key) -> (Option<&'z Node>, usize) {
     let mut buf = [0u8; MAX_KEY + 2];
     let encloser = zone
         .path(key)
@@ -266,12 +319,12 @@ fn wildcard_for<'z>(zone: &'z ZoneSnap, key: &Key) -> Option<&'z Node> {
         .map_or(zone.key.len(), |k| k.len());
     let bytes = key.as_bytes();
     if encloser + 2 > buf.len() {
-        return None;
+        return (None, encloser);
     }
     buf[..encloser].copy_from_slice(&bytes[..encloser]);
     buf[encloser] = 1;
     buf[encloser + 1] = b'*';
-    zone.node(&buf[..encloser + 2])
+    (zone.node(&buf[..encloser + 2]), encloser)
 }
 
 #[cfg(test)]

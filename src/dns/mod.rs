@@ -12,10 +12,15 @@ pub mod identity;
 pub mod keys;
 pub mod node;
 pub mod notify;
+mod ordered;
+mod proof;
 mod query;
+pub mod resigner;
 mod respond;
 pub mod rrl;
 pub mod secondaries;
+pub mod signed;
+pub mod signer;
 pub mod snapshot;
 pub mod tcp;
 mod trie;
@@ -315,7 +320,8 @@ impl Handler {
     }
 }
 
-/// Builds the snapshots of every zone from the store (start-up).
+/// Builds the snapshots of every zone from the store (start-up), signed zones with what
+/// signing derived for them.
 pub fn rebuild(zones: &Zones, reader: &Reader) -> crate::store::Result<()> {
     let mut all = Vec::new();
     for zone in reader.all_zones()? {
@@ -324,15 +330,26 @@ pub fn rebuild(zones: &Zones, reader: &Reader) -> crate::store::Result<()> {
             rows.push(r);
             Ok(())
         })?;
-        all.push((zone, rows));
+        let (mut keys, mut signed) = (Vec::new(), Vec::new());
+        if zone.dnssec.is_some() {
+            keys = reader.dnssec_keys(zone.id)?;
+            reader.each_signed(zone.id, |k, v| signed.push((k.to_vec(), v.to_vec())))?;
+        }
+        all.push(snapshot::Stored {
+            zone,
+            rows,
+            keys,
+            signed,
+        });
     }
-    zones.rebuild(all);
+    zones.restore(all);
     Ok(())
 }
 
-/// Wires the snapshots and the key table to the store: every committed batch is applied
-/// before it is acknowledged (and its zones' secondaries are notified), and both start from
-/// what is stored now.
+/// Wires the snapshots and the key table to the store: every batch is staged (signed) before
+/// it commits and published before it is acknowledged (and its zones' secondaries are
+/// notified), and both start from what is stored now. Signed zones whose stored signatures
+/// are not all they should be are repaired before this returns, so nothing stale is served.
 pub fn attach(
     store: &Store,
     zones: Arc<Zones>,
@@ -344,20 +361,46 @@ pub fn attach(
         keys.rebuild(r.all_tsig_keys()?);
         Ok(())
     })?;
-    store.set_listener(Arc::new(move |changes| {
-        zones.apply(changes);
-        keys.apply(changes);
-        if let Some(n) = &notifier {
-            let mut seen = std::collections::HashSet::new();
-            for c in changes.iter().rev() {
-                match c {
-                    crate::store::Change::ZonePut(z) if seen.insert(z.id) => n.changed(z.id, z.serial),
-                    crate::store::Change::ZoneRemoved(z) if seen.insert(z.id) => n.removed(z.id),
-                    _ => {}
+    let notifier = notifier.map(Arc::new);
+    let repair = zones.needing_repair();
+    store.set_listener(Arc::new(move |changes: &[crate::store::Change]| {
+        use crate::store::Change;
+        let (map, signed) = zones.stage(changes)?;
+        // What publishing needs of the changes, taken now: the closure outlives them.
+        let tsig: Vec<Change> = changes
+            .iter()
+            .filter(|c| matches!(c, Change::TsigKeyPut(_) | Change::TsigKeyRemoved(_)))
+            .cloned()
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let notices: Vec<(uuid::Uuid, Option<u32>)> = changes
+            .iter()
+            .rev()
+            .filter_map(|c| match c {
+                Change::ZonePut(z) if seen.insert(z.id) => Some((z.id, Some(z.serial))),
+                Change::ZoneRemoved(z) if seen.insert(z.id) => Some((z.id, None)),
+                _ => None,
+            })
+            .collect();
+        let (zones, keys, notifier) = (zones.clone(), keys.clone(), notifier.clone());
+        let publish = Box::new(move || {
+            zones.publish(map);
+            keys.apply(&tsig);
+            if let Some(n) = &notifier {
+                for (zone, serial) in notices {
+                    match serial {
+                        Some(serial) => n.changed(zone, serial),
+                        None => n.removed(zone),
+                    }
                 }
             }
-        }
+        });
+        Ok(crate::store::Prepared { signed, publish })
     }));
+    for zone in repair {
+        tracing::warn!(%zone, "repairing the stored signatures of a signed zone before serving it");
+        store.write_blocking_as(crate::domain::Actor::operator(), move |tx| tx.resign(zone, Vec::new()))?;
+    }
     Ok(())
 }
 

@@ -9,9 +9,15 @@
 //! key_len u8, key [key_len]             the name's lookup key (`snapshot::Key`)
 //! children u32                          child nodes (ENT bookkeeping)
 //! rrsets u8
-//! per RRset, by type:  rtype u16, ttl u32 (smallest of its records), count u32, len u32
+//! per RRset, by type:  rtype u16, ttl u32 (smallest of its records), count u32, len u32,
+//!                      sigs u16
 //!   per record (len bytes in all):  ttl u32 (its own), rdlen u16, cut u8, rdata [rdlen]
+//!   per signature (sigs bytes in all):  rdlen u16, RRSIG rdata [rdlen]
 //! ```
+//!
+//! A signed zone's RRSIGs sit beside the RRset they cover, ready to be copied after it (the
+//! signer's name in them is never compressed, RFC 4034 §3.1.7); in NSEC mode the NSEC RRset
+//! is one more RRset of the node. An unsigned zone pays two octets per RRset.
 //!
 //! `cut` is where, inside the RDATA, the zone's apex name starts when the record holds a name
 //! in the zone whose type allows compression (NS, CNAME, PTR, MX: RFC 3597 §4): an answer
@@ -26,7 +32,7 @@ use hickory_proto::rr::RecordType;
 
 /// A record's RDATA holds no name to compress.
 pub const NO_CUT: u8 = u8::MAX;
-const RRSET_HEADER: usize = 2 + 4 + 4 + 4;
+const RRSET_HEADER: usize = 2 + 4 + 4 + 4 + 2;
 const RECORD_HEADER: usize = 4 + 2 + 1;
 
 /// A node: shared, immutable; an edit builds a new one.
@@ -121,13 +127,15 @@ impl<'a> Iterator for RRsets<'a> {
         self.left -= 1;
         let h = self.rest;
         let len = u32::from_be_bytes([h[10], h[11], h[12], h[13]]) as usize;
+        let sigs = u16::from_be_bytes([h[14], h[15]]) as usize;
         let set = RRset {
             rtype: u16::from_be_bytes([h[0], h[1]]),
             ttl: u32::from_be_bytes([h[2], h[3], h[4], h[5]]),
             count: u32::from_be_bytes([h[6], h[7], h[8], h[9]]),
             records: &h[RRSET_HEADER..RRSET_HEADER + len],
+            sigs: &h[RRSET_HEADER + len..RRSET_HEADER + len + sigs],
         };
-        self.rest = &h[RRSET_HEADER + len..];
+        self.rest = &h[RRSET_HEADER + len + sigs..];
         Some(set)
     }
 }
@@ -140,6 +148,7 @@ pub struct RRset<'a> {
     pub ttl: u32,
     pub count: u32,
     records: &'a [u8],
+    sigs: &'a [u8],
 }
 
 impl<'a> RRset<'a> {
@@ -147,11 +156,26 @@ impl<'a> RRset<'a> {
         Records { rest: self.records }
     }
 
+    /// The RRSIG RDATA covering the set (none in an unsigned zone).
+    pub fn signatures(&self) -> Signatures<'a> {
+        Signatures(self.sigs)
+    }
+
+    /// The signatures as the list they are kept in (`Signatures` reads it).
+    pub fn signature_list(&self) -> &'a [u8] {
+        self.sigs
+    }
+
+    pub fn is_signed(&self) -> bool {
+        !self.sigs.is_empty()
+    }
+
     pub fn first(&self) -> Option<Rdata<'a>> {
         self.records().next()
     }
 }
 
+#[derive(Clone)]
 pub struct Records<'a> {
     rest: &'a [u8],
 }
@@ -175,6 +199,27 @@ impl<'a> Iterator for Records<'a> {
     }
 }
 
+/// A list of RDATA, each after its length (u16): how signatures are kept.
+#[derive(Clone, Copy)]
+pub struct Signatures<'a>(pub &'a [u8]);
+
+impl<'a> Iterator for Signatures<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let len = u16::from_be_bytes([*self.0.first()?, *self.0.get(1)?]) as usize;
+        let item = self.0.get(2..2 + len)?;
+        self.0 = &self.0[2 + len..];
+        Some(item)
+    }
+}
+
+/// Appends `rdata` to a list `Signatures` reads.
+pub fn push_signature(list: &mut Vec<u8>, rdata: &[u8]) {
+    list.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    list.extend_from_slice(rdata);
+}
+
 /// One record's data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rdata<'a> {
@@ -193,6 +238,9 @@ pub struct Draft {
     pub children: u32,
     /// By type; each set's records in the order they were added.
     pub rrsets: Vec<(u16, Vec<DraftRecord>)>,
+    /// RRSIG RDATA (a `Signatures` list) by the type covered, sorted by type. An RRset
+    /// whose records change loses its signatures (the signer makes new ones).
+    pub sigs: Vec<(u16, Vec<u8>)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -228,6 +276,31 @@ impl Draft {
                     (s.rtype, records)
                 })
                 .collect(),
+            sigs: node
+                .rrsets()
+                .filter(|s| s.is_signed())
+                .map(|s| (s.rtype, s.sigs.to_vec()))
+                .collect(),
+        }
+    }
+
+    /// The signatures of the RRset of `rtype` (a `Signatures` list; empty: none).
+    pub fn signatures(&self, rtype: u16) -> &[u8] {
+        match self.sigs.binary_search_by_key(&rtype, |s| s.0) {
+            Ok(i) => &self.sigs[i].1,
+            Err(_) => &[],
+        }
+    }
+
+    /// Sets (or, with an empty list, drops) the signatures of the RRset of `rtype`.
+    pub fn set_signatures(&mut self, rtype: u16, list: Vec<u8>) {
+        match (self.sigs.binary_search_by_key(&rtype, |s| s.0), list.is_empty()) {
+            (Ok(i), true) => {
+                self.sigs.remove(i);
+            }
+            (Ok(i), false) => self.sigs[i].1 = list,
+            (Err(_), true) => {}
+            (Err(i), false) => self.sigs.insert(i, (rtype, list)),
         }
     }
 
@@ -242,10 +315,14 @@ impl Draft {
         };
         let set = &mut self.rrsets[i].1;
         if let Some(same) = set.iter_mut().find(|r| r.wire == record.wire) {
-            same.ttl = record.ttl;
+            if same.ttl != record.ttl {
+                same.ttl = record.ttl;
+                self.set_signatures(rtype, Vec::new()); // signed with the old TTL
+            }
             return false;
         }
         set.push(record);
+        self.set_signatures(rtype, Vec::new());
         true
     }
 
@@ -262,6 +339,7 @@ impl Draft {
         if set.is_empty() {
             self.rrsets.remove(i);
         }
+        self.set_signatures(rtype, Vec::new());
         true
     }
 
@@ -279,7 +357,11 @@ impl Draft {
         let body: usize = self
             .rrsets
             .iter()
-            .map(|(_, rs)| RRSET_HEADER + rs.iter().map(|r| RECORD_HEADER + r.wire.len()).sum::<usize>())
+            .map(|(t, rs)| {
+                RRSET_HEADER
+                    + rs.iter().map(|r| RECORD_HEADER + r.wire.len()).sum::<usize>()
+                    + self.signatures(*t).len()
+            })
             .sum();
         let mut out = Vec::with_capacity(1 + self.key.len() + 5 + body);
         out.push(self.key.len() as u8);
@@ -289,16 +371,20 @@ impl Draft {
         for (rtype, records) in self.rrsets.iter().take(u8::MAX as usize) {
             let ttl = records.iter().map(|r| r.ttl).min().unwrap_or(0);
             let len: usize = records.iter().map(|r| RECORD_HEADER + r.wire.len()).sum();
+            let sigs = self.signatures(*rtype);
+            let sigs = if sigs.len() > u16::MAX as usize { &[][..] } else { sigs };
             out.extend_from_slice(&rtype.to_be_bytes());
             out.extend_from_slice(&ttl.to_be_bytes());
             out.extend_from_slice(&(records.len() as u32).to_be_bytes());
             out.extend_from_slice(&(len as u32).to_be_bytes());
+            out.extend_from_slice(&(sigs.len() as u16).to_be_bytes());
             for r in records {
                 out.extend_from_slice(&r.ttl.to_be_bytes());
                 out.extend_from_slice(&(r.wire.len() as u16).to_be_bytes());
                 out.push(r.cut);
                 out.extend_from_slice(&r.wire);
             }
+            out.extend_from_slice(sigs);
         }
         Node(out.into())
     }
@@ -384,6 +470,39 @@ mod tests {
         assert_eq!(e.build().rrset(1).unwrap().ttl, 300, "the minimum comes back");
         assert!(e.remove(1, &[192, 0, 2, 1]) && e.remove(16, b"\x02hi"));
         assert!(!e.build().has_rrsets());
+    }
+
+    #[test]
+    fn signatures_sit_beside_their_rrset_and_go_when_it_changes() {
+        let mut d = Draft::new(b"\x01t");
+        d.add(1, rec(300, &[192, 0, 2, 1]));
+        d.add(16, rec(300, b"\x02hi"));
+        let mut list = Vec::new();
+        push_signature(&mut list, b"sig-one");
+        push_signature(&mut list, b"sig-two");
+        d.set_signatures(1, list.clone());
+        d.set_signatures(99, b"\x00\x01x".to_vec());
+        let n = d.build();
+        let a = n.rrset(1).unwrap();
+        assert_eq!(a.signatures().collect::<Vec<_>>(), [&b"sig-one"[..], b"sig-two"]);
+        assert!(!n.rrset(16).unwrap().is_signed());
+        assert_eq!(a.first().unwrap().wire, [192, 0, 2, 1], "records read past nothing");
+        assert_eq!(
+            n.rrset(16).unwrap().first().unwrap().wire,
+            b"\x02hi",
+            "the next RRset after them"
+        );
+        assert_eq!(n.rrsets().count(), 2, "a signature without its RRset is not kept");
+        let mut e = Draft::of(&n);
+        assert_eq!(e.signatures(1), &list[..]);
+        assert!(!e.add(1, rec(300, &[192, 0, 2, 1])), "same record, same TTL");
+        assert_eq!(e.signatures(1), &list[..], "nothing changed: still signed");
+        assert!(!e.add(1, rec(60, &[192, 0, 2, 1])));
+        assert!(e.signatures(1).is_empty(), "a new TTL needs a new signature");
+        e.set_signatures(1, list.clone());
+        assert!(e.add(1, rec(60, &[192, 0, 2, 9])) && e.signatures(1).is_empty());
+        e.set_signatures(1, list);
+        assert!(e.remove(1, &[192, 0, 2, 9]) && e.signatures(1).is_empty());
     }
 
     #[test]

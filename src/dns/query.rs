@@ -53,7 +53,7 @@ impl Handler {
         });
         let mut r = Response::start(out, q, limit.saturating_sub(reserve), edns);
         let zones = self.zones.guard();
-        let (kind, zone_key) = match zones.find(q.key) {
+        let (kind, zone_key) = match zones.find_for(q.key, q.qtype) {
             Some(zone) if !zone.catalog || q.qtype == SOA => (answer::answer(zone, q, &mut r), &zone.key[..]),
             found => {
                 // Outside every zone (as Knot and NSD say it), or in the catalog, whose member

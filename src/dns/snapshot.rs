@@ -19,9 +19,13 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, B
 use uuid::Uuid;
 
 use super::node::{Draft, DraftRecord, Node, cut_for};
+use super::signed::{Chain, Entry, Keys, Signed};
+use super::signer::{self, Clock, Touched};
 use super::trie::Trie;
-use crate::domain::{Record as Row, Zone};
-use crate::store::Change;
+use crate::dnssec::Policy;
+use crate::domain::{DnssecKey, Record as Row, Zone, ZoneDnssec};
+use crate::seal::Sealer;
+use crate::store::{Change, SignedDelta};
 
 /// Longest possible key: a name is at most 255 octets on the wire.
 pub const MAX_KEY: usize = 255;
@@ -190,6 +194,12 @@ pub struct ZoneSnap {
     pub delegations: usize,
     /// The catalog zone (RFC 9432): transferred, never looked up (but its SOA).
     pub catalog: bool,
+    /// Signing as the zone's row has it (`None`: unsigned).
+    pub dnssec: Option<ZoneDnssec>,
+    /// The zone's keys, opened (none while unsigned).
+    pub keys: Arc<Keys>,
+    /// What the signed zone holds beyond its nodes; `None` while unsigned.
+    pub signed: Option<Signed>,
 }
 
 impl ZoneSnap {
@@ -210,6 +220,9 @@ impl ZoneSnap {
             nodes: Trie::default(),
             delegations: 0,
             catalog: zone.catalog,
+            dnssec: None,
+            keys: Arc::default(),
+            signed: None,
         };
         s.set_zone(zone);
         s
@@ -227,6 +240,7 @@ impl ZoneSnap {
             zone.soa.minimum,
         );
         self.serial = zone.serial;
+        self.dnssec = zone.dnssec.clone();
         self.soa_rdata = canonical(&RData::SOA(soa)).unwrap_or_default().into();
         self.soa_ttl = zone.soa.ttl;
         self.neg_ttl = zone.soa.ttl.min(zone.soa.minimum);
@@ -247,19 +261,50 @@ impl ZoneSnap {
         self.nodes.get(key)
     }
 
-    /// Every record of the zone but the SOA, as hickory records (zone transfers).
+    /// Every record of the zone but the SOA, as hickory records (zone transfers): in a
+    /// signed zone with their RRSIGs, the NSEC or NSEC3 records and the SOA's RRSIGs.
     pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
-        self.nodes.iter().flat_map(move |node| {
+        let nodes = self.nodes.iter().flat_map(move |node| {
             let mut owner = Vec::with_capacity(node.key().len() + 1);
             wire_of_key(node.key(), &mut owner);
             let name = Name::read(&mut BinDecoder::new(&owner)).unwrap_or_else(|_| Name::root());
             node.rrsets()
-                .flat_map(|set| set.records().map(move |r| (set.rtype, set.ttl, r.wire)))
+                .flat_map(|set| {
+                    let records = set.records().map(move |r| (set.rtype, set.ttl, r.wire));
+                    let sigs = set
+                        .signatures()
+                        .map(move |s| (u16::from(RecordType::RRSIG), set.ttl, s));
+                    records.chain(sigs)
+                })
                 .filter_map(|(rtype, ttl, wire)| {
                     decode(RecordType::from(rtype), wire).map(|d| Record::from_rdata(name.clone(), ttl, d))
                 })
                 .collect::<Vec<_>>()
-        })
+        });
+        nodes.chain(self.denial_records())
+    }
+
+    /// The NSEC3 chain's records and the SOA's RRSIGs (none for an unsigned zone).
+    fn denial_records(&self) -> Vec<Record> {
+        let Some(signed) = &self.signed else { return Vec::new() };
+        let mut out = Vec::new();
+        let rrsig = |owner: &Name, ttl: u32, sig: &[u8]| {
+            decode(RecordType::RRSIG, sig).map(|d| Record::from_rdata(owner.clone(), ttl, d))
+        };
+        if let Chain::Nsec3(chain) = &signed.chain {
+            for (h, e) in chain.iter() {
+                let wire = signer::nsec3_owner(self, h);
+                let Ok(owner) = Name::read(&mut BinDecoder::new(&wire)) else {
+                    continue;
+                };
+                out.extend(
+                    decode(RecordType::NSEC3, e.rdata()).map(|d| Record::from_rdata(owner.clone(), self.neg_ttl, d)),
+                );
+                out.extend(super::node::Signatures(e.sigs()).filter_map(|s| rrsig(&owner, self.neg_ttl, s)));
+            }
+        }
+        out.extend(super::node::Signatures(&signed.soa_sigs).filter_map(|s| rrsig(&self.origin, self.soa_ttl, s)));
+        out
     }
 
     /// A stored row as the node key, type and record it becomes; a row that does not decode
@@ -377,7 +422,7 @@ impl Editor {
 }
 
 /// Length of the key of the parent of the name keyed by `key`.
-fn parent_len(key: &[u8]) -> usize {
+pub(crate) fn parent_len(key: &[u8]) -> usize {
     let mut i = 0;
     let mut last = 0;
     while i < key.len() {
@@ -395,6 +440,25 @@ pub fn to_record(row: &Row) -> Option<Record> {
         tracing::error!(record = %row.id, "stored record does not decode; not sent");
     }
     decoded
+}
+
+/// Records in wire form, one after the other, uncompressed (the journal's signed records);
+/// `None` when they do not read to the end.
+pub fn wire_records(mut stream: &[u8]) -> Option<Vec<Record>> {
+    let mut out = Vec::new();
+    while !stream.is_empty() {
+        let mut dec = BinDecoder::new(stream);
+        let name = Name::read(&mut dec).ok()?;
+        let at = dec.index();
+        let head = stream.get(at..at + 10)?;
+        let rtype = RecordType::from(u16::from_be_bytes([head[0], head[1]]));
+        let ttl = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+        let len = u16::from_be_bytes([head[8], head[9]]) as usize;
+        let rdata = stream.get(at + 10..at + 10 + len)?;
+        out.push(Record::from_rdata(name, ttl, decode(rtype, rdata)?));
+        stream = &stream[at + 10 + len..];
+    }
+    Some(out)
 }
 
 fn decode(rtype: RecordType, wire: &[u8]) -> Option<RData> {
@@ -448,6 +512,25 @@ impl ZoneMap {
         key.prefixes().find_map(|k| self.by_key.get(k))
     }
 
+    /// The zone that answers a query of `qtype` for `key`: the closest enclosing zone, but
+    /// for DS at the apex of a zone whose parent zone is served here too and delegates to it,
+    /// the parent (DS belongs to the parent side: RFC 4035 §3.1.4.1).
+    pub fn find_for(&self, key: &Key, qtype: u16) -> Option<&Arc<ZoneSnap>> {
+        let zone = self.find(key)?;
+        if qtype != crate::dnssec::types::DS || zone.key.len() != key.as_bytes().len() {
+            return Some(zone);
+        }
+        let parent = key
+            .prefixes()
+            .filter(|k| k.len() < zone.key.len())
+            .find_map(|k| self.by_key.get(k))
+            .filter(|p| {
+                p.node(key.as_bytes())
+                    .is_some_and(|n| n.rrset(crate::dnssec::types::NS).is_some())
+            });
+        Some(parent.unwrap_or(zone))
+    }
+
     pub fn by_id(&self, id: Uuid) -> Option<&Arc<ZoneSnap>> {
         self.by_id.get(&id).and_then(|k| self.by_key.get(k))
     }
@@ -461,6 +544,11 @@ impl ZoneMap {
         self.by_key.len()
     }
 
+    /// Every zone, in no particular order.
+    pub fn zones(&self) -> impl Iterator<Item = &Arc<ZoneSnap>> {
+        self.by_key.values()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
     }
@@ -470,9 +558,30 @@ impl ZoneMap {
 #[derive(Default)]
 pub struct Zones {
     zones: ArcSwap<ZoneMap>,
+    /// Opens the keys of signed zones.
+    sealer: Option<Arc<Sealer>>,
+    policy: Policy,
+}
+
+/// A zone as the store holds it: its records and, when it is signed, its keys and what
+/// signing derived (`store`'s `SIGNED` rows, by row key).
+pub struct Stored {
+    pub zone: Zone,
+    pub rows: Vec<Row>,
+    pub keys: Vec<DnssecKey>,
+    pub signed: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Zones {
+    /// Snapshots whose signed zones are signed with keys opened by `sealer`, under `policy`.
+    pub fn new(sealer: Option<Arc<Sealer>>, policy: Policy) -> Self {
+        Self {
+            zones: ArcSwap::default(),
+            sealer,
+            policy,
+        }
+    }
+
     pub fn load(&self) -> Arc<ZoneMap> {
         self.zones.load_full()
     }
@@ -483,25 +592,45 @@ impl Zones {
         self.zones.load()
     }
 
-    /// Applies a committed batch: each touched zone is copied once (cheaply: persistent
-    /// maps), edited, and the new map is published with one atomic swap.
+    /// Applies a committed batch and publishes it at once (tests, benches); see `stage`.
     pub fn apply(&self, changes: &[Change]) {
-        let mut map = (**self.zones.load()).clone();
-        let mut touched: HashMap<Uuid, Editor> = HashMap::new();
+        match self.stage(changes) {
+            Ok((map, _)) => self.publish(map),
+            Err(e) => tracing::error!(error = %e, "changes not applied"),
+        }
+    }
+
+    /// Makes the snapshots a batch leads to, without publishing them: each touched zone is
+    /// copied once (cheaply: persistent maps), edited, and signed when it is signed. Returns
+    /// the new map and what signing derived; an `Err` (a key that does not open) means the
+    /// batch must not commit.
+    pub fn stage(&self, changes: &[Change]) -> Result<(ZoneMap, Vec<SignedDelta>), String> {
+        let before = self.zones.load_full();
+        let mut map = (*before).clone();
+        let mut touched: HashMap<Uuid, (Editor, Touched)> = HashMap::new();
         let mut removed = Vec::new();
-        fn editor<'m>(touched: &'m mut HashMap<Uuid, Editor>, map: &ZoneMap, id: Uuid) -> Option<&'m mut Editor> {
+        fn editor<'m>(
+            touched: &'m mut HashMap<Uuid, (Editor, Touched)>,
+            map: &ZoneMap,
+            id: Uuid,
+        ) -> Option<&'m mut (Editor, Touched)> {
             if let std::collections::hash_map::Entry::Vacant(e) = touched.entry(id) {
                 let current = map.by_id(id)?;
-                e.insert(Editor::new((**current).clone()));
+                e.insert((Editor::new((**current).clone()), Touched::default()));
             }
             touched.get_mut(&id)
         }
         for change in changes {
             match change {
                 Change::ZonePut(zone) => match editor(&mut touched, &map, zone.id) {
-                    Some(e) => e.snap.set_zone(zone),
+                    Some((e, t)) => {
+                        if e.snap.serial != zone.serial {
+                            t.from_serials.push(e.snap.serial);
+                        }
+                        e.snap.set_zone(zone);
+                    }
                     None => {
-                        touched.insert(zone.id, Editor::new(ZoneSnap::new(zone)));
+                        touched.insert(zone.id, (Editor::new(ZoneSnap::new(zone)), Touched::default()));
                     }
                 },
                 Change::ZoneRemoved(zone) => {
@@ -509,16 +638,42 @@ impl Zones {
                     removed.push(zone.id);
                 }
                 Change::RecordPut { old, new } => {
-                    if let Some(e) = editor(&mut touched, &map, new.zone_id) {
+                    if let Some((e, t)) = editor(&mut touched, &map, new.zone_id) {
+                        let apex = e.snap.key.len();
                         if let Some(old) = old {
                             e.remove(old);
+                            t.name(&key_of(&old.name.to_hickory()), apex);
                         }
                         e.insert(new);
+                        t.name(&key_of(&new.name.to_hickory()), apex);
                     }
                 }
                 Change::RecordRemoved(row) => {
-                    if let Some(e) = editor(&mut touched, &map, row.zone_id) {
+                    if let Some((e, t)) = editor(&mut touched, &map, row.zone_id) {
                         e.remove(row);
+                        t.name(&key_of(&row.name.to_hickory()), e.snap.key.len());
+                    }
+                }
+                Change::DnssecKeyPut(key) => {
+                    if let Some((e, _)) = editor(&mut touched, &map, key.zone_id) {
+                        let opened = super::signed::open(key, self.sealer.as_deref())?;
+                        let mut keys = e.snap.keys.0.clone();
+                        keys.retain(|k| k.id != key.id);
+                        keys.push(Arc::new(opened));
+                        e.snap.keys = Arc::new(Keys(keys));
+                    }
+                }
+                Change::DnssecKeyRemoved(key) => {
+                    if let Some((e, _)) = editor(&mut touched, &map, key.zone_id) {
+                        let mut keys = e.snap.keys.0.clone();
+                        keys.retain(|k| k.id != key.id);
+                        e.snap.keys = Arc::new(Keys(keys));
+                    }
+                }
+                Change::Resign { zone, names } => {
+                    if let Some((_, t)) = editor(&mut touched, &map, *zone) {
+                        t.all |= names.is_empty();
+                        t.names.extend(names.iter().cloned());
                     }
                 }
                 Change::TsigKeyPut(_) | Change::TsigKeyRemoved(_) => {} // the key table's
@@ -529,24 +684,128 @@ impl Zones {
                 map.by_key.remove(&key);
             }
         }
-        for (id, e) in touched {
-            let s = e.finish();
+        let clock = Clock::now(self.policy);
+        let mut signed = Vec::new();
+        for (id, (e, t)) in touched {
+            let mut s = e.finish();
+            let old = before.by_id(id).map(|a| &**a);
+            if let Some(delta) = signer::sign(old, &mut s, &t, &clock)? {
+                signed.push(delta);
+            }
             map.by_id.insert(id, s.key.clone());
+            map.by_key.insert(s.key.clone(), Arc::new(s));
+        }
+        Ok((map, signed))
+    }
+
+    /// Makes `map` (from `stage`) the one answers come from.
+    pub fn publish(&self, map: ZoneMap) {
+        self.zones.store(Arc::new(map));
+    }
+
+    /// Builds every snapshot from scratch (start-up), unsigned zones only: tests, benches.
+    pub fn rebuild(&self, zones: Vec<(Zone, Vec<Row>)>) {
+        let stored = zones
+            .into_iter()
+            .map(|(zone, rows)| Stored {
+                zone,
+                rows,
+                keys: Vec::new(),
+                signed: Vec::new(),
+            })
+            .collect();
+        self.restore(stored);
+    }
+
+    /// Builds every snapshot from what the store holds (start-up): signed zones come back
+    /// with the very signatures and chain they were served with. A key that does not open
+    /// is logged; the zone is served as stored, and changes to it fail until it opens.
+    pub fn restore(&self, zones: Vec<Stored>) {
+        let mut map = ZoneMap::default();
+        for stored in zones {
+            let mut s = build(&stored.zone, &stored.rows);
+            if s.dnssec.is_some() {
+                match Keys::open(&stored.keys, self.sealer.as_deref()) {
+                    Ok(keys) => s.keys = Arc::new(keys),
+                    Err(e) => {
+                        tracing::error!(zone = %s.origin, error = %e, "a DNSSEC key does not open; the zone is served as stored and cannot change")
+                    }
+                }
+                restore_signed(&mut s, &stored.signed);
+            }
+            map.by_id.insert(stored.zone.id, s.key.clone());
             map.by_key.insert(s.key.clone(), Arc::new(s));
         }
         self.zones.store(Arc::new(map));
     }
 
-    /// Builds every snapshot from scratch (start-up).
-    pub fn rebuild(&self, zones: Vec<(Zone, Vec<Row>)>) {
-        let mut map = ZoneMap::default();
-        for (zone, rows) in zones {
-            let s = build(&zone, &rows);
-            map.by_id.insert(zone.id, s.key.clone());
-            map.by_key.insert(s.key.clone(), Arc::new(s));
+    /// Signed zones whose stored signed data is not all it should be (missing, due, or out
+    /// of step with the records, e.g. after an operator command ran without the server):
+    /// each needs a repair (`Change::Resign` with no names) before it is served.
+    pub fn needing_repair(&self) -> Vec<Uuid> {
+        let map = self.load();
+        let clock = Clock::now(self.policy);
+        let mut out = Vec::new();
+        for zone in map.zones() {
+            if zone.dnssec.is_none() || zone.keys.zone_signers().is_empty() {
+                continue;
+            }
+            let mut copy = (**zone).clone();
+            let all = Touched {
+                all: true,
+                ..Touched::default()
+            };
+            match signer::sign(Some(zone), &mut copy, &all, &clock) {
+                Ok(Some(delta)) if delta.rows.is_empty() => {}
+                Ok(_) => out.push(zone.id),
+                Err(e) => tracing::error!(zone = %zone.origin, error = %e, "cannot check the signed zone"),
+            }
         }
-        self.zones.store(Arc::new(map));
+        out
     }
+}
+
+/// Puts stored signed data back on a freshly built zone: signatures and NSEC records on
+/// their nodes, the NSEC3 chain, the SOA's signatures. Rows that do not parse are logged and
+/// left out (the repair at start-up signs what they held again).
+fn restore_signed(s: &mut ZoneSnap, rows: &[(Vec<u8>, Vec<u8>)]) {
+    let Some(state) = s.dnssec.clone() else { return };
+    let mut signed = Signed::new(state.denial);
+    let mut nsec3: Vec<([u8; 20], Entry)> = Vec::new();
+    let mut nsec = Vec::new();
+    for (key, value) in rows {
+        match key.split_first() {
+            Some((b'n', k)) => {
+                let Some(node) = s.nodes.get(k).cloned() else { continue };
+                match super::signed::attach(&node, value, s.neg_ttl) {
+                    Some(n) => {
+                        if n.rrset(crate::dnssec::types::NSEC).is_some() {
+                            nsec.push(super::signed::Canon(k.into()));
+                        }
+                        s.nodes.insert(n);
+                    }
+                    None => {
+                        tracing::error!(zone = %s.origin, "a stored signature row does not parse; it will be signed again")
+                    }
+                }
+            }
+            Some((b'h', h)) => match (<[u8; 20]>::try_from(h), Entry::from_bytes(value)) {
+                (Ok(h), Some(e)) => nsec3.push((h, e)),
+                _ => tracing::error!(zone = %s.origin, "a stored NSEC3 row does not parse; it will be made again"),
+            },
+            Some((b's', _)) => signed.soa_sigs = Arc::from(&value[..]),
+            _ => tracing::error!(zone = %s.origin, "an unknown signed row; left out"),
+        }
+    }
+    match &mut signed.chain {
+        Chain::Nsec3(chain) => nsec3.into_iter().for_each(|(h, e)| {
+            chain.insert(h, e);
+        }),
+        Chain::Nsec(chain) => nsec.into_iter().for_each(|k| {
+            chain.insert(k, ());
+        }),
+    }
+    s.signed = Some(signed);
 }
 
 /// A zone's snapshot from all its rows at once: the rows are grouped by name and each node

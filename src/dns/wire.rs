@@ -292,6 +292,27 @@ impl<'b> Response<'b> {
         Ok(start)
     }
 
+    /// Writes a record owned by a name in the zone that is not in the message yet (an NSEC3
+    /// or NSEC record's): its labels below the apex (`labels`, wire form without the root),
+    /// then a pointer to the apex. Returns where the owner starts, for the records that
+    /// follow it to point at.
+    pub fn record_below_apex(&mut self, labels: &[u8], rtype: u16, ttl: u32, rdata: &[u8]) -> Result<usize, Full> {
+        let Some((apex, _)) = self.apex else { return Err(Full) };
+        if self.buf.len() + labels.len() + 2 + 10 + rdata.len() > self.room {
+            return Err(Full);
+        }
+        let at = self.buf.len();
+        self.buf.extend_from_slice(labels);
+        self.buf.extend_from_slice(&(0xC000 | apex).to_be_bytes());
+        self.buf.extend_from_slice(&rtype.to_be_bytes());
+        self.buf.extend_from_slice(&[0, 1]);
+        self.buf.extend_from_slice(&ttl.to_be_bytes());
+        self.buf.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        self.buf.extend_from_slice(rdata);
+        self.counts[self.section as usize] += 1;
+        Ok(at)
+    }
+
     fn owner(&mut self, owner: Owner) {
         let at = owner.0 as usize;
         if at <= MAX_POINTER {

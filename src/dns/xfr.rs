@@ -18,7 +18,7 @@ use std::sync::Arc;
 use super::Handler;
 use super::keys::{Key, Owner};
 use super::respond::Responder;
-use super::snapshot::{Key as ZoneKey, ZoneSnap, to_record};
+use super::snapshot::{Key as ZoneKey, ZoneSnap, to_record, wire_records};
 use crate::store::{Journal, JournalEntry};
 
 /// Who may transfer zones, and the journal IXFR reads.
@@ -213,12 +213,25 @@ pub async fn ixfr(zone: &ZoneSnap, journal: &Journal, their: u32) -> Vec<Record>
         to,
         removed,
         added,
+        signed,
     } in entries
     {
+        // A signed zone's change without its signed records (made while no server signed
+        // it): only the whole zone says what the secondary must hold.
+        let (signed_removed, signed_added) = match (&zone.signed, signed) {
+            (None, _) => (Vec::new(), Vec::new()),
+            (Some(_), None) => return axfr(zone),
+            (Some(_), Some(s)) => match (wire_records(&s.removed), wire_records(&s.added)) {
+                (Some(r), Some(a)) => (r, a),
+                _ => return axfr(zone),
+            },
+        };
         out.push(soa_with_serial(zone, from));
         out.extend(removed.iter().filter_map(to_record));
+        out.extend(signed_removed);
         out.push(soa_with_serial(zone, to));
         out.extend(added.iter().filter_map(to_record));
+        out.extend(signed_added);
     }
     out.push(zone.soa_record());
     out

@@ -55,6 +55,7 @@ impl Catalog {
             created_at: now,
             updated_at: now,
             catalog: true,
+            dnssec: None,
         }
     }
 

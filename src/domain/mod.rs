@@ -6,6 +6,7 @@ mod account;
 mod audit;
 mod catalog;
 mod certificate;
+mod dnssec;
 mod name;
 mod rdata;
 mod reserved;
@@ -25,6 +26,10 @@ pub use catalog::Catalog;
 pub use certificate::{
     AcmeAccount, Certificate, CertificateInfo, Issuance, KeyType, Obtained, Renewal, RenewalState, Window,
     account_context, key_context,
+};
+pub use dnssec::{
+    Algorithm, CSK_FLAGS, Denial, DnssecKey, KeyState, Phase, Rollover, Step, Waits, ZoneDnssec, ZoneState,
+    key_context as dnssec_key_context,
 };
 pub use name::{DomainName, NameError};
 pub use rdata::{MAX_TTL, RecordData, USER_TYPES, check_ttl, from_rdata, parse_rdata, present, user_type};

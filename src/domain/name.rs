@@ -86,6 +86,17 @@ impl DomainName {
                 && self.0.as_bytes()[self.0.len() - zone.0.len() - 1] == b'.')
     }
 
+    /// The name in wire form (lowercase, as it is stored), with its root label.
+    pub fn to_wire(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.0.len() + 2);
+        for label in self.0.split('.') {
+            out.push(label.len() as u8);
+            out.extend_from_slice(label.as_bytes());
+        }
+        out.push(0);
+        out
+    }
+
     /// The name as hickory's type, built from its labels as octets: hickory's text reader
     /// refuses labels that `parse` accepts (`-dash`), and every name we store is served.
     pub fn to_hickory(&self) -> Name {

@@ -37,6 +37,9 @@ pub struct Zone {
     /// The platform's catalog zone (RFC 9432, `super::catalog`), which no team owns.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub catalog: bool,
+    /// Signing, when it is on (or being turned off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<super::ZoneDnssec>,
 }
 
 /// One resource record of a zone.
@@ -154,6 +157,7 @@ impl ZoneSeed {
             created_at: now,
             updated_at: now,
             catalog: false,
+            dnssec: None,
         };
         (zone, rows)
     }

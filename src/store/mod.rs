@@ -10,6 +10,7 @@ mod backup;
 mod batch;
 mod catalog;
 mod certificates;
+mod dnssec;
 mod idempotency;
 mod inventory;
 mod jobs;
@@ -36,18 +37,19 @@ pub use backup::{Contents, verify_file};
 pub use batch::{Batch, BatchOutcome, MAX_BATCH_ITEMS};
 pub use catalog::CatalogSync;
 pub use certificates::Due;
+pub use dnssec::Enable;
 pub use idempotency::{IDEMPOTENCY_TTL_SECS, Idem};
 pub use open::Create;
 pub use read::{Page, Reader};
 pub use records::RecordPatch;
-pub use tables::{IdempotencyRecord, JournalEntry};
+pub use tables::{IdempotencyRecord, JournalEntry, SignedRecords};
 pub use update::{UpdateOutcome, UpdateRefused, Updater};
 pub use writer::WriteCtx;
 pub use zones::JOURNAL_ENTRIES;
 
 use crate::config::Caps;
 use crate::domain::rules::Refusal;
-use crate::domain::{Actor, Record, TsigKey, Zone};
+use crate::domain::{Actor, DnssecKey, Record, TsigKey, Zone};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -160,11 +162,47 @@ pub enum Change {
     TsigKeyPut(TsigKey),
     /// A TSIG key was revoked: the DNS server forgets it.
     TsigKeyRemoved(TsigKey),
+    /// A signed zone's key was made or changed its part (`KeyState`).
+    DnssecKeyPut(DnssecKey),
+    /// A key left its zone (a rollover's old key, or signing turned off).
+    DnssecKeyRemoved(DnssecKey),
+    /// Signatures at these names (lookup keys, `dns::snapshot::Key`) are to be made again
+    /// where they are due; no names: wherever anything is missing or due (start-up).
+    Resign {
+        zone: uuid::Uuid,
+        names: Vec<Box<[u8]>>,
+    },
 }
 
-/// Called on the writer thread with each committed batch's changes, before any write of the
-/// batch is acknowledged.
-pub type CommitListener = Arc<dyn Fn(&[Change]) + Send + Sync>;
+/// What publishing a batch needs, made before its transaction commits: the signed data the
+/// batch derives (stored in the same transaction) and the step that makes it all visible.
+pub struct Prepared {
+    pub signed: Vec<SignedDelta>,
+    pub publish: Box<dyn FnOnce() + Send>,
+}
+
+/// What signing derived from one zone's changes in a batch.
+#[derive(Debug, Clone, Default)]
+pub struct SignedDelta {
+    pub zone: uuid::Uuid,
+    /// The serials the batch's changes of the zone moved away from, in order: the journal
+    /// entries (`JOURNAL`) of the batch. The derived records join the last; the others are
+    /// marked signed with nothing of their own (their states were never published).
+    pub from_serials: Vec<u32>,
+    /// Every stored row of the zone's signed data goes first (signing turned off or the
+    /// zone signed again as a whole).
+    pub clear: bool,
+    /// Rows of the zone's signed data to write (`Some`) or delete (`None`).
+    pub rows: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// The records IXFR sends for the change beyond the unsigned ones; `None` when the
+    /// change is too large for a journal entry (a secondary then transfers the whole zone).
+    pub records: Option<SignedRecords>,
+}
+
+/// Called on the writer thread with each batch's changes before it commits: builds what the
+/// batch publishes (the DNS snapshots, signed); an `Err` aborts the batch. The `publish` it
+/// returns runs after the commit, before any write of the batch is acknowledged.
+pub type CommitListener = Arc<dyn Fn(&[Change]) -> Result<Prepared, String> + Send + Sync>;
 
 /// Cheap to clone; all clones share one database and one writer thread.
 #[derive(Clone)]

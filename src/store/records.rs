@@ -54,6 +54,17 @@ impl<T: Tables> Reader<T> {
         Ok(())
     }
 
+    /// The largest TTL of a zone's records, its SOA's included (what a rollover waits for
+    /// caches to drop).
+    pub fn max_ttl(&self, zone: &Zone) -> Result<u32> {
+        let mut max = zone.soa.ttl;
+        self.each_record(zone.id, |r| {
+            max = max.max(r.ttl);
+            Ok(())
+        })?;
+        Ok(max)
+    }
+
     /// The records at one owner name.
     pub fn records_at(&self, zone: Uuid, name: &DomainName) -> Result<Vec<Record>> {
         let idx = self.txn.table(RECORD_NAMES)?;

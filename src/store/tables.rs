@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    AcmeAccount, Certificate, Event, Issuance, Job, Project, Record, Site, Team, Token, TsigKey, Zone,
+    AcmeAccount, Certificate, DnssecKey, Event, Issuance, Job, Project, Record, Site, Team, Token, TsigKey, Zone,
 };
 
 /// What a JSON row can hold.
@@ -84,6 +84,14 @@ pub(crate) const RECORD_NAMES: Index<(u128, &str, u128)> = TableDefinition::new(
 /// (zone, serial) → the change that led away from that serial: IXFR's journal.
 pub(crate) const JOURNAL: TableDefinition<'static, (u128, u32), Json<JournalEntry>> = TableDefinition::new("journal");
 
+/// (zone, key) → a signed zone's key, its private half sealed.
+pub(crate) const DNSSEC_KEYS: TableDefinition<'static, (u128, u128), Json<DnssecKey>> =
+    TableDefinition::new("dnssec_keys");
+/// (zone, row) → what signing derived from a zone's records (RRSIGs, NSEC, NSEC3), kept so
+/// that a restart serves, and secondaries keep, the very same signed zone (`dns::signer`
+/// says what the rows hold).
+pub(crate) const SIGNED: TableDefinition<'static, (u128, &[u8]), &[u8]> = TableDefinition::new("signed");
+
 pub(crate) const TSIG_KEYS: Rows<TsigKey> = TableDefinition::new("tsig_keys");
 /// (team, key): a team's TSIG keys in creation order.
 pub(crate) const TEAM_TSIG_KEYS: Index<(u128, u128)> = TableDefinition::new("team_tsig_keys");
@@ -132,7 +140,7 @@ pub(crate) const META: TableDefinition<'static, &str, &str> = TableDefinition::n
 pub(crate) const FORMAT: &str = "1";
 
 /// Every table, to create at open and to read through before anything writes.
-pub(crate) const ALL: [&dyn Walk; 32] = [
+pub(crate) const ALL: [&dyn Walk; 34] = [
     &TEAMS,
     &TEAM_NAMES,
     &TOKENS,
@@ -144,6 +152,8 @@ pub(crate) const ALL: [&dyn Walk; 32] = [
     &RECORDS,
     &RECORD_NAMES,
     &JOURNAL,
+    &DNSSEC_KEYS,
+    &SIGNED,
     &TSIG_KEYS,
     &TEAM_TSIG_KEYS,
     &TSIG_KEY_NAMES,
@@ -174,6 +184,35 @@ pub struct JournalEntry {
     pub to: u32,
     pub removed: Vec<Record>,
     pub added: Vec<Record>,
+    /// What signing changed with it (RRSIG, NSEC, NSEC3 records), when the zone is signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<SignedRecords>,
+}
+
+/// Derived records of one change, each list in wire form (uncompressed RRs one after the
+/// other), as IXFR sends them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SignedRecords {
+    #[serde(with = "hex")]
+    pub removed: Vec<u8>,
+    #[serde(with = "hex")]
+    pub added: Vec<u8>,
+}
+
+/// Octets as lowercase hex in JSON rows.
+mod hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&data_encoding::HEXLOWER.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <&str>::deserialize(d)?;
+        data_encoding::HEXLOWER_PERMISSIVE
+            .decode(s.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// The stored outcome of a request made with an `Idempotency-Key`.

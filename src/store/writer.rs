@@ -17,6 +17,23 @@ use crate::config::Caps;
 use crate::domain::Actor;
 use crate::metrics::Metrics;
 
+/// Builds what a batch publishes and stores what it derives, in the batch's transaction;
+/// `None` without a listener. A listener that fails or panics fails the batch.
+fn prepare(
+    listener: &Mutex<Option<CommitListener>>,
+    changes: &[Change],
+    txn: &WriteTransaction,
+) -> Result<Option<super::Prepared>> {
+    let Some(listener) = listener.lock().expect("listener lock").clone() else {
+        return Ok(None);
+    };
+    let prepared = quietly(|| listener(changes))
+        .unwrap_or_else(|panic| Err(format!("publishing panicked: {}", panic_message(&panic))))
+        .map_err(|e| StoreError::Internal(format!("the batch could not be published: {e}")))?;
+    super::dnssec::store_signed(txn, &prepared.signed)?;
+    Ok(Some(prepared))
+}
+
 /// Most writes one transaction takes; bounds the latency a batch adds to its first write.
 const MAX_BATCH: usize = 512;
 
@@ -214,6 +231,17 @@ fn run_batch(
     }
     let WriteCtx { reader, changes, .. } = ctx;
     let txn = reader.txn;
+    // What the batch publishes is built before it commits: signing failures abort it, and
+    // what signing derives commits with it.
+    let started = Instant::now();
+    let mut prepared = None;
+    if failure.is_none() && !changes.is_empty() {
+        match prepare(listener, &changes, &txn) {
+            Ok(p) => prepared = p,
+            Err(e) => failure = Some(e),
+        }
+    }
+    let preparing = started.elapsed();
     let failure = match failure {
         Some(e) => {
             drop(txn); // aborts
@@ -244,14 +272,11 @@ fn run_batch(
         answers.into_iter().for_each(|a| a(Some(e.clone())));
         return;
     }
-    if !changes.is_empty() {
-        let publish = listener.lock().expect("listener lock").clone();
-        if let Some(publish) = publish {
-            let started = Instant::now();
-            publish(&changes);
-            if let Some(m) = metrics {
-                m.published(started.elapsed());
-            }
+    if let Some(prepared) = prepared {
+        let started = Instant::now();
+        (prepared.publish)();
+        if let Some(m) = metrics {
+            m.published(preparing + started.elapsed());
         }
     }
     answers.into_iter().for_each(|a| a(None));

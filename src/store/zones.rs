@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 use super::read::Tables;
 use super::records::put_record;
-use super::tables::{JOURNAL, JournalEntry, RECORD_NAMES, RECORDS, TEAM_RECORDS, TEAM_ZONES, ZONE_NAMES, ZONES};
+use super::tables::{
+    DNSSEC_KEYS, JOURNAL, JournalEntry, RECORD_NAMES, RECORDS, SIGNED, TEAM_RECORDS, TEAM_ZONES, ZONE_NAMES, ZONES,
+};
 use super::{Change, Page, Reader, Result, StoreError, WriteCtx};
 use crate::domain::{DomainName, Record, ResourceKind, Timestamp, Zone, ZoneSeed, new_id, rules};
 
@@ -209,6 +211,7 @@ impl WriteCtx {
             created_at: now,
             updated_at: now,
             catalog: false,
+            dnssec: None,
         };
         self.count_team_records(team, zone.record_count as i64)?;
         self.txn()
@@ -288,6 +291,13 @@ impl WriteCtx {
         self.txn()
             .open_table(JOURNAL)?
             .retain_in((z, 0u32)..=(z, u32::MAX), |_, _| false)?;
+        // Its DNSSEC keys and signed data go with it.
+        self.txn()
+            .open_table(DNSSEC_KEYS)?
+            .retain_in((z, 0u128)..=(z, u128::MAX), |_, _| false)?;
+        self.txn()
+            .open_table(SIGNED)?
+            .retain_in((z, &[][..])..(next, &[][..]), |_, _| false)?;
         self.txn()
             .open_table(ZONE_NAMES)?
             .remove(reversed(zone.name.as_str()).as_str())?;
@@ -345,6 +355,7 @@ impl WriteCtx {
             to: zone.serial,
             removed: removed.to_vec(),
             added: added.to_vec(),
+            signed: None,
         };
         {
             let mut journal = self.txn().open_table(JOURNAL)?;

@@ -87,7 +87,7 @@ pub fn start_knot_with_key(
     }
     if let Some(p) = primary {
         conf += &format!(
-            "remote:\n  - id: primary\n    address: {}@{}\n{}acl:\n  - id: notify\n    address: 127.0.0.1\n    action: notify\n",
+            "remote:\n  - id: primary\n    address: {}@{}\n{}acl:\n  - id: notify\n    address: 127.0.0.1\n    action: notify\n  - id: transfer\n    address: 127.0.0.1\n    action: transfer\n",
             p.ip(),
             p.port(),
             key.map(|(n, _)| format!("    key: {n}\n")).unwrap_or_default()
@@ -101,7 +101,7 @@ pub fn start_knot_with_key(
     for (name, file) in zones {
         conf += &format!("  - domain: {name}\n");
         match (primary, file) {
-            (Some(_), _) => conf += "    master: primary\n    acl: notify\n",
+            (Some(_), _) => conf += "    master: primary\n    acl: [notify, transfer]\n",
             (None, Some(text)) => {
                 let path = kdir.join(format!("{name}zone"));
                 std::fs::write(&path, text).unwrap();
@@ -124,10 +124,15 @@ pub fn spawn_knot(kdir: &std::path::Path, port: u16, server: &str, rest: &str) -
     );
     let conf_path = kdir.join("knot.conf");
     std::fs::write(&conf_path, conf).unwrap();
-    let log = kdir.join("knot.log");
+    start_knot_conf(&conf_path, port)
+}
+
+/// Starts knotd with the configuration at `conf_path`, listening on `port`; it logs beside it.
+pub fn start_knot_conf(conf_path: &std::path::Path, port: u16) -> Daemon {
+    let log = conf_path.with_file_name("knot.log");
     let child = Command::new(knotd().unwrap())
         .arg("-c")
-        .arg(&conf_path)
+        .arg(conf_path)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()

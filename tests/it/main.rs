@@ -17,6 +17,7 @@ mod cli;
 mod clients;
 mod conformance;
 mod dns;
+mod dnssec;
 mod docs;
 mod hosting;
 mod http_hygiene;

@@ -4,6 +4,7 @@
 //! compared in `edges`.
 
 mod edges;
+mod signed;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
@@ -45,7 +46,7 @@ other      IN NS    ns.elsewhere.example.
 ";
 
 /// A name whose TXT set is larger than 512 octets: truncation is compared too.
-fn zone() -> String {
+pub(crate) fn zone() -> String {
     let mut z = ZONE.to_string();
     for i in 0..12 {
         z += &format!("big IN TXT \"{i:02} {}\"\n", "x".repeat(50));
@@ -116,7 +117,7 @@ pub(crate) fn names() -> Vec<String> {
         .collect()
 }
 
-const TYPES: &[RecordType] = &[
+pub(crate) const TYPES: &[RecordType] = &[
     RecordType::A,
     RecordType::AAAA,
     RecordType::MX,
