@@ -164,12 +164,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         );
     }
     let db_path = config.db_path();
+    let opening = std::time::Instant::now();
     let store = {
-        let path = db_path.clone();
-        tokio::task::spawn_blocking(move || Store::open(&path))
+        let (path, cache) = (db_path.clone(), config.store.cache_mib.max(1) << 20);
+        tokio::task::spawn_blocking(move || Store::open_with_cache(&path, cache))
             .await
             .expect("open task")?
     };
+    tracing::info!(
+        elapsed_ms = opening.elapsed().as_millis() as u64,
+        "store opened and checked"
+    );
     store.set_caps(config.limits);
     let sealer = {
         let (store, path) = (store.clone(), config.key_path());
@@ -240,9 +245,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let keys = Arc::new(dns::Keys::new(&config.dns.transfer_keys(), Some(sealer.clone())));
     {
         let (store, zones, keys) = (store.clone(), zones.clone(), keys.clone());
+        let building = std::time::Instant::now();
         tokio::task::spawn_blocking(move || dns::attach(&store, zones, keys, notifier))
             .await
             .expect("attach task")?;
+        tracing::info!(
+            elapsed_ms = building.elapsed().as_millis() as u64,
+            "zone snapshots built"
+        );
     }
     ready.snapshots_built();
     sync_catalog(&store, &config).await?;

@@ -90,7 +90,7 @@ impl Cli {
 pub fn run_operator(config: &Config, command: Command) -> Result<String, AdminError> {
     let command = command.prepare()?;
     let opened = if command.writes() {
-        Store::open(&config.db_path())
+        Store::open_with_cache(&config.db_path(), config.store.cache_mib.max(1) << 20)
     } else {
         Store::open_existing(&config.db_path())
     };

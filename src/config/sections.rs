@@ -109,6 +109,8 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     /// The key-encryption key's file; empty: `key` in `data_dir`.
     pub key_file: PathBuf,
+    /// redb's page cache, MiB.
+    pub cache_mib: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -320,14 +320,16 @@ impl Handler {
     }
 }
 
-/// Builds the snapshots of every zone from the store (start-up), signed zones with what
-/// signing derived for them.
+/// Builds the snapshots of every zone from the store (start-up): each zone's records are
+/// read lean (`Reader::each_served`) straight into its builder, so a million records never
+/// exist as rows at once; signed zones come back with what signing derived for them. What
+/// the build used and freed is handed back to the OS.
 pub fn rebuild(zones: &Zones, reader: &Reader) -> crate::store::Result<()> {
-    let mut all = Vec::new();
+    let mut built = Vec::new();
     for zone in reader.all_zones()? {
-        let mut rows = Vec::with_capacity(zone.record_count as usize);
-        reader.each_record(zone.id, |r| {
-            rows.push(r);
+        let mut b = snapshot::ZoneBuilder::new(&zone);
+        reader.each_served(zone.id, |r, rdata| {
+            b.add(r.name, r.rtype, r.ttl, rdata);
             Ok(())
         })?;
         let (mut keys, mut signed) = (Vec::new(), Vec::new());
@@ -335,14 +337,15 @@ pub fn rebuild(zones: &Zones, reader: &Reader) -> crate::store::Result<()> {
             keys = reader.dnssec_keys(zone.id)?;
             reader.each_signed(zone.id, |k, v| signed.push((k.to_vec(), v.to_vec())))?;
         }
-        all.push(snapshot::Stored {
-            zone,
-            rows,
+        built.push(snapshot::Stored {
+            snap: b.finish(),
             keys,
             signed,
         });
     }
-    zones.restore(all);
+    zones.restore(built);
+    // SAFETY: malloc_trim only releases free memory of glibc's heap back to the OS.
+    unsafe { libc::malloc_trim(0) };
     Ok(())
 }
 

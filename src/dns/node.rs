@@ -390,6 +390,63 @@ impl Draft {
     }
 }
 
+/// Writes unsigned nodes straight from records in type order, into one buffer reused from
+/// node to node: building a whole zone makes one allocation per name, the node itself (a
+/// signed zone's signatures are attached afterwards, `signed::attach`).
+#[derive(Default)]
+pub struct NodeWriter {
+    buf: Vec<u8>,
+    /// Where the RRset being written starts (its header), if one is.
+    set: Option<usize>,
+    sets_at: usize,
+}
+
+impl NodeWriter {
+    pub fn start(&mut self, key: &[u8], children: u32) {
+        self.buf.clear();
+        self.buf.push(key.len() as u8);
+        self.buf.extend_from_slice(key);
+        self.buf.extend_from_slice(&children.to_be_bytes());
+        self.sets_at = self.buf.len();
+        self.buf.push(0);
+        self.set = None;
+    }
+
+    /// Adds a record; records come grouped by type, types in increasing order.
+    pub fn record(&mut self, rtype: u16, ttl: u32, cut: u8, wire: &[u8]) {
+        let header = match self.set {
+            Some(at) if self.buf[at..at + 2] == rtype.to_be_bytes() => at,
+            _ => {
+                if self.buf[self.sets_at] == u8::MAX {
+                    return; // more types than a name can have
+                }
+                self.buf[self.sets_at] += 1;
+                let at = self.buf.len();
+                self.buf.extend_from_slice(&rtype.to_be_bytes());
+                self.buf.extend_from_slice(&ttl.to_be_bytes());
+                self.buf.extend_from_slice(&[0; 10]); // count, len, no signatures
+                self.set = Some(at);
+                at
+            }
+        };
+        let min = u32::from_be_bytes(self.buf[header + 2..header + 6].try_into().expect("4 octets")).min(ttl);
+        self.buf[header + 2..header + 6].copy_from_slice(&min.to_be_bytes());
+        let count = u32::from_be_bytes(self.buf[header + 6..header + 10].try_into().expect("4 octets")) + 1;
+        self.buf[header + 6..header + 10].copy_from_slice(&count.to_be_bytes());
+        let added = (RECORD_HEADER + wire.len()) as u32;
+        let len = u32::from_be_bytes(self.buf[header + 10..header + 14].try_into().expect("4 octets")) + added;
+        self.buf[header + 10..header + 14].copy_from_slice(&len.to_be_bytes());
+        self.buf.extend_from_slice(&ttl.to_be_bytes());
+        self.buf.extend_from_slice(&(wire.len() as u16).to_be_bytes());
+        self.buf.push(cut);
+        self.buf.extend_from_slice(wire);
+    }
+
+    pub fn finish(&mut self) -> Node {
+        Node(Arc::from(&self.buf[..]))
+    }
+}
+
 /// Where, in `rdata` of `rtype`, the apex name `origin` (wire form) starts, when the record's
 /// name may be compressed (RFC 3597 §4: NS, CNAME, PTR, MX) and lies in the zone.
 pub fn cut_for(rtype: u16, rdata: &[u8], origin: &[u8]) -> u8 {

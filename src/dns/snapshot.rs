@@ -18,7 +18,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder, Restrict};
 use uuid::Uuid;
 
-use super::node::{Draft, DraftRecord, Node, cut_for};
+use super::node::{Draft, DraftRecord, Node, NodeWriter, cut_for};
 use super::signed::{Chain, Entry, Keys, Signed};
 use super::signer::{self, Clock, Touched};
 use super::trie::Trie;
@@ -310,7 +310,8 @@ impl ZoneSnap {
     /// A stored row as the node key, type and record it becomes; a row that does not decode
     /// is skipped (and logged) rather than taking the zone down.
     fn prepare(&self, row: &Row) -> Option<(Vec<u8>, u16, DraftRecord)> {
-        let key = key_of(&row.name.to_hickory()).into_vec();
+        let mut key = Vec::with_capacity(row.name.as_str().len() + 1);
+        push_key_of_text(row.name.as_str(), &mut key);
         let rtype = u16::from(row.rtype);
         let Some(wire) = plain_rdata(row.rtype, &row.rdata) else {
             tracing::error!(record = %row.id, "stored record does not decode; not served");
@@ -563,11 +564,10 @@ pub struct Zones {
     policy: Policy,
 }
 
-/// A zone as the store holds it: its records and, when it is signed, its keys and what
-/// signing derived (`store`'s `SIGNED` rows, by row key).
+/// A zone as the store holds it: its records, built, and when it is signed, its keys and
+/// what signing derived (`store`'s `SIGNED` rows, by row key).
 pub struct Stored {
-    pub zone: Zone,
-    pub rows: Vec<Row>,
+    pub snap: ZoneSnap,
     pub keys: Vec<DnssecKey>,
     pub signed: Vec<(Vec<u8>, Vec<u8>)>,
 }
@@ -708,8 +708,7 @@ impl Zones {
         let stored = zones
             .into_iter()
             .map(|(zone, rows)| Stored {
-                zone,
-                rows,
+                snap: build(&zone, &rows),
                 keys: Vec::new(),
                 signed: Vec::new(),
             })
@@ -723,7 +722,7 @@ impl Zones {
     pub fn restore(&self, zones: Vec<Stored>) {
         let mut map = ZoneMap::default();
         for stored in zones {
-            let mut s = build(&stored.zone, &stored.rows);
+            let mut s = stored.snap;
             if s.dnssec.is_some() {
                 match Keys::open(&stored.keys, self.sealer.as_deref()) {
                     Ok(keys) => s.keys = Arc::new(keys),
@@ -733,7 +732,7 @@ impl Zones {
                 }
                 restore_signed(&mut s, &stored.signed);
             }
-            map.by_id.insert(stored.zone.id, s.key.clone());
+            map.by_id.insert(s.id, s.key.clone());
             map.by_key.insert(s.key.clone(), Arc::new(s));
         }
         self.zones.store(Arc::new(map));
@@ -808,59 +807,150 @@ fn restore_signed(s: &mut ZoneSnap, rows: &[(Vec<u8>, Vec<u8>)]) {
     s.signed = Some(signed);
 }
 
-/// A zone's snapshot from all its rows at once: the rows are grouped by name and each node
-/// built once, parents (empty non-terminals included) counted in one pass.
+/// A zone's snapshot from all its rows at once (tests, benches, fuzzing).
 pub fn build(zone: &Zone, rows: &[Row]) -> ZoneSnap {
-    let mut snap = ZoneSnap::new(zone);
-    let mut prepared: Vec<(Vec<u8>, u16, DraftRecord)> = rows.iter().filter_map(|r| snap.prepare(r)).collect();
-    prepared.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut drafts: Vec<Draft> = Vec::new();
-    for (key, rtype, record) in prepared {
-        if drafts.last().is_none_or(|d| d.key != key) {
-            drafts.push(Draft::new(&key));
-        }
-        let d = drafts.last_mut().expect("just pushed");
-        d.add(rtype, record);
+    let mut b = ZoneBuilder::new(zone);
+    for r in rows {
+        b.add(r.name.as_str(), r.rtype, r.ttl, &r.rdata);
     }
-    // Children: every node counts under its parent; parents that hold no records (empty
-    // non-terminals) are made here, up to the apex.
-    let apex = snap.key.len();
-    let mut counts: std::collections::BTreeMap<Vec<u8>, u32> = std::collections::BTreeMap::new();
-    for d in &drafts {
-        let mut child = &d.key[..];
-        while child.len() > apex {
-            let parent = &child[..parent_len(child)];
-            let n = counts.entry(parent.to_vec()).or_insert(0);
-            *n += 1;
-            if *n > 1 || drafts.binary_search_by(|x| x.key.as_slice().cmp(parent)).is_ok() {
-                break; // the parent exists already: its own parents were counted
+    b.finish()
+}
+
+/// Builds a zone's snapshot from every record at once (start-up, a million records): each
+/// record is packed into one arena as it is read (its key and RDATA, a few dozen bytes, and
+/// a 20-byte index entry), the entries are sorted by name and type, and each node is built
+/// once, its parents counted in one pass.
+pub struct ZoneBuilder {
+    snap: ZoneSnap,
+    arena: Vec<u8>,
+    items: Vec<Item>,
+}
+
+#[derive(Clone, Copy)]
+struct Item {
+    key: u32,
+    wire: u32,
+    ttl: u32,
+    rtype: u16,
+    wire_len: u16,
+    key_len: u8,
+    cut: u8,
+}
+
+impl ZoneBuilder {
+    pub fn new(zone: &Zone) -> Self {
+        Self {
+            snap: ZoneSnap::new(zone),
+            arena: Vec::new(),
+            items: Vec::new(),
+        }
+    }
+
+    fn key(&self, item: &Item) -> &[u8] {
+        &self.arena[item.key as usize..item.key as usize + item.key_len as usize]
+    }
+
+    /// Adds a record; one whose RDATA does not decode is skipped (and logged) rather than
+    /// taking the zone down.
+    pub fn add(&mut self, name: &str, rtype: RecordType, ttl: u32, rdata: &[u8]) {
+        let Some(wire) = plain_rdata(rtype, rdata) else {
+            tracing::error!(%name, %rtype, "a stored record does not decode; not served");
+            return;
+        };
+        let key_start = self.arena.len();
+        push_key_of_text(name, &mut self.arena);
+        let wire_start = self.arena.len();
+        self.arena.extend_from_slice(&wire);
+        let (Ok(key), Ok(wire_at), Ok(wire_len)) = (
+            u32::try_from(key_start),
+            u32::try_from(wire_start),
+            u16::try_from(wire.len()),
+        ) else {
+            self.arena.truncate(key_start);
+            tracing::error!(%name, %rtype, "a zone past 4 GiB of records; not served");
+            return;
+        };
+        self.items.push(Item {
+            key,
+            wire: wire_at,
+            ttl,
+            rtype: u16::from(rtype),
+            wire_len,
+            key_len: (wire_start - key_start) as u8,
+            cut: cut_for(u16::from(rtype), &wire, &self.snap.origin_wire),
+        });
+    }
+
+    pub fn finish(mut self) -> ZoneSnap {
+        let mut items = std::mem::take(&mut self.items);
+        items.sort_by(|a, b| self.key(a).cmp(self.key(b)).then(a.rtype.cmp(&b.rtype)));
+        // Children: every node counts under its parent; parents that hold no records (empty
+        // non-terminals) are made here, up to the apex.
+        let apex = self.snap.key.len();
+        let mut counts: std::collections::BTreeMap<Vec<u8>, u32> = std::collections::BTreeMap::new();
+        let exists = |key: &[u8]| {
+            let first = items.partition_point(|x| self.key(x) < key);
+            items.get(first).is_some_and(|x| self.key(x) == key)
+        };
+        let mut previous: &[u8] = &[];
+        for item in &items {
+            let key = self.key(item);
+            if key == previous {
+                continue;
             }
-            child = parent;
+            previous = key;
+            let mut child = key;
+            while child.len() > apex {
+                let parent = &child[..parent_len(child)];
+                let n = counts.entry(parent.to_vec()).or_insert(0);
+                *n += 1;
+                if *n > 1 || exists(parent) {
+                    break; // the parent exists already: its own parents were counted
+                }
+                child = parent;
+            }
         }
+        let mut counts = counts.into_iter().peekable();
+        let mut nodes = Vec::new();
+        let mut w = NodeWriter::default();
+        let mut at = 0;
+        while at < items.len() {
+            let key = self.key(&items[at]);
+            let end = at + items[at..].iter().take_while(|i| self.key(i) == key).count();
+            while let Some((k, n)) = counts.next_if(|(k, _)| k.as_slice() < key) {
+                nodes.push(ent(&k, n));
+            }
+            let children = counts.next_if(|(k, _)| k.as_slice() == key).map_or(0, |(_, n)| n);
+            w.start(key, children);
+            for item in &items[at..end] {
+                let wire = &self.arena[item.wire as usize..item.wire as usize + item.wire_len as usize];
+                w.record(item.rtype, item.ttl, item.cut, wire);
+            }
+            if key.len() > apex && items[at..end].iter().any(|i| i.rtype == u16::from(RecordType::NS)) {
+                self.snap.delegations += 1;
+            }
+            nodes.push(w.finish());
+            at = end;
+        }
+        nodes.extend(counts.map(|(k, n)| ent(&k, n)));
+        self.snap.nodes = nodes.into_iter().collect();
+        self.snap
     }
-    let mut nodes = Vec::with_capacity(drafts.len() + counts.len());
-    let mut counts = counts.into_iter().peekable();
-    for mut d in drafts {
-        while let Some((k, n)) = counts.next_if(|(k, _)| k.as_slice() < d.key.as_slice()) {
-            let mut ent = Draft::new(&k);
-            ent.children = n;
-            nodes.push(ent.build());
-        }
-        if let Some((_, n)) = counts.next_if(|(k, _)| *k == d.key) {
-            d.children = n;
-        }
-        if d.has(RecordType::NS) && d.key.len() > apex {
-            snap.delegations += 1;
-        }
-        nodes.push(d.build());
+}
+
+/// An empty non-terminal with `children` nodes below it.
+fn ent(key: &[u8], children: u32) -> Node {
+    let mut d = Draft::new(key);
+    d.children = children;
+    d.build()
+}
+
+/// Appends the key of a canonical text name (`www.example.com`, no trailing dot).
+fn push_key_of_text(name: &str, out: &mut Vec<u8>) {
+    for label in name.rsplit('.').filter(|l| !l.is_empty()) {
+        out.push(label.len().min(63) as u8);
+        out.extend(label.bytes().take(63).map(|b| b.to_ascii_lowercase()));
     }
-    for (k, n) in counts {
-        let mut ent = Draft::new(&k);
-        ent.children = n;
-        nodes.push(ent.build());
-    }
-    snap.nodes = nodes.into_iter().collect();
-    snap
 }
 
 #[cfg(test)]

@@ -13,7 +13,14 @@ use std::sync::{Arc, OnceLock};
 use super::node::Node;
 
 const BITS: u32 = 5;
-const MASK: u64 = (1 << BITS) - 1;
+/// Levels a hash lasts (the top 60 of its bits); names that agree on all of them collide.
+const LEVELS: u32 = u64::BITS / BITS;
+
+/// Which of a branch's 32 children the hash `h` goes to at `depth`: its bits from the top,
+/// so hashes in order are in trie order (what the bulk build relies on).
+fn index(h: u64, depth: u32) -> u32 {
+    ((h << (depth * BITS)) >> (u64::BITS - BITS)) as u32
+}
 
 #[derive(Clone)]
 enum Slot {
@@ -54,17 +61,17 @@ impl Trie {
     pub fn get(&self, key: &[u8]) -> Option<&Node> {
         let h = hash(key);
         let mut slot = self.root.as_ref()?;
-        let mut shift = 0;
+        let mut depth = 0;
         loop {
             match slot {
                 Slot::Leaf(n) => return (n.key() == key).then_some(n),
                 Slot::Branch(bitmap, children) => {
-                    let bit = 1u32 << ((h >> shift) & MASK);
+                    let bit = 1u32 << index(h, depth);
                     if bitmap & bit == 0 {
                         return None;
                     }
                     slot = &children[(bitmap & (bit - 1)).count_ones() as usize];
-                    shift += BITS;
+                    depth += 1;
                 }
                 Slot::Collision(nodes) => return nodes.iter().find(|n| n.key() == key),
             }
@@ -122,14 +129,41 @@ impl Trie {
     }
 }
 
+/// Builds a trie from nodes with distinct keys at once (start-up): the nodes sorted by hash
+/// are already in trie order, so each branch is made once, at its final size, where
+/// inserting one by one would grow (reallocate) it with every child.
 impl FromIterator<Node> for Trie {
     fn from_iter<I: IntoIterator<Item = Node>>(iter: I) -> Self {
-        let mut t = Self::default();
-        for n in iter {
-            t.insert(n);
+        let mut items: Vec<(u64, Node)> = iter.into_iter().map(|n| (hash(n.key()), n)).collect();
+        items.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.key().cmp(b.1.key())));
+        items.dedup_by(|a, b| a.1.key() == b.1.key());
+        let len = items.len();
+        Self {
+            root: (!items.is_empty()).then(|| bulk(&items, 0)),
+            len,
         }
-        t
     }
+}
+
+/// The slot for `items` (sorted by hash, at least one), at `depth`.
+fn bulk(items: &[(u64, Node)], depth: u32) -> Slot {
+    if let [(_, node)] = items {
+        return Slot::Leaf(node.clone());
+    }
+    if depth >= LEVELS {
+        return Slot::Collision(items.iter().map(|(_, n)| n.clone()).collect());
+    }
+    let mut bitmap = 0u32;
+    let mut children = Vec::new();
+    let mut rest = items;
+    while let Some(&(h, _)) = rest.first() {
+        let i = index(h, depth);
+        let run = rest.partition_point(|(x, _)| index(*x, depth) == i);
+        bitmap |= 1 << i;
+        children.push(bulk(&rest[..run], depth + 1));
+        rest = &rest[run..];
+    }
+    Slot::Branch(bitmap, children.into())
 }
 
 /// Writable access to a branch's children: in place when this snapshot alone holds them,
@@ -141,19 +175,19 @@ fn children_mut(children: &mut Arc<[Slot]>) -> &mut [Slot] {
     Arc::get_mut(children).expect("just made unique")
 }
 
-fn insert(slot: &mut Slot, node: Node, h: u64, shift: u32) -> Option<Node> {
+fn insert(slot: &mut Slot, node: Node, h: u64, depth: u32) -> Option<Node> {
     match slot {
         Slot::Leaf(existing) if existing.key() == node.key() => Some(std::mem::replace(existing, node)),
         Slot::Leaf(existing) => {
             let other = existing.clone();
-            *slot = pair(other.clone(), hash(other.key()), node, h, shift);
+            *slot = pair(other.clone(), hash(other.key()), node, h, depth);
             None
         }
         Slot::Branch(bitmap, children) => {
-            let bit = 1u32 << ((h >> shift) & MASK);
+            let bit = 1u32 << index(h, depth);
             let at = (*bitmap & (bit - 1)).count_ones() as usize;
             if *bitmap & bit != 0 {
-                return insert(&mut children_mut(children)[at], node, h, shift + BITS);
+                return insert(&mut children_mut(children)[at], node, h, depth + 1);
             }
             let mut grown = Vec::with_capacity(children.len() + 1);
             grown.extend_from_slice(&children[..at]);
@@ -178,14 +212,14 @@ fn insert(slot: &mut Slot, node: Node, h: u64, shift: u32) -> Option<Node> {
     }
 }
 
-/// The slot holding two nodes with different keys, at `shift` bits into their hashes.
-fn pair(a: Node, ha: u64, b: Node, hb: u64, shift: u32) -> Slot {
-    if shift >= u64::BITS {
+/// The slot holding two nodes with different keys, at `depth` into their hashes.
+fn pair(a: Node, ha: u64, b: Node, hb: u64, depth: u32) -> Slot {
+    if depth >= LEVELS {
         return Slot::Collision(vec![a, b].into());
     }
-    let (ia, ib) = ((ha >> shift) & MASK, (hb >> shift) & MASK);
+    let (ia, ib) = (index(ha, depth), index(hb, depth));
     if ia == ib {
-        return Slot::Branch(1 << ia, vec![pair(a, ha, b, hb, shift + BITS)].into());
+        return Slot::Branch(1 << ia, vec![pair(a, ha, b, hb, depth + 1)].into());
     }
     let children = if ia < ib {
         vec![Slot::Leaf(a), Slot::Leaf(b)]
@@ -196,7 +230,7 @@ fn pair(a: Node, ha: u64, b: Node, hb: u64, shift: u32) -> Slot {
 }
 
 /// The slot without the node keyed `key` (`None`: nothing left), and that node.
-fn remove(slot: Slot, key: &[u8], h: u64, shift: u32) -> (Option<Slot>, Option<Node>) {
+fn remove(slot: Slot, key: &[u8], h: u64, depth: u32) -> (Option<Slot>, Option<Node>) {
     match slot {
         Slot::Leaf(n) if n.key() == key => (None, Some(n)),
         Slot::Leaf(_) => (Some(slot), None),
@@ -214,13 +248,13 @@ fn remove(slot: Slot, key: &[u8], h: u64, shift: u32) -> (Option<Slot>, Option<N
             (Some(slot), Some(removed))
         }
         Slot::Branch(bitmap, mut children) => {
-            let bit = 1u32 << ((h >> shift) & MASK);
+            let bit = 1u32 << index(h, depth);
             if bitmap & bit == 0 {
                 return (Some(Slot::Branch(bitmap, children)), None);
             }
             let at = (bitmap & (bit - 1)).count_ones() as usize;
             let child = children[at].clone();
-            let (rest, removed) = remove(child, key, h, shift + BITS);
+            let (rest, removed) = remove(child, key, h, depth + 1);
             if removed.is_none() {
                 return (Some(Slot::Branch(bitmap, children)), None);
             }
@@ -282,6 +316,24 @@ mod tests {
         let mut all: Vec<String> = t.iter().map(|n| String::from_utf8(n.key().to_vec()).unwrap()).collect();
         all.sort();
         assert_eq!(all, reference.iter().cloned().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_trie_built_at_once_holds_what_inserting_one_by_one_holds() {
+        let keys: Vec<String> = (0..5000).map(|i| format!("name{i}")).collect();
+        let mut whole: Trie = keys.iter().map(|k| node(k)).chain([node("name7")]).collect();
+        assert_eq!(whole.len(), 5000, "a key given twice is kept once");
+        for k in &keys {
+            assert!(whole.get(k.as_bytes()).is_some(), "{k}");
+        }
+        assert!(whole.get(b"name5000").is_none());
+        for k in keys.iter().step_by(2) {
+            assert!(whole.remove(k.as_bytes()).is_some());
+        }
+        whole.insert(node("late"));
+        assert_eq!(whole.len(), 2501);
+        assert_eq!(whole.iter().count(), 2501);
+        assert!(whole.get(b"name1").is_some() && whole.get(b"name0").is_none() && whole.get(b"late").is_some());
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub use site::{Job, JobState, JobStep, JobSummary, Project, Site, SiteStatus, Ss
 pub use text::label_text;
 pub use time::{Timestamp, unix_now};
 pub use tsig::{KeyRule, KeySpec, TsigAlgorithm, TsigKey, key_label, key_name};
-pub use zone::{NewRecord, Record, Soa, Zone, ZoneSeed};
+pub use zone::{NewRecord, Record, ServedRecord, Soa, Zone, ZoneSeed};
 
 /// A new row id: UUIDv7, so rows sort by creation and their ids say nothing secret.
 pub fn new_id() -> uuid::Uuid {

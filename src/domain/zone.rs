@@ -88,6 +88,19 @@ impl Record {
     }
 }
 
+/// A stored record as the DNS snapshot reads it at start-up: name, type, TTL and RDATA (hex,
+/// as stored), borrowed from the row's bytes; the rest of the row is skipped, not decoded.
+#[derive(Debug, Deserialize)]
+pub struct ServedRecord<'a> {
+    #[serde(borrow)]
+    pub name: &'a str,
+    #[serde(rename = "type", deserialize_with = "rtype_text::deserialize")]
+    pub rtype: RecordType,
+    pub ttl: u32,
+    #[serde(borrow)]
+    pub rdata: &'a str,
+}
+
 /// A record to add: validated, not yet stored.
 #[derive(Debug, Clone)]
 pub struct NewRecord {

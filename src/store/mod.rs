@@ -216,22 +216,33 @@ pub struct Store {
     metrics: Arc<OnceLock<Arc<crate::metrics::Metrics>>>,
 }
 
+/// redb's page cache when none is configured (`[store] cache_mib`): what is read and written
+/// often (indexes, recent rows) stays in memory; the rest is the OS's page cache, which does
+/// not count against the process. redb's own default, 1 GiB, held a whole million-record
+/// database after start-up.
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
 impl Store {
     /// Opens (or creates) the database. Fails with `Locked` when another process has it open.
     pub fn open(path: &Path) -> Result<Self> {
-        Self::open_with(path, Create::Yes)
+        Self::open_with(path, Create::Yes, DEFAULT_CACHE_BYTES)
+    }
+
+    /// `open` with a page cache of `cache_bytes` (the server's, from the configuration).
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self> {
+        Self::open_with(path, Create::Yes, cache_bytes)
     }
 
     /// Opens the database only if it exists (`Missing` otherwise): for commands that only read.
     pub fn open_existing(path: &Path) -> Result<Self> {
-        Self::open_with(path, Create::No)
+        Self::open_with(path, Create::No, DEFAULT_CACHE_BYTES)
     }
 
-    fn open_with(path: &Path, create: Create) -> Result<Self> {
+    fn open_with(path: &Path, create: Create, cache_bytes: usize) -> Result<Self> {
         let fresh = open::prepare(path, create)?;
         // Read everything back before anything writes: a damaged file is left as it is.
         let verified = fresh || open::preflight(path, &tables::ALL)?;
-        let db = match open::quietly(|| Database::create(path)) {
+        let db = match open::quietly(|| redb::Builder::new().set_cache_size(cache_bytes).create(path)) {
             Ok(db) => Arc::new(db?),
             Err(_) => {
                 return Err(StoreError::Unusable(format!(

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
 
-use redb::{ReadOnlyDatabase, ReadableDatabase, TableHandle};
+use redb::{ReadableDatabase, TableHandle};
 
 use super::tables::{META, Walk};
 use super::{Result, StoreError};
@@ -95,7 +95,13 @@ fn tighten(path: &Path, mode: u32) {
 /// to it: `Ok(false)` when it needs a repair first (not closed cleanly), which only a
 /// writable open can do.
 pub(crate) fn preflight(path: &Path, tables: &[&dyn Walk]) -> Result<bool> {
-    let opened = quietly(|| ReadOnlyDatabase::open(path));
+    // A small cache: the walk reads every page once, and redb's default (1 GiB) would hold a
+    // big database whole for the length of the walk.
+    let opened = quietly(|| {
+        redb::Builder::new()
+            .set_cache_size(super::DEFAULT_CACHE_BYTES)
+            .open_read_only(path)
+    });
     let db = match opened {
         Ok(Ok(db)) => db,
         Ok(Err(redb::DatabaseError::RepairAborted)) => return Ok(false),

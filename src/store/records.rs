@@ -6,9 +6,11 @@ use redb::{ReadableTable, WriteTransaction};
 use uuid::Uuid;
 
 use super::read::Tables;
-use super::tables::{RECORD_NAMES, RECORDS};
+use super::tables::{RECORD_NAMES, RECORDS, RECORDS_RAW};
 use super::{Change, Page, Reader, Result, StoreError, WriteCtx};
-use crate::domain::{DomainName, NewRecord, Record, RecordData, ResourceKind, Timestamp, Zone, parse_rdata, rules};
+use crate::domain::{
+    DomainName, NewRecord, Record, RecordData, ResourceKind, ServedRecord, Timestamp, Zone, parse_rdata, rules,
+};
 
 /// What a record update changes; `None` keeps the field as it is.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +65,29 @@ impl<T: Tables> Reader<T> {
             Ok(())
         })?;
         Ok(max)
+    }
+
+    /// Every record of `zone` as the DNS snapshot reads it, with its RDATA in wire form: the
+    /// rows' other fields are skipped, not decoded, and nothing is allocated per record.
+    pub fn each_served(&self, zone: Uuid, mut f: impl FnMut(&ServedRecord<'_>, &[u8]) -> Result<()>) -> Result<()> {
+        let t = self.txn.table(RECORDS_RAW)?;
+        let z = zone.as_u128();
+        let mut rdata = Vec::with_capacity(64);
+        for entry in t.range((z, 0)..=(z, u128::MAX))? {
+            let (_, value) = entry?;
+            let row: ServedRecord<'_> = serde_json::from_slice(value.value())
+                .map_err(|e| StoreError::Internal(format!("a stored record of zone {zone} does not decode: {e}")))?;
+            let hex = row.rdata.as_bytes();
+            let len = data_encoding::HEXLOWER_PERMISSIVE
+                .decode_len(hex.len())
+                .map_err(|e| StoreError::Internal(format!("a stored record's RDATA is not hex: {e}")))?;
+            rdata.resize(len, 0);
+            let len = data_encoding::HEXLOWER_PERMISSIVE
+                .decode_mut(hex, &mut rdata)
+                .map_err(|e| StoreError::Internal(format!("a stored record's RDATA is not hex: {}", e.error)))?;
+            f(&row, &rdata[..len])?;
+        }
+        Ok(())
     }
 
     /// The records at one owner name.

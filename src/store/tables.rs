@@ -79,6 +79,8 @@ pub(crate) const TEAM_ZONES: Index<(u128, u128)> = TableDefinition::new("team_zo
 pub(crate) const TEAM_RECORDS: TableDefinition<'static, u128, u64> = TableDefinition::new("team_records");
 /// (zone, record) → row: a zone's records in creation order (ids are UUIDv7).
 pub(crate) const RECORDS: TableDefinition<'static, (u128, u128), Json<Record>> = TableDefinition::new("records");
+/// The same table read as bytes: start-up decodes only what the DNS snapshot needs.
+pub(crate) const RECORDS_RAW: TableDefinition<'static, (u128, u128), &[u8]> = TableDefinition::new("records");
 /// (zone, owner name, record): the records at one name, for the record rules.
 pub(crate) const RECORD_NAMES: Index<(u128, &str, u128)> = TableDefinition::new("record_names");
 /// (zone, serial) → the change that led away from that serial: IXFR's journal.
