@@ -226,9 +226,9 @@ impl Inner {
         seen
     }
 
-    /// Asks secondary `i` what it serves of each of `zones`, a few at a time; one found behind
-    /// gets a NOTIFY round. A secondary silent to a whole batch is taken for down: the zones
-    /// left are marked behind unasked, for the next check.
+    /// Asks secondary `i` what it serves of each of `zones`, a few at a time; a zone it serves
+    /// at an older serial gets a NOTIFY round. A secondary silent to a whole batch is taken for
+    /// down: the zones left are marked behind unasked, for the next check.
     async fn sweep(self: &Arc<Self>, i: usize, zones: Vec<Arc<ZoneSnap>>) {
         let mut left = zones.as_slice();
         while !left.is_empty() {
@@ -243,13 +243,17 @@ impl Inner {
             while let Some(Ok((seen, zone))) = asked.join_next().await {
                 match seen {
                     Seen::Serves(s) if !serial_gt(zone.serial, s) => {}
+                    // An older serial: it missed a NOTIFY.
+                    Seen::Serves(_) => {
+                        self.secondaries.lacks(i, zone.id, zone.serial);
+                        self.start(zone.id, i);
+                    }
+                    // Not there (yet, or by its operator's choice): asked again later, not
+                    // chased with NOTIFYs.
+                    Seen::Lacks => self.secondaries.lacks(i, zone.id, zone.serial),
                     Seen::Silent => {
                         silent += 1;
                         self.secondaries.lacks(i, zone.id, zone.serial);
-                    }
-                    Seen::Serves(_) | Seen::Lacks => {
-                        self.secondaries.lacks(i, zone.id, zone.serial);
-                        self.start(zone.id, i);
                     }
                 }
             }
