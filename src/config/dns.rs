@@ -185,6 +185,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn identity_texts_and_the_catalog_name_are_bounded_and_checked() {
+        let load = |pairs: &[(&str, &str)]| {
+            crate::config::Config::load(None, pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        };
+        let c = load(&[]).unwrap();
+        assert_eq!(
+            (c.dns.identity.as_str(), c.dns.version.as_str(), c.dns.nsid.as_str()),
+            ("", "", "")
+        );
+        assert_eq!(c.dns.catalog().unwrap(), None, "no catalog by default");
+        let c = load(&[
+            ("IPX_DNS_CATALOG_ZONE", "Catalog.IPX.invalid."),
+            ("IPX_DNS_NSID", "ns1"),
+        ])
+        .unwrap();
+        assert_eq!(c.dns.catalog().unwrap().unwrap().as_str(), "catalog.ipx.invalid");
+        assert!(
+            c.dns
+                .reserved()
+                .check(&crate::domain::DomainName::parse("x.catalog.ipx.invalid").unwrap())
+                .is_err()
+        );
+        let long = format!("{}.invalid", vec!["a".repeat(60); 4].join("."));
+        for (key, value, says) in [
+            ("IPX_DNS_CATALOG_ZONE", "not a name!", "catalog_zone"),
+            ("IPX_DNS_CATALOG_ZONE", long.as_str(), "catalog_zone"),
+            ("IPX_DNS_IDENTITY", &"x".repeat(256), "identity"),
+            ("IPX_DNS_NSID", &"x".repeat(129), "nsid"),
+            ("IPX_DNS_VERSION", "1.0\u{7}", "version"),
+        ] {
+            let err = load(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.contains(says), "{key}: {err}");
+        }
+    }
+
+    #[test]
     fn the_client_address_is_the_public_one_or_the_bound_one() {
         let mut c = crate::config::Config::defaults().dns;
         let bound: SocketAddr = "127.0.0.1:5353".parse().unwrap();
