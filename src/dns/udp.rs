@@ -241,10 +241,7 @@ fn receive(socket: &Arc<UdpSocket>, handler: &Handler, stop: &AtomicBool, runtim
         }
         send_all(fd, &mut batch, out);
         if let (Some(m), Some(arrived)) = (&metrics, arrived) {
-            let nanos = arrived.elapsed_nanos();
-            for &(qtype, rcode) in &batch.counted {
-                m.answered(Proto::Udp, qtype, rcode, nanos);
-            }
+            m.answered_batch(Proto::Udp, &batch.counted, arrived.elapsed_nanos());
         }
     }
 }
