@@ -39,14 +39,28 @@ pub(crate) fn formerr(raw: &[u8]) -> Option<Vec<u8>> {
     out[2] = 0x80 | (raw[2] & 0x79); // QR, the query's opcode, RD
     out[3] = 1; // FORMERR
     out[4..12].fill(0);
-    let question = wire::skip_name(raw, 12)
-        .filter(|&end| end + 4 <= raw.len() && raw[end - 1] == 0)
+    let question = uncompressed_name_end(raw, 12)
+        .filter(|&end| end + 4 <= raw.len())
         .map(|end| &raw[12..end + 4]);
     if let (Some(q), [0, 1]) = (question, &raw[4..6]) {
         out[5] = 1;
         out.extend_from_slice(q);
     }
     Some(out)
+}
+
+/// Where the name at `at` ends when it is written out in full: labels only, no
+/// compression pointer (echoed alone, a pointer would point into nothing), at most 255
+/// octets.
+fn uncompressed_name_end(raw: &[u8], mut at: usize) -> Option<usize> {
+    let start = at;
+    loop {
+        match *raw.get(at)? {
+            0 => return Some(at + 1),
+            l if l & 0xC0 == 0 && at + 1 + usize::from(l) - start < 255 => at += 1 + usize::from(l),
+            _ => return None,
+        }
+    }
 }
 
 /// What bounds the connections of one listener.
@@ -262,5 +276,35 @@ mod tests {
         assert_eq!((&r[4..6], &r[12..]), (&[0, 1][..], &b"\x01a\x00\x00\x01\x00\x01"[..]));
         assert!(formerr(&[0x12, 0x34, 0x81, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_none());
         assert!(formerr(&[1, 2, 3]).is_none());
+    }
+
+    #[test]
+    fn formerr_never_echoes_a_compressed_question() {
+        // Found by the fuzzer: a pointer whose low octet is 0 looked like the root label,
+        // and the echoed question pointed past the end of the answer.
+        let q = [
+            0, 0, 0, 0x80, 0, 1, 0, 0, 0, 0xe6, 0x5b, 0xe6, 0xe6, 0, 0, 0, 2, 0, 0x80, 0, 0,
+        ];
+        let r = formerr(&q).unwrap();
+        assert_eq!((r.len(), &r[4..6]), (12, &[0, 0][..]));
+        hickory_proto::op::Message::from_vec(&r).expect("the FORMERR parses");
+        let long = [
+            &q[..12],
+            &[63u8; 1][..],
+            &[b'a'; 63],
+            &[63],
+            &[b'a'; 63],
+            &[63],
+            &[b'a'; 63],
+            &[63],
+            &[b'a'; 63],
+            &[0, 0, 1, 0, 1],
+        ]
+        .concat();
+        assert_eq!(
+            formerr(&long).unwrap().len(),
+            12,
+            "a name over 255 octets is not echoed"
+        );
     }
 }
