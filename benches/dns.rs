@@ -155,6 +155,7 @@ fn signed(n: usize) -> (std::time::Duration, Zones, Zone, Vec<Row>) {
         denial: ipx::domain::Denial::Nsec3,
         rollover: None,
         since: Timestamp::from_unix(0),
+        unsign_at: None,
     });
     let started = std::time::Instant::now();
     zones.apply(&[Change::DnssecKeyPut(key), Change::ZonePut(zone.clone())]);

@@ -33,13 +33,14 @@ pub fn enable(ctx: &Ctx<'_>, zone: &str) -> Result<String> {
 }
 
 /// Starts turning signing off (CDS/CDNSKEY DELETE); with `ds_gone` the operator confirms the
-/// parent holds no DS any more, and the zone is served unsigned at once.
+/// parent holds no DS any more, and the zone is served unsigned once caches forget it
+/// (`[dnssec] parent_ds_ttl_secs` later; the server's background schedule does it).
 pub fn disable(ctx: &Ctx<'_>, zone: &str, ds_gone: bool) -> Result<String> {
     let zone = zone_of(ctx, zone)?;
     let (team, id, ttl) = (zone.team_id, zone.id, ctx.dnssec.dnskey_ttl);
     let waits = crate::dnssec::waits(ctx.dnssec, 0);
     ctx.store.write_blocking_as(ctx.actor(), move |tx| {
-        tx.disable_dnssec(team, id, None, ttl)?;
+        tx.disable_dnssec(team, id, None, waits, ttl)?;
         if ds_gone {
             tx.dnssec_ds_seen(team, id, waits, ttl)?;
         }
@@ -93,6 +94,9 @@ pub fn show(ctx: &Ctx<'_>, zone: &str) -> Result<String> {
     if let Some(r) = &d.rollover {
         let next = r.next_step_at.map_or("ds-seen".to_string(), |t| t.to_string());
         out += &format!("rollover {}\tnext step {next}\n", r.phase.as_str());
+    }
+    if let Some(at) = d.unsign_at {
+        out += &format!("the parent's DS is gone: served unsigned from {at}\n");
     }
     Ok(out)
 }

@@ -32,9 +32,13 @@ pub struct DnssecView {
     /// The switch: whether the zone is to be signed (`false` while it is being turned off).
     pub enabled: bool,
     /// `unsigned`; `signed` (the parent's DS not confirmed yet); `secure` (confirmed by
-    /// `ds-seen`); `disabling` (still signed, CDS/CDNSKEY DELETE published until `ds-seen`
-    /// confirms the parent's DS is gone).
+    /// `ds-seen`); `disabling` (still signed, CDS/CDNSKEY DELETE published until `ds-seen`,
+    /// or turning it off again, confirms the parent's DS is gone, and then until `unsigned_at`).
     pub state: String,
+    /// While `disabling` once the parent's DS is confirmed gone: when the zone is served
+    /// unsigned (resolvers may cache the DS until then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsigned_at: Option<Timestamp>,
     /// The zone's keys: one combined signing key, two while a rollover runs.
     pub keys: Vec<KeyView>,
     /// The rollover under way, if any.
@@ -80,6 +84,7 @@ fn view(zone: &Zone, keys: &[DnssecKey]) -> DnssecView {
         return DnssecView {
             enabled: false,
             state: "unsigned".into(),
+            unsigned_at: None,
             keys: Vec::new(),
             rollover: None,
         };
@@ -87,6 +92,7 @@ fn view(zone: &Zone, keys: &[DnssecKey]) -> DnssecView {
     DnssecView {
         enabled: d.state != crate::domain::ZoneState::Disabling,
         state: d.state.as_str().into(),
+        unsigned_at: d.unsign_at,
         keys: keys
             .iter()
             .map(|k| KeyView {

@@ -114,12 +114,13 @@ impl RateLimits {
         }
     }
 
-    /// Spends `n` more requests of `class` for `team` (a request that costs more than one:
-    /// signing a zone whole costs its size), at most the whole quota: how long to wait when
-    /// the budget does not hold them.
+    /// Spends `n` more requests of `class` for `team` beyond the one the request itself took
+    /// (a request that costs more than one: signing a zone whole costs its size): how long to
+    /// wait when the budget does not hold them. Together with the request's own they are at
+    /// most the whole quota, so the costliest request still goes through on a full budget.
     pub fn spend(&self, team: Uuid, class: Class, n: u32) -> Result<(), Duration> {
         let (quota, limiter) = self.of(class);
-        let Some(n) = NonZeroU32::new(n.min(*quota)) else {
+        let Some(n) = NonZeroU32::new(n.min(quota.saturating_sub(1))) else {
             return Ok(());
         };
         match limiter.check_key_n(&team, n) {
@@ -177,4 +178,28 @@ pub fn sweep(limits: Arc<RateLimits>, auth: Arc<crate::auth::Authenticator>) -> 
             auth.prune();
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_costliest_request_goes_through_on_a_full_budget_and_then_waits() {
+        let limits = RateLimits::new(&RateLimitConfig {
+            read_per_minute: 100,
+            write_per_minute: 100,
+            provision_per_minute: 10,
+            unauthenticated_per_minute: 100,
+        });
+        let team = Uuid::from_u128(7);
+        limits.check(team, Class::Provision).unwrap(); // the request's own
+        limits.spend(team, Class::Provision, 1_000).unwrap(); // the rest of the quota, no more
+        assert!(limits.check(team, Class::Provision).is_err());
+        assert!(limits.spend(Uuid::from_u128(8), Class::Provision, 0).is_ok());
+        let other = Uuid::from_u128(9);
+        limits.check(other, Class::Provision).unwrap();
+        limits.spend(other, Class::Provision, 3).unwrap();
+        assert!(limits.spend(other, Class::Provision, 9).is_err(), "6 left, 9 asked");
+    }
 }

@@ -212,8 +212,11 @@ async fn update(
             .write_as(caller.actor(), move |tx| tx.enable_dnssec(team, id, expected, enable))
             .await?
     } else {
+        let waits = crate::dnssec::waits(config, 0); // only the parent's DS TTL is waited for
         st.store
-            .write_as(caller.actor(), move |tx| tx.disable_dnssec(team, id, expected, ttl))
+            .write_as(caller.actor(), move |tx| {
+                tx.disable_dnssec(team, id, expected, waits, ttl)
+            })
             .await?
     };
     Ok(with_etag(data(StatusCode::OK, ZoneView::of(&st, &zone)), zone.serial))
@@ -311,8 +314,8 @@ async fn create_zone(st: &AppState, caller: &Caller, team: Uuid, body: CreateZon
 }
 
 /// Records signed per `provision` request a whole-zone signing costs beyond its own: turning
-/// DNSSEC on (or rolling the key of) a 100,000-record zone spends ten, so no team can keep
-/// the store's writer signing (the whole quota at most: one a minute at the default).
+/// DNSSEC on (or rolling the key of) a 100,000-record zone spends the whole `provision`
+/// quota at the default (ten a minute), so no team keeps the store's writer signing.
 const SIGNED_RECORDS_PER_REQUEST: u64 = 10_000;
 
 /// Spends the `provision` budget a whole-zone signing of `zone` costs beyond the request's

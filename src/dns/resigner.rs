@@ -59,6 +59,7 @@ async fn round(store: &Store, zones: &Zones, config: &DnssecConfig, cursors: &mu
             .rollover
             .as_ref()
             .and_then(|r| r.next_step_at)
+            .or(state.unsign_at)
             .is_some_and(|at| at <= Timestamp::now())
         {
             let (id, ttl) = (zone.id, config.dnskey_ttl);
@@ -66,7 +67,7 @@ async fn round(store: &Store, zones: &Zones, config: &DnssecConfig, cursors: &mu
                 .write_as(Actor::operator(), move |tx| tx.dnssec_step(id, ttl))
                 .await
             {
-                tracing::error!(zone = %zone.origin, error = %e, "a rollover step failed; tried again next round");
+                tracing::error!(zone = %zone.origin, error = %e, "a DNSSEC step failed; tried again next round");
             }
         }
         if zone.keys.zone_signers().is_empty() {

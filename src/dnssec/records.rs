@@ -115,6 +115,7 @@ mod tests {
             denial: Denial::Nsec3,
             rollover: None,
             since: Timestamp::now(),
+            unsign_at: None,
         };
         let keys = [key(KeyState::Retiring), key(KeyState::Active)];
         let p = published(b"\x01t\x00", &state, &keys);

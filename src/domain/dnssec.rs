@@ -137,6 +137,11 @@ pub struct ZoneDnssec {
     pub denial: Denial,
     pub rollover: Option<Rollover>,
     pub since: Timestamp,
+    /// Turning off, and the parent's DS confirmed gone: the zone stays signed until then, so
+    /// resolvers that still cache the DS (its TTL, `[dnssec] parent_ds_ttl_secs`) never see
+    /// it unsigned, and is served unsigned from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsign_at: Option<Timestamp>,
 }
 
 /// A key's part in signing.

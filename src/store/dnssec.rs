@@ -124,6 +124,7 @@ impl WriteCtx {
             Some(d) => {
                 let state = ZoneDnssec {
                     state: ZoneState::Signed,
+                    unsign_at: None,
                     ..d.clone()
                 };
                 let zone = self.set_dnssec(
@@ -149,6 +150,7 @@ impl WriteCtx {
             denial: enable.denial,
             rollover: None,
             since: Timestamp::now(),
+            unsign_at: None,
         };
         let summary = format!("key {} algorithm {}, {:?}", key.tag, key.algorithm, state.denial);
         let zone = self.set_dnssec(zone, Some(state), enable.dnskey_ttl, "zone.dnssec_enabled", &summary)?;
@@ -156,13 +158,14 @@ impl WriteCtx {
     }
 
     /// Starts turning signing off: CDS/CDNSKEY DELETE are published and the zone stays
-    /// signed until the parent's DS is confirmed gone (`dnssec_ds_seen`). Returns the zone and
-    /// whether anything changed.
+    /// signed until the parent's DS is confirmed gone (`dnssec_ds_seen`, or asking to turn
+    /// it off again, which completes it). Returns the zone and whether anything changed.
     pub fn disable_dnssec(
         &mut self,
         team: Uuid,
         zone_id: Uuid,
         expected: Option<u32>,
+        waits: Waits,
         dnskey_ttl: u32,
     ) -> Result<(Zone, bool)> {
         self.zone_serial(team, zone_id, expected)?;
@@ -171,7 +174,10 @@ impl WriteCtx {
             return Ok((zone, false));
         };
         if d.state == ZoneState::Disabling {
-            return Ok((zone, false));
+            if d.unsign_at.is_some() {
+                return Ok((zone, false));
+            }
+            return self.ds_gone(zone, d, waits, dnskey_ttl).map(|z| (z, true));
         }
         if d.rollover.is_some() {
             return Err(StoreError::conflict(
@@ -195,7 +201,7 @@ impl WriteCtx {
 
     /// The parent's DS is confirmed as the zone asks for it: for the active key (signed →
     /// secure), for a rollover's new key (the old one may retire), or gone while signing is
-    /// being turned off (then the zone is served unsigned).
+    /// being turned off (then the zone is served unsigned once caches forget the DS).
     pub fn dnssec_ds_seen(&mut self, team: Uuid, zone_id: Uuid, waits: Waits, dnskey_ttl: u32) -> Result<Zone> {
         let (zone, d) = self.signed_zone(team, zone_id)?;
         if let Some(r) = &d.rollover {
@@ -236,19 +242,21 @@ impl WriteCtx {
                 )
             }
             ZoneState::Secure => Ok(zone),
-            ZoneState::Disabling => {
-                for key in self.dnssec_keys(zone.id)? {
-                    self.remove_dnssec_key(key)?;
-                }
-                self.set_dnssec(
-                    zone,
-                    None,
-                    dnskey_ttl,
-                    "zone.dnssec_disabled",
-                    "the parent's DS is gone; served unsigned",
-                )
-            }
+            ZoneState::Disabling if d.unsign_at.is_some() => Ok(zone),
+            ZoneState::Disabling => self.ds_gone(zone, d, waits, dnskey_ttl),
         }
+    }
+
+    /// The parent's DS is gone: the zone stays signed while resolvers may still cache it
+    /// (`waits.parent_ds`), then `dnssec_step` serves it unsigned.
+    fn ds_gone(&mut self, zone: Zone, d: ZoneDnssec, waits: Waits, dnskey_ttl: u32) -> Result<Zone> {
+        let at = Timestamp::now().plus_millis(waits.parent_ds as i64 * 1000);
+        let state = ZoneDnssec {
+            unsign_at: Some(at),
+            ..d
+        };
+        let summary = format!("the parent's DS is gone; served unsigned from {at}");
+        self.set_dnssec(zone, Some(state), dnskey_ttl, "zone.dnssec_ds_gone", &summary)
     }
 
     /// Starts a CSK rollover with `key` (made and sealed by the caller): the new key is
@@ -300,13 +308,30 @@ impl WriteCtx {
         self.set_dnssec(zone, Some(state), dnskey_ttl, "zone.dnssec_rollover_started", &summary)
     }
 
-    /// Moves a zone's rollover on when its next step is due (the background schedule calls
-    /// this); `None` when nothing was due.
+    /// Moves a zone's rollover on, or serves a zone being turned off unsigned, when the next
+    /// step is due (the background schedule calls this); `None` when nothing was due.
     pub fn dnssec_step(&mut self, zone_id: Uuid, dnskey_ttl: u32) -> Result<Option<Zone>> {
         let Some(zone) = self.zone(zone_id)? else {
             return Ok(None);
         };
         let Some(d) = zone.dnssec.clone() else { return Ok(None) };
+        if let Some(at) = d.unsign_at {
+            if at > Timestamp::now() {
+                return Ok(None);
+            }
+            for key in self.dnssec_keys(zone.id)? {
+                self.remove_dnssec_key(key)?;
+            }
+            return self
+                .set_dnssec(
+                    zone,
+                    None,
+                    dnskey_ttl,
+                    "zone.dnssec_disabled",
+                    "caches have forgotten the parent's DS; served unsigned",
+                )
+                .map(Some);
+        }
         let Some(r) = d.rollover.clone() else { return Ok(None) };
         let keys = self.dnssec_keys(zone.id)?;
         let find = |id: Uuid| {

@@ -153,7 +153,11 @@ async fn a_key_rollover_walks_every_state_and_the_zone_validates_throughout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn turning_off_publishes_cds_delete_and_stays_signed_until_the_ds_is_gone() {
-    let app = signed_app(|_| {}).await;
+    let app = signed_app(|c| {
+        c.dnssec.resign_interval_secs = 1;
+        c.dnssec.parent_ds_ttl_secs = 3;
+    })
+    .await;
     let token = app.team("acme", &[]).await;
     let zone = app.zone(&token, "off.test").await;
     app.record(&token, &zone, "www", "A", "192.0.2.1").await;
@@ -188,13 +192,25 @@ async fn turning_off_publishes_cds_delete_and_stays_signed_until_the_ds_is_gone(
         (json!("signed"), view["keys"][0]["tag"].clone())
     );
     assert!(apex(&app, "off.test.", RecordType::CDS).await[0].contains(" 13 2 "));
-    // Off again, and the parent's DS is confirmed gone: unsigned.
+    // Off again, and the parent's DS is confirmed gone: still signed while resolvers may
+    // cache the DS (its TTL and the propagation delay, 4 s here), then unsigned.
     app.patch(&token, &path, json!({ "dnssec": false })).await;
     let r = app.post(&token, &format!("{path}/dnssec/ds-seen"), json!({})).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.data()["state"], "disabling");
+    assert!(r.data()["unsigned_at"].is_string(), "{}", r.body);
+    validated(app.dns_addr(), &anchors, "off.test", "www.off.test", "A").await;
+    let mut v = dnssec(&app, &token, &zone).await;
+    for _ in 0..100 {
+        if v["state"] == "unsigned" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        v = dnssec(&app, &token, &zone).await;
+    }
     assert_eq!(
-        r.data(),
-        &json!({ "enabled": false, "state": "unsigned", "keys": [], "rollover": null })
+        v,
+        json!({ "enabled": false, "state": "unsigned", "keys": [], "rollover": null })
     );
     let m = udp_query(app.dns_addr(), &do_query("www.off.test.", RecordType::A)).await;
     assert!(rrsigs(&m).is_empty() && m.answers.len() == 1, "served unsigned: {m:?}");
@@ -275,7 +291,7 @@ async fn a_signed_zone_comes_back_the_same_after_a_restart_and_its_key_is_never_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_turn_signing_on_show_it_and_turn_it_off_with_the_cli() {
-    let app = signed_app(|_| {}).await;
+    let app = signed_app(|c| c.dnssec.resign_interval_secs = 1).await;
     let token = app.team("acme", &[]).await;
     let zone = app.zone(&token, "cli.test").await;
     use ipx::admin::{Command, DnssecCmd, ZoneCmd};
@@ -307,8 +323,16 @@ async fn operators_turn_signing_on_show_it_and_turn_it_off_with_the_cli() {
     })
     .await
     .unwrap();
-    assert!(out.contains("unsigned"), "{out}");
-    assert_eq!(dnssec(&app, &token, &zone).await["state"], "unsigned");
+    assert!(out.contains("served unsigned from"), "{out}");
+    let mut state = dnssec(&app, &token, &zone).await["state"].clone();
+    for _ in 0..100 {
+        if state == "unsigned" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        state = dnssec(&app, &token, &zone).await["state"].clone();
+    }
+    assert_eq!(state, "unsigned", "once caches forget the DS (2 s here)");
     let err = run(DnssecCmd::Show {
         zone: "nope.test".into(),
     })
