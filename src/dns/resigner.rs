@@ -78,14 +78,15 @@ async fn round(store: &Store, zones: &Zones, config: &DnssecConfig, cursors: &mu
             Some(super::signed::Chain::Nsec(c)) => c.len(),
             None => continue,
         };
-        let visit = chain_len.div_ceil(rounds).max(1);
+        // At most what one write signs, so every name looked at is signed if due (a zone of
+        // millions of names then takes more rounds per sweep rather than skipping names).
+        let visit = chain_len.div_ceil(rounds).clamp(1, MAX_NAMES_PER_WRITE);
         let cursor = cursors.get(&zone.id).map(Vec::as_slice);
-        let (mut names, next) = due(zone, cursor, visit, &clock);
+        let (names, next) = due(zone, cursor, visit, &clock);
         match next {
             Some(n) => cursors.insert(zone.id, n),
             None => cursors.remove(&zone.id),
         };
-        names.truncate(MAX_NAMES_PER_WRITE);
         if names.is_empty() {
             continue;
         }

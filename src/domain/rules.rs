@@ -75,6 +75,13 @@ pub fn check(zone: &DomainName, new: &NewRecord, others: &[Record]) -> Result<()
             "a CNAME cannot be at the zone apex (RFC 1034 §3.6.2)",
         ));
     }
+    if rtype == RecordType::DS && &new.name == zone {
+        return Err(invalid(
+            "invalid_record",
+            "name",
+            "a DS record at the apex belongs in the parent zone, at the registrar; here DS records go at delegations (RFC 4035 §2.4)",
+        ));
+    }
     let is_cname = rtype == RecordType::CNAME;
     if let Some(o) = others.iter().find(|o| is_cname || o.rtype == RecordType::CNAME) {
         let whose = if o.managed { "managed " } else { "" };

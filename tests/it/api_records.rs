@@ -730,6 +730,10 @@ async fn ds_digests_of_the_wrong_length_and_deceptive_names_are_refused() {
         let r = app.record(&token, &zone, "sub", "DS", &bad).await;
         assert_eq!((r.status.as_u16(), r.code()), (422, "invalid_record"), "{bad}");
     }
+    // The zone's own DS is the parent's to serve.
+    let r = app.record(&token, &zone, "@", "DS", &good).await;
+    assert_eq!((r.status.as_u16(), r.code()), (422, "invalid_record"), "{}", r.body);
+    assert!(r.body.to_string().contains("parent"), "{}", r.body);
     for name in ["admin\u{202E}gpj.exe", "zero\u{200B}width"] {
         assert_eq!(
             app.post(&token, "/v1/projects", serde_json::json!({ "name": name }))

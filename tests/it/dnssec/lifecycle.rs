@@ -205,7 +205,7 @@ async fn turning_off_publishes_cds_delete_and_stays_signed_until_the_ds_is_gone(
         if v["state"] == "unsigned" {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         v = dnssec(&app, &token, &zone).await;
     }
     assert_eq!(
@@ -329,7 +329,7 @@ async fn operators_turn_signing_on_show_it_and_turn_it_off_with_the_cli() {
         if state == "unsigned" {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         state = dnssec(&app, &token, &zone).await["state"].clone();
     }
     assert_eq!(state, "unsigned", "once caches forget the DS (2 s here)");
