@@ -114,15 +114,12 @@ async fn list(
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let zone_id = caller.zone(parse_id(&zone_id, "zone")?)?;
     let (limit, after) = (q.limit, q.after);
-    let (zone, p) = st
-        .store
-        .read(move |r| {
-            let zone = r.team_zone(team, zone_id)?;
-            let with_soa = after.is_none();
-            let p = r.records(zone_id, after.or(Some(zone_id)), limit - usize::from(with_soa))?;
-            Ok((zone, p))
-        })
-        .await?;
+    let (zone, p) = st.store.read_page(move |r| {
+        let zone = r.team_zone(team, zone_id)?;
+        let with_soa = after.is_none();
+        let p = r.records(zone_id, after.or(Some(zone_id)), limit - usize::from(with_soa))?;
+        Ok((zone, p))
+    })?;
     let mut items = Vec::with_capacity(p.items.len() + 1);
     let mut next = p.next;
     if q.after.is_none() {
@@ -155,8 +152,7 @@ async fn show(
     let id = parse_id(&id, "record")?;
     let (zone, record) = st
         .store
-        .read(move |r| Ok((r.team_zone(team, zone_id)?, r.record(zone_id, id)?)))
-        .await?;
+        .read_page(move |r| Ok((r.team_zone(team, zone_id)?, r.record(zone_id, id)?)))?;
     let view = match record {
         Some(rec) => RecordView::from(&rec),
         None if id == zone.id => RecordView::soa(&zone),
