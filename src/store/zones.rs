@@ -1,7 +1,6 @@
 //! Zones: their rows and names, their serial and IXFR journal, and the per-team count of
 //! the records they hold.
 
-use std::collections::HashMap;
 
 use hickory_proto::rr::RecordType;
 use redb::{ReadableTable, ReadableTableMetadata};
@@ -183,15 +182,23 @@ impl WriteCtx {
         }
         self.check_team_records(team, seed.records.len() as i64, "records")?;
         // Check the whole seed in memory first: nothing may be written if any record is bad.
-        let mut by_name: HashMap<&DomainName, Vec<Record>> = HashMap::new();
+        // Records are checked name by name (in the order given at each name), so only one
+        // name's records are held twice at a time, not the whole zone's (a million-record
+        // import).
         let now = Timestamp::now();
         let zone_id = new_id();
+        let mut order: Vec<usize> = (0..seed.records.len()).collect();
+        order.sort_by(|&a, &b| seed.records[a].name.cmp(&seed.records[b].name));
         let mut rows = Vec::with_capacity(seed.records.len());
-        for new in &seed.records {
-            let others = by_name.entry(&new.name).or_default();
-            rules::check(&seed.name, new, others)?;
+        let mut at_name: Vec<Record> = Vec::new();
+        for i in order {
+            let new = &seed.records[i];
+            if at_name.first().is_some_and(|r| r.name != new.name) {
+                at_name.clear();
+            }
+            rules::check(&seed.name, new, &at_name)?;
             let row = Record::new(zone_id, new, now);
-            others.push(row.clone());
+            at_name.push(row.clone());
             rows.push(row);
         }
         let nameservers = seed
@@ -200,6 +207,7 @@ impl WriteCtx {
             .filter(|r| r.managed && r.data.rtype == RecordType::NS && r.name == seed.name)
             .map(|r| r.data.content.clone())
             .collect();
+        drop(seed.records); // the rows hold it all now
         let zone = Zone {
             id: zone_id,
             team_id: team,
