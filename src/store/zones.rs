@@ -1,7 +1,6 @@
 //! Zones: their rows and names, their serial and IXFR journal, and the per-team count of
 //! the records they hold.
 
-
 use hickory_proto::rr::RecordType;
 use redb::{ReadableTable, ReadableTableMetadata};
 use uuid::Uuid;
