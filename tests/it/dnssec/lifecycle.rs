@@ -52,6 +52,19 @@ async fn a_key_rollover_walks_every_state_and_the_zone_validates_throughout() {
         validated(dns, &anchors, "roll.test", "www.roll.test", "A").await;
         validated(dns, &anchors, "roll.test", "nope.roll.test", "A").await;
     };
+    // A validating resolver that keeps what it learns (the DNSKEY set for its TTL) and trusts
+    // the old DS throughout, as resolvers do until the parent's DS changes.
+    let unbound = super::validate::start_unbound(&dir, "roll.test", old["ds"][0].as_str().unwrap(), dns);
+    let resolver_validates = |n: u32| {
+        let addr = unbound.addr;
+        async move {
+            for name in ["www.roll.test.".to_string(), format!("nope{n}.roll.test.")] {
+                let m = super::validate::resolve(addr, &name, RecordType::A).await;
+                assert!(m.metadata.authentic_data, "unbound validates {name}\n{m:?}");
+            }
+        }
+    };
+    resolver_validates(0).await;
     // The parent confirms the first DS: signed becomes secure.
     let r = app
         .post(&token, &format!("/v1/zones/{zone}/dnssec/ds-seen"), json!({}))
@@ -78,6 +91,7 @@ async fn a_key_rollover_walks_every_state_and_the_zone_validates_throughout() {
         "the old key's CDS still: {cds:?}"
     );
     both_valid(old_ds.clone()).await;
+    resolver_validates(1).await;
 
     // Ready: the new key signs the zone; its CDS asks the parent for its DS.
     let ready = wait_view(&app, &token, &zone, |v| v["rollover"]["state"] == "ready").await;
@@ -104,6 +118,7 @@ async fn a_key_rollover_walks_every_state_and_the_zone_validates_throughout() {
         "{cds:?}"
     );
     both_valid(old_ds.clone()).await; // resolvers holding the old DS
+    resolver_validates(2).await;
     let new_ds = anchor_file(&dir, "roll.test", &[Anchor::Ds(&new)]);
     both_valid(new_ds.clone()).await; // and parents that already switched
 

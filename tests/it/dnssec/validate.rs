@@ -187,9 +187,9 @@ async fn the_axfr_dump_passes_ldns_verify_zone_and_kzonecheck_in_both_denial_mod
 
 /// A validating unbound that asks `stub` for `zone`, trusting `ds` (a DS in presentation
 /// form after owner, class and type).
-struct Unbound {
+pub(super) struct Unbound {
     child: Child,
-    addr: SocketAddr,
+    pub(super) addr: SocketAddr,
 }
 
 impl Drop for Unbound {
@@ -199,7 +199,7 @@ impl Drop for Unbound {
     }
 }
 
-fn start_unbound(dir: &Path, zone: &str, ds: &str, stub: SocketAddr) -> Unbound {
+pub(super) fn start_unbound(dir: &Path, zone: &str, ds: &str, stub: SocketAddr) -> Unbound {
     let program = tool("unbound", "apt-get install unbound");
     let port = free_port();
     let d = dir.join(format!("unbound-{port}"));
@@ -227,7 +227,7 @@ fn start_unbound(dir: &Path, zone: &str, ds: &str, stub: SocketAddr) -> Unbound 
 }
 
 /// Asks a resolver with RD set; retried while it starts.
-async fn resolve(resolver: SocketAddr, name: &str, rtype: RecordType) -> hickory_proto::op::Message {
+pub(super) async fn resolve(resolver: SocketAddr, name: &str, rtype: RecordType) -> hickory_proto::op::Message {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let mut q = do_query(name, rtype);
@@ -260,6 +260,20 @@ async fn unbound_validates_with_ad_and_a_tampered_signature_is_servfail_there_an
     }
     let nx = resolve(unbound.addr, "nope.parent.test.", RecordType::A).await;
     assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    // Through edits: names made after unbound started, an answer, a NODATA and a CNAME.
+    assert_eq!(app.record(&token, &zone, "fresh", "A", "192.0.2.91").await.status, 201);
+    assert_eq!(app.record(&token, &zone, "alias", "CNAME", "fresh").await.status, 201);
+    for (name, rtype, rcode) in [
+        ("fresh.parent.test.", RecordType::A, ResponseCode::NoError),
+        ("fresh.parent.test.", RecordType::TXT, ResponseCode::NoError),
+        ("alias.parent.test.", RecordType::A, ResponseCode::NoError),
+    ] {
+        let m = resolve(unbound.addr, name, rtype).await;
+        assert!(
+            m.metadata.authentic_data && m.metadata.response_code == rcode,
+            "{name} {rtype}: validated after the edit\n{m:?}"
+        );
+    }
 
     proxy.tamper(true);
     let m = resolve(unbound.addr, "victim.parent.test.", RecordType::A).await;
