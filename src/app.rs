@@ -331,7 +331,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         api::rate_limits::sweep(rate_limits.clone(), auth.clone()),
         api::idempotency::sweep(store.clone()),
         watch_store(store.clone()),
-        dns::resigner::start(store.clone(), zones.clone(), config.dnssec.clone(), stopped.clone()),
+        dns::resigner::start(
+            store.clone(),
+            zones.clone(),
+            config.dnssec.clone(),
+            metrics.clone(),
+            stopped.clone(),
+        ),
     ];
     background.extend(metrics.clone().map(upkeep));
     // What each secondary serves, asked once DNS answers (it may be a secondary's primary).

@@ -18,6 +18,7 @@ use super::Zones;
 use super::signer::{Clock, due};
 use crate::config::DnssecConfig;
 use crate::domain::{Actor, Timestamp};
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// Names one write signs again at most; the rest wait for the next round.
@@ -25,8 +26,14 @@ const MAX_NAMES_PER_WRITE: usize = 2_000;
 /// The longest a sweep of a zone takes: every name is looked at this often.
 const MAX_SWEEP_SECS: u64 = 86_400;
 
-/// Runs until `stop` turns true.
-pub fn start(store: Store, zones: Arc<Zones>, config: DnssecConfig, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+/// Runs until `stop` turns true; failures are counted in `metrics` when it is on.
+pub fn start(
+    store: Store,
+    zones: Arc<Zones>,
+    config: DnssecConfig,
+    metrics: Option<Arc<Metrics>>,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut cursors: HashMap<Uuid, Vec<u8>> = HashMap::new();
         let mut tick = tokio::time::interval(Duration::from_secs(config.resign_interval_secs));
@@ -39,13 +46,24 @@ pub fn start(store: Store, zones: Arc<Zones>, config: DnssecConfig, mut stop: wa
             if *stop.borrow() {
                 return;
             }
-            round(&store, &zones, &config, &mut cursors).await;
+            let failed = |kind| {
+                if let Some(m) = &metrics {
+                    m.dnssec_failed(kind);
+                }
+            };
+            round(&store, &zones, &config, &mut cursors, failed).await;
         }
     })
 }
 
 /// One look at every signed zone.
-async fn round(store: &Store, zones: &Zones, config: &DnssecConfig, cursors: &mut HashMap<Uuid, Vec<u8>>) {
+async fn round(
+    store: &Store,
+    zones: &Zones,
+    config: &DnssecConfig,
+    cursors: &mut HashMap<Uuid, Vec<u8>>,
+    failed: impl Fn(&'static str),
+) {
     let map = zones.load();
     let clock = Clock::now(config.policy());
     // A sweep takes at most a quarter of the refresh time, so a due signature is met well
@@ -68,10 +86,12 @@ async fn round(store: &Store, zones: &Zones, config: &DnssecConfig, cursors: &mu
                 .await
             {
                 tracing::error!(zone = %zone.origin, error = %e, "a DNSSEC step failed; tried again next round");
+                failed("step");
             }
         }
         if zone.keys.zone_signers().is_empty() {
-            continue; // its keys do not open: logged at start-up
+            failed("keys"); // logged at start-up; its signatures will run out
+            continue;
         }
         let chain_len = match zone.signed.as_ref().map(|s| &s.chain) {
             Some(super::signed::Chain::Nsec3(c)) => c.len(),
@@ -93,7 +113,10 @@ async fn round(store: &Store, zones: &Zones, config: &DnssecConfig, cursors: &mu
         let (id, count) = (zone.id, names.len());
         match store.write_as(Actor::operator(), move |tx| tx.resign(id, names)).await {
             Ok(_) => tracing::debug!(zone = %zone.origin, names = count, "signed again what came due"),
-            Err(e) => tracing::error!(zone = %zone.origin, error = %e, "re-signing failed; tried again next round"),
+            Err(e) => {
+                tracing::error!(zone = %zone.origin, error = %e, "re-signing failed; tried again next round");
+                failed("resign");
+            }
         }
     }
 }

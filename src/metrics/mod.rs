@@ -107,6 +107,11 @@ impl Metrics {
             "NOTIFY rounds to a secondary, by outcome (acknowledged, or unanswered after every retry).",
         );
         describe(
+            "ipx_dnssec_failures_total",
+            None,
+            "Background DNSSEC work that failed, by kind: resign (signing again what came due), step (a rollover or switch-off step), keys (a signed zone's keys do not open); signatures run out unless it stops.",
+        );
+        describe(
             "ipx_jobs_finished_total",
             None,
             "Provisioning job runs ended, by step and state (done, failed).",
@@ -181,6 +186,12 @@ impl Metrics {
     /// A NOTIFY round to a secondary ended: `acknowledged` or `unanswered`.
     pub fn notify_sent(&self, outcome: &'static str) {
         self.counter("ipx_dns_notifies_sent_total", vec![Label::new("outcome", outcome)])
+            .increment(1);
+    }
+
+    /// Background DNSSEC work of `kind` (resign, step, keys) failed for a zone.
+    pub fn dnssec_failed(&self, kind: &'static str) {
+        self.counter("ipx_dnssec_failures_total", vec![Label::new("kind", kind)])
             .increment(1);
     }
 
