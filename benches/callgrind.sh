@@ -72,4 +72,4 @@ TOTAL=$(callgrind_annotate "$FILE" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(","
 echo "zone: $NAMES names; $COMPLETED of $QUERIES queries answered"
 python3 -c "print(f'user-space instructions per answer: {$TOTAL / max($COMPLETED, 1):,.0f}')"
 echo
-callgrind_annotate --inclusive=no "$FILE" 2>/dev/null | sed -n '/^Ir/,$p' | head -n $((TOP + 3))
+callgrind_annotate --inclusive=no "$FILE" 2>/dev/null | sed -n "/^Ir/,\$p" | sed -n "1,$((TOP + 7))p" # sed reads it all: no SIGPIPE

@@ -5,6 +5,7 @@
 # ipx is pinned to core 1 with one UDP thread; dnsperf, the editor and the checker to core 0.
 #
 #   bash benches/edits_under_load.sh [--edits-per-second 500] [--seconds 10] [--names 10000]
+#   bash benches/edits_under_load.sh --smoke    # seconds, not minutes: proves the script works (CI)
 #   IPX_BIN=/path/to/ipx bash benches/edits_under_load.sh    # that binary, no build
 #
 # Needs: dnsperf, python3, taskset.
@@ -17,6 +18,7 @@ while [ $# -gt 0 ]; do
     --edits-per-second) RATE=$2; shift 2 ;;
     --seconds) SECONDS_=$2; shift 2 ;;
     --names) NAMES=$2; shift 2 ;;
+    --smoke) RATE=50 SECONDS_=1 NAMES=200; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -128,6 +130,7 @@ p = lambda q: lats[int(q * (len(lats) - 1))] * 1000 if lats else 0
 print(f"edits: {done[0] / seconds:.0f}/s ({failed[0]} failed), PATCH p50 {p(0.5):.1f} ms p99 {p(0.99):.1f} ms; "
       f"answers checked: {checked[0]}, wrong: {len(wrong)}")
 for w in wrong[:5]: print("  wrong:", w)
+sys.exit(1 if wrong or failed[0] else 0)
 PY
 
 echo "idle:        $(dnsperf_qps) answers/s"
@@ -135,6 +138,8 @@ taskset -c 0 python3 "$WORK/load.py" "$API" "$TOKEN" "$ZONE" "$PORT" "$RATE" "$(
 LOAD=$!
 sleep 0.5
 echo "with edits:  $(dnsperf_qps) answers/s"
-wait "$LOAD"
+STATUS=0
+wait "$LOAD" || STATUS=$?
 cat "$WORK/load.out"
 echo "idle again:  $(dnsperf_qps) answers/s"
+exit "$STATUS"   # a wrong answer or a failed edit fails the run

@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
 done
 command -v knotd >/dev/null || { echo "knot is not installed: apt-get install knot" >&2; exit 2; }
 
-cargo build --release --quiet
+if [ -z "${IPX_BIN:-}" ]; then cargo build --release --quiet; fi
 BIN=${IPX_BIN:-$PWD/target/release/ipx}
 WORK=$(mktemp -d)
 PIDS=()
