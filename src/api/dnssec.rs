@@ -161,7 +161,7 @@ async fn rollover(
     let team = caller.require(Scope::write(Resource::Dns))?.team.id;
     let id = caller.zone(parse_id(&id, "zone")?)?;
     idem.once(&st, &caller, async {
-        super::zones::charge_signing(&st, team, id, true).await?;
+        super::zones::charge_signing(&st, team, id, None, true).await?;
         let config = &st.config.dnssec;
         let key = {
             let (sealer, algorithm) = (st.sealer.clone(), config.algorithm);

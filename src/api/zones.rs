@@ -196,7 +196,7 @@ async fn update(
     let config = &st.config.dnssec;
     let ttl = config.dnskey_ttl;
     if on {
-        charge_signing(&st, team, id, false).await?;
+        charge_signing(&st, team, id, expected, false).await?;
     }
     let (zone, _) = if on {
         let (sealer, algorithm, denial) = (st.sealer.clone(), config.algorithm, config.denial);
@@ -320,9 +320,19 @@ const SIGNED_RECORDS_PER_REQUEST: u64 = 10_000;
 
 /// Spends the `provision` budget a whole-zone signing of `zone` costs beyond the request's
 /// own. Turning on a zone that is signed already signs nothing (`rollover`: a key rollover
-/// always does).
-pub(super) async fn charge_signing(st: &AppState, team: Uuid, zone: Uuid, rollover: bool) -> ApiResult<()> {
-    let z = st.store.read(move |r| r.team_zone(team, zone)).await?;
+/// always does). A request whose If-Match (`expected`) is stale fails first and spends
+/// nothing.
+pub(super) async fn charge_signing(
+    st: &AppState,
+    team: Uuid,
+    zone: Uuid,
+    expected: Option<u32>,
+    rollover: bool,
+) -> ApiResult<()> {
+    let z = st.store.read_page(move |r| {
+        r.zone_serial(team, zone, expected)?;
+        r.team_zone(team, zone)
+    })?;
     if !rollover && z.dnssec.is_some() {
         return Ok(());
     }
