@@ -7,19 +7,25 @@
 #   bash benches/dnsperf.sh [--names 10000] [--seconds 10] [--rounds 2] [--servers "ipx nsd knot"]
 #   bash benches/dnsperf.sh --smoke     # seconds, not minutes: proves the script works (CI)
 #   METRICS_LISTEN= bash benches/dnsperf.sh --servers ipx   # ipx with metrics off (default on)
+#   bash benches/dnsperf.sh --cores 2   # two workers per server on both cores, dnsperf beside
+#
+# With --cores 2 the servers and dnsperf share both cores, so the rate is the client's limit;
+# what it shows is whether CPU per answer stays flat with a second worker (nothing shared
+# between ipx's UDP threads but the snapshot they read).
 #
 # Needs: dnsperf, nsd, knot (apt-get install dnsperf nsd knot). Response rate limiting is off in
 # all three (NSD has it on by default; Knot's is off unless configured; ipx is told so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-NAMES=10000 SECONDS_=10 ROUNDS=2 SERVERS="ipx nsd knot"
+NAMES=10000 SECONDS_=10 ROUNDS=2 SERVERS="ipx nsd knot" CORES=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --names) NAMES=$2; shift 2 ;;
     --seconds) SECONDS_=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --servers) SERVERS=$2; shift 2 ;;
+    --cores) CORES=$2; shift 2 ;;
     --smoke) NAMES=200 SECONDS_=1 ROUNDS=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -48,6 +54,12 @@ gen_zone "$ZONE" "$NAMES" "$ZF"
 QF=$WORK/queries.txt
 gen_queries "$ZONE" "$NAMES" 200000 "$QF"
 
+case $CORES in
+  1) SERVER_CPUS=1 CLIENT_CPUS=0 ;;
+  2) SERVER_CPUS=0,1 CLIENT_CPUS=0,1 ;;
+  *) echo "--cores is 1 or 2" >&2; exit 2 ;;
+esac
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # The server's processes: the one started and all its descendants (NSD forks xfrd, which
@@ -70,7 +82,7 @@ start_ipx() {
   local data=$WORK/ipx-data
   "$BIN" --data-dir "$data" team create bench >/dev/null
   "$BIN" --data-dir "$data" zone import "$ZF" --team bench >/dev/null
-  IPX_DEMO_ENABLED=false IPX_RRL_ENABLED=false IPX_DNS_UDP_THREADS=1 taskset -c 1 "$BIN" --data-dir "$data" serve \
+  IPX_DEMO_ENABLED=false IPX_RRL_ENABLED=false IPX_DNS_UDP_THREADS=$CORES taskset -c "$SERVER_CPUS" "$BIN" --data-dir "$data" serve \
     --dns-listen "127.0.0.1:$1" --api-listen 127.0.0.1:0 --metrics-listen "${METRICS_LISTEN-127.0.0.1:0}" 2>"$WORK/ipx.log" >/dev/null &
   STARTED=$!
 }
@@ -80,7 +92,7 @@ start_nsd() {
   cat >"$d/nsd.conf" <<NSD
 server:
     ip-address: 127.0.0.1@$1
-    server-count: 1
+    server-count: $CORES
     minimal-responses: yes
     rrl-ratelimit: 0
     username: ""
@@ -98,7 +110,7 @@ zone:
     name: $ZONE
     zonefile: $ZONE.zone
 NSD
-  taskset -c 1 nsd -d -c "$d/nsd.conf" 2>>"$d/nsd.log" &
+  taskset -c "$SERVER_CPUS" nsd -d -c "$d/nsd.conf" 2>>"$d/nsd.log" &
   STARTED=$!
 }
 
@@ -109,8 +121,8 @@ server:
     listen: 127.0.0.1@$1
     rundir: $d
     background-workers: 1
-    udp-workers: 1
-    tcp-workers: 1
+    udp-workers: $CORES
+    tcp-workers: $CORES
 database:
     storage: $d
 template:
@@ -123,7 +135,7 @@ log:
   - target: stderr
     any: warning
 KNOT
-  taskset -c 1 knotd -c "$d/knot.conf" 2>"$d/knot.log" &
+  taskset -c "$SERVER_CPUS" knotd -c "$d/knot.conf" 2>"$d/knot.log" &
   STARTED=$!
 }
 
@@ -146,7 +158,7 @@ measure() {
   dnsperf -s 127.0.0.1 -p "$port" $extra -d "$QF" -l 1 -c "$clients" -q 200 >/dev/null 2>&1 || true # warm-up
   local before after out
   before=$(cpu_ticks "$pid")
-  out=$(taskset -c 0 dnsperf -s 127.0.0.1 -p "$port" $extra -d "$QF" -l "$SECONDS_" -c "$clients" -q 200 2>&1)
+  out=$(taskset -c "$CLIENT_CPUS" dnsperf -s 127.0.0.1 -p "$port" $extra -d "$QF" -l "$SECONDS_" -c "$clients" -q 200 2>&1)
   after=$(cpu_ticks "$pid")
   local completed lost qps
   completed=$(echo "$out" | awk '/Queries completed:/ {print $3}')
@@ -159,7 +171,11 @@ print('$s $mode', float('$qps'), (user+system)*1e6/q, $lost, user*1e6/q, system*
 }
 
 echo "zone: $NAMES names ($(grep -c ' IN ' "$ZF") records), ${SECONDS_}s per run, $ROUNDS rounds;"
-echo "servers on core 1 (one UDP worker each), dnsperf on core 0 (UDP: 4 clients, TCP: 8 connections)"
+if [ "$CORES" = 1 ]; then
+  echo "servers on core 1 (one UDP worker each), dnsperf on core 0 (UDP: 4 clients, TCP: 8 connections)"
+else
+  echo "servers on both cores (two UDP workers each), dnsperf beside them (UDP: 4 clients, TCP: 8 connections)"
+fi
 for ((r = 0; r < ROUNDS; r++)); do
   for mode in udp tcp; do
     for s in $SERVERS; do measure "$s" "$mode"; done
