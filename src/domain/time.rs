@@ -61,9 +61,11 @@ impl Timestamp {
     /// Reads what `Display` writes (milliseconds optional).
     pub fn parse(text: &str) -> Option<Self> {
         let b = text.as_bytes();
+        // Read byte by byte: every record of a page has two of these.
         let digits = |r: std::ops::Range<usize>| -> Option<i64> {
-            let s = text.get(r)?;
-            s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
+            b.get(r)?
+                .iter()
+                .try_fold(0i64, |n, &c| c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0')))
         };
         if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
             return None;
@@ -85,8 +87,34 @@ impl Timestamp {
     }
 }
 
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Timestamp {
+    /// The RFC 3339 text in a fixed buffer when the year has four digits (every instant
+    /// this program makes): written without the formatting machinery, since every record
+    /// of an API page shows two.
+    fn rfc3339(self) -> Option<[u8; 24]> {
+        let (year, month, day, hour, minute, second, millis) = self.civil();
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut n: i64| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, month);
+        put(8, 2, day);
+        put(11, 2, hour);
+        put(14, 2, minute);
+        put(17, 2, second);
+        put(20, 3, millis);
+        Some(out)
+    }
+
+    /// (year, month, day, hour, minute, second, millisecond), proleptic Gregorian, UTC.
+    fn civil(self) -> (i64, i64, i64, i64, i64, i64, i64) {
         // Civil-from-days (H. Hinnant), valid for the proleptic Gregorian calendar.
         let secs = self.millis.div_euclid(1000);
         let millis = self.millis.rem_euclid(1000);
@@ -101,12 +129,19 @@ impl fmt::Display for Timestamp {
         let day = doy - (153 * mp + 2) / 5 + 1;
         let month = if mp < 10 { mp + 3 } else { mp - 9 };
         let year = yoe + era * 400 + i64::from(month <= 2);
+        (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60, millis)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(text) = self.rfc3339() {
+            return f.write_str(std::str::from_utf8(&text).expect("ASCII digits"));
+        }
+        let (year, month, day, hour, minute, second, millis) = self.civil();
         write!(
             f,
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
+            "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z"
         )
     }
 }
@@ -124,7 +159,10 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        match self.rfc3339() {
+            Some(text) => s.serialize_str(std::str::from_utf8(&text).expect("ASCII digits")),
+            None => s.collect_str(self),
+        }
     }
 }
 
@@ -222,6 +260,36 @@ mod tests {
         ] {
             assert_eq!(Timestamp::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_fast_text_is_the_formatted_text_and_reads_back() {
+        // Every 7,919,993 s (a prime, so seconds, days and months all move) from 1900 to 2200,
+        // plus the edges of the fast path.
+        let mut samples: Vec<i64> = (-2_208_988_800_000i64..7_258_118_400_000)
+            .step_by(7_919_993_001)
+            .collect();
+        samples.extend([
+            -62_167_219_200_000,
+            253_402_300_799_999,
+            951_868_799_999,
+            951_868_800_000,
+        ]);
+        for millis in samples {
+            let t = Timestamp { millis };
+            let (year, month, day, hour, minute, second, ms) = t.civil();
+            let slow = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{ms:03}Z");
+            assert_eq!(t.to_string(), slow, "{millis}");
+            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{slow}\""));
+            assert_eq!(Timestamp::parse(&slow), Some(t), "{slow}");
+        }
+        // Past year 9999 the formatter says so rather than a wrong four digits.
+        let far = Timestamp {
+            millis: 253_402_300_800_000,
+        };
+        assert_eq!(far.to_string(), "10000-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp::parse("2026-11-26T00:0a:00Z"), None);
+        assert_eq!(Timestamp::parse("2026-11-26T00:00:00.0x5Z"), None);
     }
 
     #[test]
