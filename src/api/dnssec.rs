@@ -142,6 +142,15 @@ async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>
     current(&st, team, id, StatusCode::OK).await
 }
 
+/// A new signing key for `zone` with the configured algorithm, sealed; made on the blocking
+/// pool (key generation and sealing are CPU work).
+pub(super) async fn new_key(st: &AppState, zone: Uuid) -> ApiResult<DnssecKey> {
+    let (sealer, algorithm) = (st.sealer.clone(), st.config.dnssec.algorithm);
+    tokio::task::spawn_blocking(move || crate::dnssec::new_key(algorithm, zone, &sealer))
+        .await
+        .map_err(|e| super::ApiError::internal(format_args!("key generation failed: {e}")))
+}
+
 #[utoipa::path(
     post,
     path = "/zones/{zone_id}/dnssec/rollover",
@@ -163,12 +172,7 @@ async fn rollover(
     idem.once(&st, &caller, async {
         super::zones::charge_signing(&st, team, id, None, true).await?;
         let config = &st.config.dnssec;
-        let key = {
-            let (sealer, algorithm) = (st.sealer.clone(), config.algorithm);
-            tokio::task::spawn_blocking(move || crate::dnssec::new_key(algorithm, id, &sealer))
-                .await
-                .map_err(|e| super::ApiError::internal(format_args!("key generation failed: {e}")))?
-        };
+        let key = new_key(&st, id).await?;
         let (waits, ttl) = (crate::dnssec::waits(config, 0), config.dnskey_ttl);
         st.store
             .write_as(caller.actor(), move |tx| tx.start_rollover(team, id, key, waits, ttl))

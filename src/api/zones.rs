@@ -199,13 +199,9 @@ async fn update(
         charge_signing(&st, team, id, expected, false).await?;
     }
     let (zone, _) = if on {
-        let (sealer, algorithm, denial) = (st.sealer.clone(), config.algorithm, config.denial);
-        let key = tokio::task::spawn_blocking(move || crate::dnssec::new_key(algorithm, id, &sealer))
-            .await
-            .map_err(|e| ApiError::internal(format_args!("key generation failed: {e}")))?;
         let enable = crate::store::Enable {
-            key,
-            denial,
+            key: super::dnssec::new_key(&st, id).await?,
+            denial: config.denial,
             dnskey_ttl: ttl,
         };
         st.store
