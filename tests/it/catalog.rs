@@ -11,7 +11,7 @@ use ipx::admin::{Command, ZoneCmd};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{TestApp, connect_from, query, spawn_app_with, tcp_query, udp_query};
+use crate::helpers::{TestApp, connect_from, query, query_over, spawn_app_with, udp_query};
 use crate::tsig_keys::make_key;
 
 pub const CATALOG: &str = "catalog.ipx.invalid";
@@ -183,11 +183,7 @@ async fn the_catalog_is_transferred_only_to_those_allowed_and_answers_no_lookups
     ] {
         for tcp in [false, true] {
             let q = query(name, rtype, true);
-            let r = if tcp {
-                tcp_query(app.dns_addr(), &q).await
-            } else {
-                udp_query(app.dns_addr(), &q).await
-            };
+            let r = query_over(tcp, app.dns_addr(), &q).await;
             assert_eq!(
                 r.metadata.response_code,
                 ResponseCode::Refused,

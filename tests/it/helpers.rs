@@ -294,6 +294,15 @@ pub async fn tcp_query(addr: SocketAddr, m: &Message) -> Message {
     exchange(TcpStream::connect(addr).await.unwrap(), m).await
 }
 
+/// `tcp_query` when `tcp`, else `udp_query`.
+pub async fn query_over(tcp: bool, addr: SocketAddr, m: &Message) -> Message {
+    if tcp {
+        tcp_query(addr, m).await
+    } else {
+        udp_query(addr, m).await
+    }
+}
+
 /// `tcp_query` from the loopback address `from` (see `connect_from`).
 pub async fn tcp_query_from(from: &str, addr: SocketAddr, m: &Message) -> Message {
     exchange(connect_from(from, addr).await, m).await

@@ -9,7 +9,7 @@ mod signed;
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 
-use crate::helpers::{TestApp, query, spawn_app_with, tcp_query, udp_query};
+use crate::helpers::{TestApp, query, query_over, spawn_app_with, udp_query};
 use crate::interop::{Daemon, free_port, knotd, spawn_knot, summary};
 
 const ZONE: &str = "$ORIGIN conf.test.
@@ -187,17 +187,10 @@ async fn ipx_answers_what_knot_answers_for_the_same_zone() {
             for edns in [false, true] {
                 for tcp in [false, true] {
                     let q = query(&name, t, edns);
-                    let ask = |addr| {
-                        let q = q.clone();
-                        async move {
-                            if tcp {
-                                tcp_query(addr, &q).await
-                            } else {
-                                udp_query(addr, &q).await
-                            }
-                        }
-                    };
-                    let (ours, theirs): (Message, Message) = (ask(app.dns_addr()).await, ask(knot.addr).await);
+                    let (ours, theirs) = (
+                        query_over(tcp, app.dns_addr(), &q).await,
+                        query_over(tcp, knot.addr, &q).await,
+                    );
                     let (a, b) = (comparable(&ours), comparable(&theirs));
                     compared += 1;
                     if a != b {

@@ -6,7 +6,7 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 
 use super::{TYPES, names, zone};
-use crate::helpers::{query, spawn_app, tcp_query, udp_query};
+use crate::helpers::{query, query_over, spawn_app, udp_query};
 use crate::interop::{Daemon, free_port, knotd, start_knot_conf};
 
 /// A signed answer as compared: each record as text, RRSIGs without their validity and
@@ -161,17 +161,10 @@ async fn ipx_signs_what_knot_signs_for_the_same_zone_and_key() {
             for tcp in [false, true] {
                 let mut q = query(&name, t, true);
                 q.edns.as_mut().unwrap().set_dnssec_ok(true);
-                let ask = |addr| {
-                    let q = q.clone();
-                    async move {
-                        if tcp {
-                            tcp_query(addr, &q).await
-                        } else {
-                            udp_query(addr, &q).await
-                        }
-                    }
-                };
-                let (ours, theirs): (Message, Message) = (ask(app.dns_addr()).await, ask(knot.addr).await);
+                let (ours, theirs) = (
+                    query_over(tcp, app.dns_addr(), &q).await,
+                    query_over(tcp, knot.addr, &q).await,
+                );
                 let (a, b) = (comparable_signed(&ours), comparable_signed(&theirs));
                 compared += 1;
                 if a != b {
