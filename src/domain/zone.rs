@@ -43,6 +43,11 @@ pub struct Zone {
 }
 
 /// One resource record of a zone.
+///
+/// The row is stored with the fields the API shows first, in the API's order, and the two
+/// it keeps to itself (`site_id`, `rdata`) last: a page of records is then served by
+/// copying each row's public part (`Record::public_part`), not by decoding and re-encoding
+/// it. Rows written before this order are read the slow way.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Record {
     pub id: Uuid,
@@ -54,14 +59,14 @@ pub struct Record {
     pub content: String,
     pub ttl: u32,
     pub managed: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     /// The site whose provisioning made this (managed) record; it goes with the site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site_id: Option<Uuid>,
     /// RDATA in wire form, what the DNS snapshot is built from.
     #[serde(with = "hex")]
     pub rdata: Vec<u8>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
 }
 
 impl Record {
@@ -80,6 +85,28 @@ impl Record {
             created_at: now,
             updated_at: now,
         }
+    }
+
+    /// The public part of a stored row: its text up to, not including, the `,"site_id"` or
+    /// `,"rdata"` that ends it, so the part and a closing `}` are the record as the API
+    /// shows it. `None` for a row in the older field order. Inside a JSON string a quote is
+    /// always escaped, so the `,"rdata":"` found from the end (RDATA is hex) is the key.
+    pub fn public_part(row: &[u8]) -> Option<&[u8]> {
+        const RDATA: &[u8] = b",\"rdata\":\"";
+        const SITE: &[u8] = b",\"site_id\":\"";
+        const UPDATED: &[u8] = b",\"updated_at\":\"";
+        let hex = row.strip_suffix(b"\"}")?;
+        let at = hex.len() - hex.iter().rev().take_while(|b| b.is_ascii_hexdigit()).count();
+        let head = hex[..at].strip_suffix(RDATA)?;
+        // A site id is 36 characters between quotes.
+        let head = match head.len().checked_sub(SITE.len() + 37) {
+            Some(s) if head[s..].starts_with(SITE) && head.ends_with(b"\"") => &head[..s],
+            _ => head,
+        };
+        // The last public field is `updated_at`, an RFC 3339 time of at most 35 characters.
+        let tail = &head[head.len().saturating_sub(UPDATED.len() + 36)..];
+        let at = tail.windows(UPDATED.len()).position(|w| w == UPDATED)?;
+        (head.ends_with(b"\"") && !tail[at + UPDATED.len()..tail.len() - 1].contains(&b'"')).then_some(head)
     }
 
     /// `www.example.com A 192.0.2.1`, for audit events.

@@ -40,7 +40,7 @@ pub use certificates::Due;
 pub use dnssec::Enable;
 pub use idempotency::{IDEMPOTENCY_TTL_SECS, Idem};
 pub use open::Create;
-pub use read::{Page, Reader};
+pub use read::{Page, PageEnd, Reader};
 pub use records::RecordPatch;
 pub use tables::{IdempotencyRecord, JournalEntry, SignedRecords};
 pub use update::{UpdateOutcome, UpdateRefused, Updater};

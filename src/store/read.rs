@@ -132,6 +132,13 @@ impl<T: Tables> Reader<T> {
     }
 }
 
+/// Where a page read row by row ended: the id to continue after, and the list's length.
+#[derive(Debug, Clone, Copy)]
+pub struct PageEnd {
+    pub next: Option<Uuid>,
+    pub total: u64,
+}
+
 /// One page of a list in creation order; `next` is the id to continue after.
 #[derive(Debug, Clone)]
 pub struct Page<T> {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::read::Tables;
 use super::tables::{RECORD_NAMES, RECORDS, RECORDS_RAW};
-use super::{Change, Page, Reader, Result, StoreError, WriteCtx};
+use super::{Change, PageEnd, Reader, Result, StoreError, WriteCtx};
 use crate::domain::{
     DomainName, NewRecord, Record, RecordData, ResourceKind, ServedRecord, Timestamp, Zone, parse_rdata, rules,
 };
@@ -29,21 +29,31 @@ impl<T: Tables> Reader<T> {
             .map(|v| v.value()))
     }
 
-    /// A page of a zone's records, in creation order.
-    pub fn records(&self, zone: Uuid, after: Option<Uuid>, limit: usize) -> Result<Page<Record>> {
-        let t = self.txn.table(RECORDS)?;
+    /// A page of a zone's records, in creation order, each as its stored row: `f` sees the
+    /// row's bytes (`Record::public_part` serves them without decoding).
+    pub fn record_rows(
+        &self,
+        zone: Uuid,
+        after: Option<Uuid>,
+        limit: usize,
+        mut f: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<PageEnd> {
+        let t = self.txn.table(RECORDS_RAW)?;
         let z = zone.as_u128();
         let lo = after.map_or(0, |a| a.as_u128().saturating_add(1));
-        let (mut items, mut next) = (Vec::new(), None);
+        let (mut seen, mut last, mut next) = (0, None, None);
         for entry in t.range((z, lo)..=(z, u128::MAX))? {
-            if items.len() == limit {
-                next = items.last().map(|r: &Record| r.id);
+            let (key, row) = entry?;
+            if seen == limit {
+                next = last;
                 break;
             }
-            items.push(entry?.1.value());
+            seen += 1;
+            last = Some(Uuid::from_u128(key.value().1));
+            f(row.value())?;
         }
         let total = self.zone(zone)?.map_or(0, |zone| zone.record_count);
-        Ok(Page { items, next, total })
+        Ok(PageEnd { next, total })
     }
 
     /// Every record of a zone, for snapshots and export; `f` sees them one at a time.
