@@ -114,7 +114,7 @@ async fn create(
 async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Projects))?.team.id;
     let id = parse_id(&id, "project")?;
-    let p = st.store.read(move |r| r.project(team, id)).await?;
+    let p = st.store.read_page(|r| r.project(team, id))?;
     Ok(data(StatusCode::OK, ProjectView::from(&p)))
 }
 

@@ -249,7 +249,7 @@ async fn create_record(
     body: CreateRecord,
 ) -> ApiResult<Response> {
     let team = caller.team.id;
-    let zone = st.store.read(move |r| r.team_zone(team, zone_id)).await?;
+    let zone = st.store.read_page(|r| r.team_zone(team, zone_id))?;
     let (name, data, ttl) = validate(&zone.name, Some(&body.name), &body.rtype, &body.content, body.ttl)?;
     let new = NewRecord {
         name: name.expect("validated"),

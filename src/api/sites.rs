@@ -103,7 +103,7 @@ async fn visible_site(st: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()>
         return Ok(()); // the store's team check is enough
     }
     let team = caller.team.id;
-    let site = st.store.read(move |r| r.site(team, id)).await?;
+    let site = st.store.read_page(|r| r.site(team, id))?;
     caller.site(&site)
 }
 
@@ -164,7 +164,7 @@ async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery, uri: axu
 async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Sites))?.team.id;
     let id = parse_id(&id, "site")?;
-    let site = st.store.read(move |r| r.site(team, id)).await?;
+    let site = st.store.read_page(|r| r.site(team, id))?;
     caller.site(&site)?;
     Ok(data(StatusCode::OK, SiteView::from(&site)))
 }

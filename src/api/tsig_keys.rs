@@ -314,7 +314,7 @@ fn zones_name(zones: &[(Uuid, Option<DomainName>)], id: Uuid) -> DomainName {
 async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let id = parse_id(&id, "TSIG key")?;
-    let key = st.store.read(move |r| r.team_tsig_key(team, id)).await?;
+    let key = st.store.read_page(|r| r.team_tsig_key(team, id))?;
     if !caller.covers(Some(&key.zones())) {
         return Err(ApiError::not_found("TSIG key"));
     }

@@ -151,7 +151,7 @@ async fn list(State(st): State<AppState>, caller: Caller, q: PageQuery) -> ApiRe
 async fn show(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let team = caller.require(Scope::read(Resource::Dns))?.team.id;
     let id = caller.zone(parse_id(&id, "zone")?)?;
-    let zone = st.store.read(move |r| r.team_zone(team, id)).await?;
+    let zone = st.store.read_page(|r| r.team_zone(team, id))?;
     Ok(with_etag(data(StatusCode::OK, ZoneView::of(&st, &zone)), zone.serial))
 }
 
