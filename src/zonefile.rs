@@ -1,7 +1,7 @@
 //! RFC 1035 master files in (hickory-proto's parser) and out.
 
 use hickory_proto::rr::{RData, RecordType};
-use hickory_proto::serialize::txt::Parser;
+use hickory_proto::serialize::txt::{Parser, parse_ttl};
 
 use crate::domain::{DomainName, from_rdata};
 use crate::domain::{NewRecord, Record, Soa, Zone, ZoneSeed};
@@ -20,38 +20,39 @@ const REFUSED_TYPES: &[RecordType] = &[
 
 /// Parses a master file into a zone seed. The SOA (serial, timers, MINIMUM) and the apex NS
 /// set are kept exactly as written and become managed; every other record is the team's own.
+///
+/// hickory's parser holds a whole text's records as its own RRsets (~800 bytes a record, a
+/// gigabyte for a million), so the text is parsed piece by piece (`pieces`) and each piece's
+/// records are converted before the next is read: the seed is the only copy that grows.
+/// Records that appear twice are kept once, as a whole-file parse keeps them.
 pub fn parse(text: &str, origin: Option<&DomainName>) -> Result<ZoneSeed, String> {
+    parse_in_pieces(text, origin, PIECE_BYTES)
+}
+
+fn parse_in_pieces(text: &str, origin: Option<&DomainName>, piece_bytes: usize) -> Result<ZoneSeed, String> {
     let text = expand_at(text, origin.map(|o| format!("{o}.")));
-    let (origin_name, sets) = Parser::new(text, None, origin.map(|o| o.to_hickory()))
-        .parse()
-        .map_err(|e| format!("zone file does not parse: {e}"))?;
-    let name = DomainName::parse_zone(&origin_name.to_ascii()).map_err(|e| format!("zone origin: {e}"))?;
     let mut soa = None;
     let mut records = Vec::new();
-    // Each RRset is freed once converted: hickory's form of a million records never sits
-    // beside all of ours.
-    for set in sets.into_values() {
-        for record in set.records_without_rrsigs() {
-            let rtype = record.record_type();
-            let owner =
-                DomainName::parse(&record.name.to_ascii()).map_err(|e| format!("owner {}: {e}", record.name))?;
-            if !owner.is_in(&name) {
-                return Err(format!("{owner} is outside the zone {name}"));
-            }
-            if REFUSED_TYPES.contains(&rtype) {
-                return Err(format!(
-                    "{owner} {rtype}: DNSSEC records are not imported (ipx signs zones itself: PATCH the zone with {{\"dnssec\": true}})"
-                ));
-            }
-            if let RData::SOA(s) = &record.data {
-                if owner != name {
-                    return Err(format!("SOA at {owner}, not at the apex {name}"));
+    for piece in pieces(&text, piece_bytes) {
+        let (_, sets) = Parser::new(piece, None, origin.map(|o| o.to_hickory()))
+            .parse()
+            .map_err(|e| format!("zone file does not parse: {e}"))?;
+        // Each RRset is freed once converted.
+        for set in sets.into_values() {
+            for record in set.records_without_rrsigs() {
+                let rtype = record.record_type();
+                let owner =
+                    DomainName::parse(&record.name.to_ascii()).map_err(|e| format!("owner {}: {e}", record.name))?;
+                if REFUSED_TYPES.contains(&rtype) {
+                    return Err(format!(
+                        "{owner} {rtype}: DNSSEC records are not imported (ipx signs zones itself: PATCH the zone with {{\"dnssec\": true}})"
+                    ));
                 }
-                if soa.is_some() {
-                    return Err("more than one SOA record".into());
-                }
-                soa = Some((
-                    Soa {
+                if let RData::SOA(s) = &record.data {
+                    if soa.is_some() {
+                        return Err("more than one SOA record".into());
+                    }
+                    let fields = Soa {
                         mname: s.mname.to_ascii(),
                         rname: s.rname.to_ascii(),
                         refresh: s.refresh as u32,
@@ -59,32 +60,96 @@ pub fn parse(text: &str, origin: Option<&DomainName>) -> Result<ZoneSeed, String
                         expire: s.expire as u32,
                         minimum: s.minimum,
                         ttl: record.ttl,
-                    },
-                    s.serial,
-                ));
-                continue;
+                    };
+                    soa = Some((owner, fields, s.serial));
+                    continue;
+                }
+                let data = from_rdata(record.data.clone()).map_err(|e| format!("{owner} {rtype}: {e}"))?;
+                records.push(NewRecord {
+                    name: owner,
+                    data,
+                    ttl: record.ttl,
+                    managed: false,
+                    site_id: None,
+                });
             }
-            let data = from_rdata(record.data.clone()).map_err(|e| format!("{owner} {rtype}: {e}"))?;
-            let managed = rtype == RecordType::NS && owner == name;
-            records.push(NewRecord {
-                name: owner,
-                data,
-                ttl: record.ttl,
-                managed,
-                site_id: None,
-            });
         }
     }
-    let (soa, serial) = soa.ok_or("the zone has no SOA record")?;
+    // The zone is where its SOA is (a later `$ORIGIN` may name a part of it).
+    let (apex, soa, serial) = soa.ok_or("the zone has no SOA record")?;
+    let name = DomainName::parse_zone(apex.as_str()).map_err(|e| format!("zone origin: {e}"))?;
+    for r in &mut records {
+        if !r.name.is_in(&name) {
+            return Err(format!("{} is outside the zone {name}", r.name));
+        }
+        r.managed = r.data.rtype == RecordType::NS && r.name == name;
+    }
     if !records.iter().any(|r| r.managed) {
         return Err("the zone has no NS record at its apex".into());
     }
+    // A record given twice in one piece is one record in hickory's RRset; across pieces the
+    // copies meet here (in place: the seed is not held twice).
+    records.sort_unstable_by(|a, b| (&a.name, a.data.rtype, &a.data.wire).cmp(&(&b.name, b.data.rtype, &b.data.wire)));
+    records.dedup_by(|a, b| a.name == b.name && a.data.rtype == b.data.rtype && a.data.wire == b.data.wire);
     Ok(ZoneSeed {
         name,
         serial,
         soa,
         records,
     })
+}
+
+/// About how much text one piece of a master file holds (some ten thousand records).
+const PIECE_BYTES: usize = 256 << 10;
+
+/// Cuts master-file text into pieces of about `size` bytes that parse alone as they parse
+/// in place. A piece starts at a line outside parentheses and quotes that names its own
+/// owner, and begins with the `$ORIGIN` and `$TTL` lines in force before it; where no
+/// `$TTL` was given, only at a line with its own TTL (a record without one takes the last
+/// TTL given, which would not cross the cut).
+fn pieces(text: &str, size: usize) -> Vec<String> {
+    let (mut out, mut start, mut preamble) = (Vec::new(), 0, String::new());
+    let (mut origin, mut ttl): (Option<&str>, Option<&str>) = (None, None);
+    let (mut depth, mut quoted) = (0usize, false);
+    let mut at = 0;
+    while at < text.len() {
+        let end = text[at..].find('\n').map_or(text.len(), |n| at + n + 1);
+        let line = &text[at..end];
+        if depth == 0 && !quoted {
+            let mut words = line.split_ascii_whitespace();
+            let first = words.next().unwrap_or("");
+            if first.eq_ignore_ascii_case("$ORIGIN") {
+                origin = Some(line.trim_end());
+            } else if first.eq_ignore_ascii_case("$TTL") {
+                ttl = Some(line.trim_end());
+            }
+            let owned = line.starts_with(|c: char| !c.is_ascii_whitespace() && !"$;()\"".contains(c));
+            let timed = ttl.is_some() || words.next().is_some_and(|w| parse_ttl(w).is_ok());
+            if at - start >= size && owned && timed {
+                out.push(std::mem::take(&mut preamble) + &text[start..at]);
+                for directive in [origin, ttl].into_iter().flatten() {
+                    preamble.push_str(directive);
+                    preamble.push('\n');
+                }
+                start = at;
+            }
+        }
+        let (bytes, mut i, mut comment) = (line.as_bytes(), 0, false);
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' if !comment => i += 1,
+                b'"' if !comment => quoted = !quoted,
+                b';' if !quoted => comment = true,
+                b'(' if !quoted && !comment => depth += 1,
+                b')' if !quoted && !comment => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            i += 1;
+        }
+        at = end;
+    }
+    out.push(preamble + &text[start..]);
+    out
 }
 
 /// Replaces `@` in RDATA with the current origin: RFC 1035 §5.1 allows it wherever a name
@@ -228,6 +293,50 @@ mod tests {
         assert!(contents.contains(&"a.test."), "{contents:?}");
         assert!(contents.contains(&"10 a.test."), "{contents:?}");
         assert!(contents.iter().any(|c| c.starts_with("\"mail @ home")), "{contents:?}");
+    }
+
+    /// Cut into pieces as small as can be (every line a cut where one is allowed), a file
+    /// parses to the very seed it parses to whole: directives, owners and TTLs carried over,
+    /// parentheses and quotes never cut, duplicates kept once.
+    #[test]
+    fn a_file_parsed_in_pieces_is_the_file_parsed_whole() {
+        let texts = [
+            include_str!("../zones/example.test.zone").to_string(),
+            "$ORIGIN p.test.\n$TTL 120\n@ IN SOA ns.p.test. h.p.test. (\n 7 ; serial\n 2 3 4 5 )\n@ NS ns1.p.test.\n\
+             @ NS ns2.p.test.\nwww A 192.0.2.1\n     A 192.0.2.2\nwww A 192.0.2.1\nt TXT \"a ; b ( c\" \"\\\" d\"\n\
+             x 60 A 192.0.2.9\ny A 192.0.2.10\n$ORIGIN sub.p.test.\nz A 192.0.2.3\n$TTL 30\nq AAAA 2001:db8::1\n\
+             m MX 10 @\nwww A 192.0.2.1\n"
+                .to_string(),
+            // No $TTL: a record without a TTL takes the last one given.
+            "$ORIGIN n.test.\n@ 100 IN SOA ns.n.test. h.n.test. 1 2 3 4 5\n@ 100 NS ns.n.test.\na A 192.0.2.1\n\
+             b 200 A 192.0.2.2\nc A 192.0.2.3\nd 300 IN A 192.0.2.4\ne IN A 192.0.2.5\n"
+                .to_string(),
+        ];
+        for text in &texts {
+            let whole = parse_in_pieces(text, None, usize::MAX).unwrap();
+            assert!(pieces(text, 1).len() > 3, "the file is cut");
+            let cut = parse_in_pieces(text, None, 1).unwrap();
+            assert_eq!(
+                (&cut.name, cut.serial, &cut.soa),
+                (&whole.name, whole.serial, &whole.soa)
+            );
+            assert_eq!(facts(&cut), facts(&whole), "{text}");
+        }
+        let seed = parse_in_pieces(&texts[1], None, 1).unwrap();
+        let www: Vec<_> = seed
+            .records
+            .iter()
+            .filter(|r| r.name.as_str() == "www.p.test")
+            .collect();
+        assert_eq!(www.len(), 2, "the repeated record is kept once");
+        let ttl = |n: &str| seed.records.iter().find(|r| r.name.as_str() == n).unwrap().ttl;
+        assert_eq!(
+            (ttl("y.p.test"), ttl("z.sub.p.test"), ttl("q.sub.p.test")),
+            (120, 120, 30)
+        );
+        let seed = parse_in_pieces(&texts[2], None, 1).unwrap();
+        let ttl = |n: &str| seed.records.iter().find(|r| r.name.as_str() == n).unwrap().ttl;
+        assert_eq!([ttl("a.n.test"), ttl("c.n.test"), ttl("e.n.test")], [100, 200, 300]);
     }
 
     #[test]

@@ -72,16 +72,21 @@ pub struct Record {
 impl Record {
     /// The row a new record becomes in `zone`, made at `now`.
     pub fn new(zone: Uuid, new: &NewRecord, now: Timestamp) -> Self {
+        Self::from_new(zone, new.clone(), now)
+    }
+
+    /// `new`, taking its strings: what an import does with a seed it no longer needs.
+    pub fn from_new(zone: Uuid, new: NewRecord, now: Timestamp) -> Self {
         Self {
             id: new_id(),
             zone_id: zone,
-            name: new.name.clone(),
+            name: new.name,
             rtype: new.data.rtype,
-            content: new.data.content.clone(),
+            content: new.data.content,
             ttl: new.ttl,
             managed: new.managed,
             site_id: new.site_id,
-            rdata: new.data.wire.clone(),
+            rdata: new.data.wire,
             created_at: now,
             updated_at: now,
         }

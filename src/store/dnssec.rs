@@ -4,8 +4,7 @@
 //! change it comes from. Each state change is one transaction that touches the zone (serial,
 //! journal, audit), so DNS, transfers and the API's ETag all see it.
 
-use hickory_proto::rr::{RData, RecordType};
-use hickory_proto::serialize::binary::{BinDecoder, Restrict};
+use hickory_proto::rr::RecordType;
 use redb::{ReadableTable, WriteTransaction};
 use uuid::Uuid;
 
@@ -469,15 +468,7 @@ impl WriteCtx {
     }
 }
 
-/// A managed DNSSEC record's data: the text given, the RDATA given (hickory reads it when it
-/// can; the DELETE forms it reads as what they are, unknown to it).
+/// A managed DNSSEC record's data: the text and the RDATA given.
 fn record_data(rtype: RecordType, wire: Vec<u8>, content: String) -> RecordData {
-    let rdata = RData::read(&mut BinDecoder::new(&wire), rtype, Restrict::new(wire.len() as u16))
-        .unwrap_or(RData::Update0(rtype));
-    RecordData {
-        rtype,
-        content,
-        wire,
-        rdata,
-    }
+    RecordData { rtype, content, wire }
 }

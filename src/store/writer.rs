@@ -20,11 +20,11 @@ use crate::metrics::Metrics;
 /// Builds what a batch publishes and stores what it derives, in the batch's transaction;
 /// `None` without a listener. A listener that fails or panics fails the batch.
 fn prepare(
-    listener: &Mutex<Option<CommitListener>>,
+    listener: Option<&CommitListener>,
     changes: &[Change],
     txn: &WriteTransaction,
 ) -> Result<Option<super::Prepared>> {
-    let Some(listener) = listener.lock().expect("listener lock").clone() else {
+    let Some(listener) = listener else {
         return Ok(None);
     };
     let prepared = quietly(|| listener(changes))
@@ -46,6 +46,8 @@ pub struct WriteCtx {
     pub(crate) actor: Actor,
     /// Per-team caps in force.
     pub(crate) caps: Caps,
+    /// Whether a listener takes the changes (the server's DNS side).
+    publishing: bool,
 }
 
 impl WriteCtx {
@@ -53,8 +55,12 @@ impl WriteCtx {
         &self.reader.txn
     }
 
+    /// Keeps a change for the listener. Without one (the CLI on a stopped server) nothing
+    /// reads them, and a million-record import would hold a million.
     pub(crate) fn emit(&mut self, change: Change) {
-        self.changes.push(change);
+        if self.publishing {
+            self.changes.push(change);
+        }
     }
 }
 
@@ -207,11 +213,15 @@ fn run_batch(
         }
     };
     let caps = *caps.lock().expect("caps lock");
+    // Taken once: the batch's changes are kept, and published, only if a listener was there
+    // when it started.
+    let listener = listener.lock().expect("listener lock").clone();
     let mut ctx = WriteCtx {
         reader: Reader::new(txn),
         changes: Vec::new(),
         actor: Actor::operator(),
         caps,
+        publishing: listener.is_some(),
     };
     let mut answers = Vec::with_capacity(batch.len());
     let mut queued = batch.into_iter();
@@ -236,7 +246,7 @@ fn run_batch(
     let started = Instant::now();
     let mut prepared = None;
     if failure.is_none() && !changes.is_empty() {
-        match prepare(listener, &changes, &txn) {
+        match prepare(listener.as_ref(), &changes, &txn) {
             Ok(p) => prepared = p,
             Err(e) => failure = Some(e),
         }

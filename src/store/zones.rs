@@ -11,7 +11,7 @@ use super::tables::{
     DNSSEC_KEYS, JOURNAL, JournalEntry, RECORD_NAMES, RECORDS, SIGNED, TEAM_RECORDS, TEAM_ZONES, ZONE_NAMES, ZONES,
 };
 use super::{Change, Page, Reader, Result, StoreError, WriteCtx};
-use crate::domain::{DomainName, Record, ResourceKind, Timestamp, Zone, ZoneSeed, new_id, rules};
+use crate::domain::{DomainName, NewRecord, Record, ResourceKind, Timestamp, Zone, ZoneSeed, new_id, rules};
 
 /// Changes kept per zone for IXFR; a secondary further behind gets the whole zone (AXFR).
 pub const JOURNAL_ENTRIES: u32 = 10_000;
@@ -180,25 +180,21 @@ impl WriteCtx {
             ));
         }
         self.check_team_records(team, seed.records.len() as i64, "records")?;
-        // Check the whole seed in memory first: nothing may be written if any record is bad.
-        // Records are checked name by name (in the order given at each name), so only one
-        // name's records are held twice at a time, not the whole zone's (a million-record
-        // import).
+        // Check the whole seed first: nothing may be written if any record is bad. Records
+        // are checked name by name (in the order given at each name), against the records
+        // of that name alone, so no second copy of the zone is made (a million-record import).
         let now = Timestamp::now();
         let zone_id = new_id();
         let mut order: Vec<usize> = (0..seed.records.len()).collect();
         order.sort_by(|&a, &b| seed.records[a].name.cmp(&seed.records[b].name));
-        let mut rows = Vec::with_capacity(seed.records.len());
         let mut at_name: Vec<Record> = Vec::new();
-        for i in order {
+        for &i in &order {
             let new = &seed.records[i];
             if at_name.first().is_some_and(|r| r.name != new.name) {
                 at_name.clear();
             }
             rules::check(&seed.name, new, &at_name)?;
-            let row = Record::new(zone_id, new, now);
-            at_name.push(row.clone());
-            rows.push(row);
+            at_name.push(Record::new(zone_id, new, now));
         }
         let nameservers = seed
             .records
@@ -206,7 +202,9 @@ impl WriteCtx {
             .filter(|r| r.managed && r.data.rtype == RecordType::NS && r.name == seed.name)
             .map(|r| r.data.content.clone())
             .collect();
-        drop(seed.records); // the rows hold it all now
+        let count = seed.records.len();
+        // The rows take the seed's strings rather than copies (collected in place).
+        let mut seeds: Vec<Option<NewRecord>> = seed.records.into_iter().map(Some).collect();
         let zone = Zone {
             id: zone_id,
             team_id: team,
@@ -214,7 +212,7 @@ impl WriteCtx {
             serial: seed.serial,
             soa: seed.soa,
             nameservers,
-            record_count: rows.len() as u64,
+            record_count: count as u64,
             created_at: now,
             updated_at: now,
             catalog: false,
@@ -237,7 +235,9 @@ impl WriteCtx {
             Some(zone.id),
             summary,
         )?;
-        for row in rows {
+        for i in order {
+            let new = seeds[i].take().expect("each seed record is taken once");
+            let row = Record::from_new(zone_id, new, now);
             put_record(self.txn(), &row)?;
             self.emit(Change::RecordPut { old: None, new: row });
         }
