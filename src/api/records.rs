@@ -445,5 +445,15 @@ mod tests {
         ] {
             assert_eq!(Record::public_part(row), None, "{}", String::from_utf8_lossy(row));
         }
+        // Any cut of a row, or a row whose time was emptied, is read without a panic.
+        let row = serde_json::to_vec(&r).unwrap();
+        for i in 0..row.len() {
+            let _ = (Record::public_part(&row[..i]), Record::public_part(&row[i..]));
+        }
+        let emptied = String::from_utf8(row)
+            .unwrap()
+            .replace(&updated[1..updated.len() - 1], "");
+        assert!(Record::public_part(emptied.as_bytes()).is_some());
+        assert_eq!(Record::public_part(br#"{"x":1,"updated_at":","rdata":"00"}"#), None);
     }
 }

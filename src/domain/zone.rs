@@ -111,7 +111,8 @@ impl Record {
         // The last public field is `updated_at`, an RFC 3339 time of at most 35 characters.
         let tail = &head[head.len().saturating_sub(UPDATED.len() + 36)..];
         let at = tail.windows(UPDATED.len()).position(|w| w == UPDATED)?;
-        (head.ends_with(b"\"") && !tail[at + UPDATED.len()..tail.len() - 1].contains(&b'"')).then_some(head)
+        let time = tail.get(at + UPDATED.len()..tail.len() - 1)?;
+        (head.ends_with(b"\"") && !time.contains(&b'"')).then_some(head)
     }
 
     /// `www.example.com A 192.0.2.1`, for audit events.
