@@ -343,7 +343,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     // What each secondary serves, asked once DNS answers (it may be a secondary's primary).
     background.extend(watcher.map(|n| n.watch()));
     let reserved = Arc::new(config.dns.reserved());
-    let state = AppState {
+    let state = AppState::new(api::Shared {
         store: store.clone(),
         auth: auth.clone(),
         config: config.clone(),
@@ -353,7 +353,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         sealer: sealer.clone(),
         observe,
         dns_addr,
-    };
+    });
     let app = api::router(state);
     let api = {
         let config = config.clone();

@@ -41,9 +41,28 @@ use crate::config::Config;
 use crate::hosting::Jobs;
 use crate::store::Store;
 
-/// Shared by every handler; cheap to clone.
+/// Shared by every handler, behind one `Arc`: axum clones the state for every extractor and
+/// middleware that takes it, several times a request, and a clone of the fields themselves
+/// is a dozen reference counts.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What `AppState` holds.
+pub struct Shared {
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub config: Arc<Config>,
