@@ -127,9 +127,9 @@ fn one_edit(c: &mut Criterion) {
                     old.content.clone()
                 };
                 let changes = [
-                    Change::ZonePut(zone.clone()),
+                    Change::ZonePut(Box::new(zone.clone())),
                     Change::RecordPut {
-                        old: Some(old.clone()),
+                        old: Some(Box::new(old.clone())),
                         new: new.clone(),
                     },
                 ];
@@ -158,7 +158,7 @@ fn signed(n: usize) -> (std::time::Duration, Zones, Zone, Vec<Row>) {
         unsign_at: None,
     });
     let started = std::time::Instant::now();
-    zones.apply(&[Change::DnssecKeyPut(key), Change::ZonePut(zone.clone())]);
+    zones.apply(&[Change::DnssecKeyPut(key), Change::ZonePut(Box::new(zone.clone()))]);
     (started.elapsed(), zones, zone, rows)
 }
 
@@ -188,9 +188,9 @@ fn signing(c: &mut Criterion) {
                 };
                 let (from, to) = if flip { (&old, &new) } else { (&new, &old) };
                 let changes = [
-                    Change::ZonePut(zone.clone()),
+                    Change::ZonePut(Box::new(zone.clone())),
                     Change::RecordPut {
-                        old: Some(from.clone()),
+                        old: Some(Box::new(from.clone())),
                         new: to.clone(),
                     },
                 ];

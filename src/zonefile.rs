@@ -33,7 +33,7 @@ fn parse_in_pieces(text: &str, origin: Option<&DomainName>, piece_bytes: usize) 
     let text = expand_at(text, origin.map(|o| format!("{o}.")));
     let mut soa = None;
     let mut records = Vec::new();
-    for piece in pieces(&text, piece_bytes) {
+    each_piece(&text, piece_bytes, |piece| {
         let (_, sets) = Parser::new(piece, None, origin.map(|o| o.to_hickory()))
             .parse()
             .map_err(|e| format!("zone file does not parse: {e}"))?;
@@ -74,7 +74,8 @@ fn parse_in_pieces(text: &str, origin: Option<&DomainName>, piece_bytes: usize) 
                 });
             }
         }
-    }
+        Ok(())
+    })?;
     // The zone is where its SOA is (a later `$ORIGIN` may name a part of it).
     let (apex, soa, serial) = soa.ok_or("the zone has no SOA record")?;
     let name = DomainName::parse_zone(apex.as_str()).map_err(|e| format!("zone origin: {e}"))?;
@@ -103,12 +104,12 @@ fn parse_in_pieces(text: &str, origin: Option<&DomainName>, piece_bytes: usize) 
 const PIECE_BYTES: usize = 256 << 10;
 
 /// Cuts master-file text into pieces of about `size` bytes that parse alone as they parse
-/// in place. A piece starts at a line outside parentheses and quotes that names its own
+/// in place, and hands them to `f` one at a time. A piece starts at a line outside parentheses and quotes that names its own
 /// owner, and begins with the `$ORIGIN` and `$TTL` lines in force before it; where no
 /// `$TTL` was given, only at a line with its own TTL (a record without one takes the last
 /// TTL given, which would not cross the cut).
-fn pieces(text: &str, size: usize) -> Vec<String> {
-    let (mut out, mut start, mut preamble) = (Vec::new(), 0, String::new());
+fn each_piece(text: &str, size: usize, mut f: impl FnMut(String) -> Result<(), String>) -> Result<(), String> {
+    let (mut start, mut preamble) = (0, String::new());
     let (mut origin, mut ttl): (Option<&str>, Option<&str>) = (None, None);
     let (mut depth, mut quoted) = (0usize, false);
     let mut at = 0;
@@ -126,7 +127,7 @@ fn pieces(text: &str, size: usize) -> Vec<String> {
             let owned = line.starts_with(|c: char| !c.is_ascii_whitespace() && !"$;()\"".contains(c));
             let timed = ttl.is_some() || words.next().is_some_and(|w| parse_ttl(w).is_ok());
             if at - start >= size && owned && timed {
-                out.push(std::mem::take(&mut preamble) + &text[start..at]);
+                f(std::mem::take(&mut preamble) + &text[start..at])?;
                 for directive in [origin, ttl].into_iter().flatten() {
                     preamble.push_str(directive);
                     preamble.push('\n');
@@ -148,8 +149,7 @@ fn pieces(text: &str, size: usize) -> Vec<String> {
         }
         at = end;
     }
-    out.push(preamble + &text[start..]);
-    out
+    f(preamble + &text[start..])
 }
 
 /// Replaces `@` in RDATA with the current origin: RFC 1035 §5.1 allows it wherever a name
@@ -314,7 +314,13 @@ mod tests {
         ];
         for text in &texts {
             let whole = parse_in_pieces(text, None, usize::MAX).unwrap();
-            assert!(pieces(text, 1).len() > 3, "the file is cut");
+            let mut cuts = 0;
+            each_piece(text, 1, |_| {
+                cuts += 1;
+                Ok(())
+            })
+            .unwrap();
+            assert!(cuts > 3, "the file is cut");
             let cut = parse_in_pieces(text, None, 1).unwrap();
             assert_eq!(
                 (&cut.name, cut.serial, &cut.soa),

@@ -490,7 +490,7 @@ mod tests {
         );
         let mut bumped = zone.clone();
         bumped.serial = 99;
-        c.apply(&[Change::ZonePut(bumped)]);
+        c.apply(&[Change::ZonePut(Box::new(bumped))]);
         assert_eq!(c.load().by_id(zone.id).unwrap().serial, 99);
     }
 

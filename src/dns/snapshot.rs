@@ -1047,7 +1047,7 @@ mod tests {
         let whole = Zones::default();
         whole.rebuild(vec![(zone.clone(), rows.clone())]);
         let made = Zones::default();
-        let mut batch = vec![Change::ZonePut(zone.clone())];
+        let mut batch = vec![Change::ZonePut(Box::new(zone.clone()))];
         batch.extend(rows.iter().map(|r| Change::RecordPut {
             old: None,
             new: r.clone(),
@@ -1072,10 +1072,10 @@ mod tests {
         batch.extend([
             Change::RecordRemoved(gone.clone()),
             Change::RecordPut {
-                old: Some(kept.clone()),
+                old: Some(Box::new(kept.clone())),
                 new: moved.clone(),
             },
-            Change::ZonePut(bumped.clone()),
+            Change::ZonePut(Box::new(bumped.clone())),
         ]);
         edited.apply(&batch);
         let remaining: Vec<Row> = rows
@@ -1092,7 +1092,7 @@ mod tests {
 
         // Made and removed in one batch: nothing is left of it.
         let none = Zones::default();
-        batch.push(Change::ZoneRemoved(zone.clone()));
+        batch.push(Change::ZoneRemoved(Box::new(zone.clone())));
         none.apply(&batch);
         assert!(none.load().by_id(zone.id).is_none());
     }

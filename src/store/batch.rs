@@ -210,7 +210,7 @@ impl WriteCtx {
         }
         for (old, new) in &updated {
             self.emit(Change::RecordPut {
-                old: Some(old.clone()),
+                old: Some(Box::new(old.clone())),
                 new: new.clone(),
             });
         }

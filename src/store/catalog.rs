@@ -123,7 +123,7 @@ impl WriteCtx {
         self.txn()
             .open_table(META)?
             .insert(CATALOG, zone.id.to_string().as_str())?;
-        self.emit(Change::ZonePut(zone.clone()));
+        self.emit(Change::ZonePut(Box::new(zone.clone())));
         for row in rows {
             put_record(self.txn(), &row)?;
             self.emit(Change::RecordPut { old: None, new: row });
@@ -173,7 +173,7 @@ impl WriteCtx {
     fn drop_catalog(&mut self, catalog: &Zone) -> Result<()> {
         self.remove_zone_rows(catalog)?;
         self.txn().open_table(META)?.remove(CATALOG)?;
-        self.emit(Change::ZoneRemoved(catalog.clone()));
+        self.emit(Change::ZoneRemoved(Box::new(catalog.clone())));
         tracing::info!(catalog = %catalog.name, "catalog zone removed");
         Ok(())
     }

@@ -148,13 +148,16 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// What a committed transaction changed, in commit order; the DNS snapshots are updated from
 /// these before the writer acknowledges the transaction.
+///
+/// A batch holds one per record it writes (a million for a zone import): the rarer, larger
+/// parts are boxed so that a change is the size of the record it carries.
 #[derive(Debug, Clone)]
 pub enum Change {
     /// A zone was created or its row changed (serial, SOA).
-    ZonePut(Zone),
-    ZoneRemoved(Zone),
+    ZonePut(Box<Zone>),
+    ZoneRemoved(Box<Zone>),
     RecordPut {
-        old: Option<Record>,
+        old: Option<Box<Record>>,
         new: Record,
     },
     RecordRemoved(Record),

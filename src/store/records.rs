@@ -218,7 +218,7 @@ impl WriteCtx {
             summary,
         )?;
         self.emit(Change::RecordPut {
-            old: Some(old),
+            old: Some(Box::new(old)),
             new: row.clone(),
         });
         Ok(row)

@@ -226,7 +226,7 @@ impl WriteCtx {
             .open_table(TEAM_ZONES)?
             .insert((team.as_u128(), zone.id.as_u128()), ())?;
         self.put_zone(&zone)?;
-        self.emit(Change::ZonePut(zone.clone()));
+        self.emit(Change::ZonePut(Box::new(zone.clone())));
         let summary = format!("{} ({} records)", zone.name, zone.record_count);
         self.audit(
             team,
@@ -271,7 +271,7 @@ impl WriteCtx {
         }
         self.remove_zone_rows(&zone)?;
         self.catalog_remove(&zone)?;
-        self.emit(Change::ZoneRemoved(zone.clone()));
+        self.emit(Change::ZoneRemoved(Box::new(zone.clone())));
         let summary = format!("{} ({} records)", zone.name, zone.record_count);
         self.audit(
             zone.team_id,
@@ -373,7 +373,7 @@ impl WriteCtx {
         self.count_team_records(zone.team_id, count_delta)?;
         zone.updated_at = Timestamp::now();
         self.put_zone(&zone)?;
-        self.emit(Change::ZonePut(zone.clone()));
+        self.emit(Change::ZonePut(Box::new(zone.clone())));
         Ok(zone)
     }
 }
