@@ -39,6 +39,14 @@ pub struct Touched {
 }
 
 impl Touched {
+    /// Every name to be looked at: a zone built whole, or checked whole at start-up.
+    pub fn everything() -> Self {
+        Self {
+            all: true,
+            ..Self::default()
+        }
+    }
+
     /// A name whose records changed: it, and its ancestors below the apex (whose existence
     /// as empty non-terminals may have changed with it).
     pub fn name(&mut self, key: &[u8], apex_len: usize) {

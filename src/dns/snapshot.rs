@@ -622,11 +622,7 @@ impl Zones {
             if let std::collections::hash_map::Entry::Vacant(e) = touched.entry(id) {
                 match fresh.remove(&id) {
                     Some(built) => {
-                        let all = Touched {
-                            all: true,
-                            ..Touched::default()
-                        };
-                        e.insert((Editor::new(built.finish()), all));
+                        e.insert((Editor::new(built.finish()), Touched::everything()));
                     }
                     None => {
                         let current = map.by_id(id)?;
@@ -715,11 +711,9 @@ impl Zones {
         }
         let clock = Clock::now(self.policy);
         let mut signed = Vec::new();
-        let all = || Touched {
-            all: true,
-            ..Touched::default()
-        };
-        let built = fresh.into_iter().map(|(id, b)| (id, (Editor::new(b.finish()), all())));
+        let built = fresh
+            .into_iter()
+            .map(|(id, b)| (id, (Editor::new(b.finish()), Touched::everything())));
         for (id, (e, t)) in touched.into_iter().chain(built) {
             let mut s = e.finish();
             let old = before.by_id(id).map(|a| &**a);
@@ -784,11 +778,7 @@ impl Zones {
                 continue;
             }
             let mut copy = (**zone).clone();
-            let all = Touched {
-                all: true,
-                ..Touched::default()
-            };
-            match signer::sign(Some(zone), &mut copy, &all, &clock) {
+            match signer::sign(Some(zone), &mut copy, &Touched::everything(), &clock) {
                 Ok(Some(delta)) if delta.rows.is_empty() => {}
                 Ok(_) => out.push(zone.id),
                 Err(e) => tracing::error!(zone = %zone.origin, error = %e, "cannot check the signed zone"),
