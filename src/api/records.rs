@@ -261,9 +261,7 @@ async fn create_record(
     let (record, serial) = st
         .store
         .write_as(caller.actor(), move |tx| {
-            if expected.is_some() {
-                tx.zone_serial(team, zone_id, expected)?;
-            }
+            tx.check_if_match(team, zone_id, expected)?;
             let record = tx.create_record(team, zone_id, new)?;
             Ok((record, tx.zone_serial(team, zone_id, None)?))
         })
@@ -340,9 +338,7 @@ async fn update(
     let (record, serial) = st
         .store
         .write_as(caller.actor(), move |tx| {
-            if expected.is_some() {
-                tx.zone_serial(team, zone_id, expected)?;
-            }
+            tx.check_if_match(team, zone_id, expected)?;
             let record = tx.update_record(team, zone_id, id, patch)?;
             Ok((record, tx.zone_serial(team, zone_id, None)?))
         })
@@ -374,9 +370,7 @@ async fn remove(
     let result = st
         .store
         .write_as(caller.actor(), move |tx| {
-            if expected.is_some() {
-                tx.zone_serial(team, zone_id, expected)?;
-            }
+            tx.check_if_match(team, zone_id, expected)?;
             tx.delete_record(team, zone_id, id)?;
             tx.zone_serial(team, zone_id, None)
         })

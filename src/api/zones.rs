@@ -326,7 +326,7 @@ pub(super) async fn charge_signing(
     rollover: bool,
 ) -> ApiResult<()> {
     let z = st.store.read_page(move |r| {
-        r.zone_serial(team, zone, expected)?;
+        r.check_if_match(team, zone, expected)?;
         r.team_zone(team, zone)
     })?;
     if !rollover && z.dnssec.is_some() {

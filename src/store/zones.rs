@@ -148,6 +148,15 @@ impl<T: Tables> Reader<T> {
         Ok(())
     }
 
+    /// Refuses a write whose If-Match (`expected`) is not the zone's serial; without one there
+    /// is nothing to read (the write that follows finds the zone, or that it is not the team's).
+    pub fn check_if_match(&self, team: Uuid, zone_id: Uuid, expected: Option<u32>) -> Result<()> {
+        if expected.is_some() {
+            self.zone_serial(team, zone_id, expected)?;
+        }
+        Ok(())
+    }
+
     /// The zone's serial, after checking it is `expected` when one is given (`If-Match`).
     pub fn zone_serial(&self, team: Uuid, zone_id: Uuid, expected: Option<u32>) -> Result<u32> {
         let zone = self.team_zone(team, zone_id)?;
